@@ -1,0 +1,3 @@
+from ftops_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Plain dataclasses and pure rules: no I/O, no Textual, tested directly."""

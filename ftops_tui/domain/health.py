@@ -1,0 +1,114 @@
+"""Health verdicts: one word per version, with the numbers that earned it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ftops_tui.domain.models import VersionMetrics
+from ftops_tui.domain.significance import error_rate_worse
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    error_rate: float = 0.05
+    latency_p99_ms: float = 3000.0
+    latency_vs_stable: float = 1.5
+    significance_alpha: float = 0.05
+    # Below this many requests in the window a version is "not enough traffic to judge":
+    # one error in three requests says nothing about a rate.
+    min_requests: int = 10
+
+
+class VerdictKind(StrEnum):
+    HEALTHY = "healthy"
+    BREACH = "breach"
+    WORSE = "worse"
+    INSUFFICIENT = "insufficient"
+
+
+@dataclass(frozen=True)
+class Breach:
+    metric: str
+    value: float
+    limit: float
+
+    @property
+    def text(self) -> str:
+        if self.metric == "error_rate":
+            return f"error_rate {self.value:.1%} > {self.limit:.1%}"
+        if self.metric == "latency_vs_stable":
+            return f"p99 {self.value:.2f}x stable > {self.limit:.2f}x"
+        return f"{self.metric} {self.value:.0f}ms > {self.limit:.0f}ms"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: VerdictKind
+    breaches: tuple[Breach, ...] = ()
+    p_value: float | None = None
+    detail: str = ""
+
+    @property
+    def word(self) -> str:
+        """The on-screen word (console.md): readable without colour, greppable in a capture."""
+        return {
+            VerdictKind.HEALTHY: "ok",
+            VerdictKind.BREACH: "BREACH",
+            VerdictKind.WORSE: "WORSE",
+            VerdictKind.INSUFFICIENT: "low traffic",
+        }[self.kind]
+
+    @property
+    def alerting(self) -> bool:
+        return self.kind in (VerdictKind.BREACH, VerdictKind.WORSE)
+
+    @property
+    def summary(self) -> str:
+        if self.kind is VerdictKind.BREACH:
+            return "BREACH " + "; ".join(b.text for b in self.breaches)
+        if self.kind is VerdictKind.WORSE:
+            return f"WORSE than stable, p={self.p_value:.3g}"
+        return self.detail or self.word
+
+
+def judge(
+    metrics: VersionMetrics, stable: VersionMetrics | None, thresholds: Thresholds
+) -> Verdict:
+    """The verdict for one version; `stable` is None for the stable version itself.
+
+    Order of precedence: a crossed threshold (BREACH) outranks a significant difference
+    (WORSE), which outranks "healthy". Too few requests gives INSUFFICIENT, since neither
+    a rate nor a p99 means much on a handful of requests.
+    """
+    if metrics.request_count < thresholds.min_requests:
+        return Verdict(
+            VerdictKind.INSUFFICIENT,
+            detail=f"{metrics.request_count} requests, need {thresholds.min_requests} to judge",
+        )
+    breaches: list[Breach] = []
+    if metrics.error_rate > thresholds.error_rate:
+        breaches.append(Breach("error_rate", metrics.error_rate, thresholds.error_rate))
+    p99 = metrics.latency_p99_ms
+    if p99 is not None and p99 > thresholds.latency_p99_ms:
+        breaches.append(Breach("latency_p99_ms", p99, thresholds.latency_p99_ms))
+    stable_judged = stable is not None and stable.request_count >= thresholds.min_requests
+    if stable_judged and stable is not None and p99 is not None and stable.latency_p99_ms:
+        ratio = p99 / stable.latency_p99_ms
+        if ratio > thresholds.latency_vs_stable:
+            breaches.append(Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable))
+    if breaches:
+        return Verdict(VerdictKind.BREACH, tuple(breaches))
+    if stable is None:
+        return Verdict(VerdictKind.HEALTHY)
+    test = error_rate_worse(
+        metrics.error_count,
+        metrics.request_count,
+        stable.error_count,
+        stable.request_count,
+        alpha=thresholds.significance_alpha,
+        min_requests=thresholds.min_requests,
+    )
+    if test.worse:
+        return Verdict(VerdictKind.WORSE, p_value=test.p_value, detail=test.reason)
+    return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)

@@ -1,0 +1,120 @@
+"""The relay's objects (relay-api.md) as immutable dataclasses.
+
+Parsing from JSON lives in the relay client; these types only hold data so that the
+rules, the sources and the UI can share them without knowing where they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One version's share of a route's traffic, in whole percent."""
+
+    version_tag: str
+    weight: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version_tag": self.version_tag, "weight": self.weight}
+
+
+Rules = tuple[Rule, ...]
+
+
+def rules_from_mapping(weights: Mapping[str, int]) -> Rules:
+    return tuple(Rule(tag, int(w)) for tag, w in weights.items())
+
+
+def rules_to_mapping(rules: Sequence[Rule]) -> dict[str, int]:
+    return {r.version_tag: r.weight for r in rules}
+
+
+def rules_to_json(rules: Sequence[Rule]) -> list[dict[str, Any]]:
+    return [r.to_json() for r in rules]
+
+
+@dataclass(frozen=True)
+class StickySessions:
+    enabled: bool = False
+    cookie_name: str = "relay_model_version"
+    ttl_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    enabled: bool = False
+    error_rate_threshold: float = 0.05
+    latency_p99_threshold_ms: float = 3000.0
+    auto_rollback: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    route_id: str
+    route_rules: Rules
+    revision: int
+    sticky_sessions: StickySessions = field(default_factory=StickySessions)
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+    updated_at: str = ""
+    updated_by: str = ""
+
+    def weight_of(self, version_tag: str) -> int:
+        for rule in self.route_rules:
+            if rule.version_tag == version_tag:
+                return rule.weight
+        return 0
+
+    @property
+    def version_tags(self) -> tuple[str, ...]:
+        return tuple(r.version_tag for r in self.route_rules)
+
+
+@dataclass(frozen=True)
+class Version:
+    version_tag: str
+    model: str
+    upstream_endpoint: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    system_prompt: str = ""
+    cost_limit_per_request: float | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class VersionMetrics:
+    version_tag: str
+    request_count: int
+    error_count: int
+    error_rate: float
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    cost_per_token: float | None = None
+    start_time: str = ""
+    end_time: str = ""
+    # Numbers a relay adds beyond the contract (format_compliance, ...), kept so a
+    # console can show what it is configured to show.
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    time: str
+    route_id: str
+    actor: str
+    kind: str
+    before: Rules
+    after: Rules
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: tuple[Event, ...]
+    last_seq: int

@@ -1,0 +1,112 @@
+"""Per-version request samples and the rolling-window figures served by /metrics/versions."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+#: Samples older than this are dropped; the console asks for 15-60 s windows.
+RETENTION_S = 3600.0
+#: Per-version cap, so a relay under heavy load keeps a bounded memory footprint.
+MAX_SAMPLES = 200_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # unix seconds
+    latency_ms: float
+    error: bool
+    tokens: int
+    cost: float | None
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation between closest ranks.
+
+    The same definition as numpy's default ("linear"), so figures match what an analyst
+    computing them offline would get.
+    """
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be in 0..100, got {q}")
+    pos = (len(sorted_values) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    frac = pos - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * frac
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> float:
+    """Unix seconds from an ISO 8601 string (a trailing Z means UTC)."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def summarise(
+    version_tag: str, samples: Iterable[Sample], start: float, end: float
+) -> dict[str, Any]:
+    """VersionMetrics (relay-api.md) for the samples in [start, end]."""
+    window = [s for s in samples if start <= s.at <= end]
+    errors = sum(1 for s in window if s.error)
+    latencies = sorted(s.latency_ms for s in window)
+    tokens = sum(s.tokens for s in window)
+    costs = [s.cost for s in window if s.cost is not None]
+    count = len(window)
+
+    def pct(q: float) -> float | None:
+        return round(percentile(latencies, q), 3) if latencies else None
+
+    return {
+        "version_tag": version_tag,
+        "start_time": iso(start),
+        "end_time": iso(end),
+        "request_count": count,
+        "error_count": errors,
+        "error_rate": errors / count if count else 0.0,
+        "latency_p50_ms": pct(50),
+        "latency_p95_ms": pct(95),
+        "latency_p99_ms": pct(99),
+        "cost_per_token": (sum(costs) / tokens) if tokens and costs else None,
+    }
+
+
+class MetricsRecorder:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._samples: dict[str, deque[Sample]] = {}
+
+    def record(
+        self,
+        version_tag: str,
+        latency_ms: float,
+        error: bool,
+        tokens: int = 0,
+        cost: float | None = None,
+    ) -> None:
+        now = self._clock()
+        samples = self._samples.setdefault(version_tag, deque(maxlen=MAX_SAMPLES))
+        samples.append(Sample(now, latency_ms, error, tokens, cost))
+        while samples and samples[0].at < now - RETENTION_S:
+            samples.popleft()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def window(self, version_tag: str, start: float, end: float) -> dict[str, Any]:
+        return summarise(version_tag, self._samples.get(version_tag, ()), start, end)
+
+    def last_seconds(self, version_tag: str, seconds: float) -> dict[str, Any]:
+        end = self._clock()
+        return self.window(version_tag, end - seconds, end)

@@ -1,0 +1,1 @@
+"""Data access: relay, registry, audit. Nothing here knows of Textual."""

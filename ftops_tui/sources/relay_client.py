@@ -1,0 +1,273 @@
+"""Client for the relay control API (relay-api.md): one shared httpx.AsyncClient per relay.
+
+A real relay that differs from the contract is adapted here and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from ftops_tui.domain.models import (
+    EventPage,
+    Route,
+    Rule,
+    Version,
+    VersionMetrics,
+    rules_to_json,
+)
+from ftops_tui.sources import relay_parse as parse
+from ftops_tui.sources.relay_errors import (
+    Conflict,
+    Invalid,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    RelayError,
+    RelayTimeout,
+    ServerError,
+    Unauthorized,
+    Unreachable,
+)
+
+log = logging.getLogger(__name__)
+
+#: A 429 without a usable Retry-After still backs off this long.
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RelayClient:
+    """Typed calls to one relay. Use as an async context manager, or call `aclose()`.
+
+    The key is held only inside the httpx client's headers (whose repr masks it); this
+    object's repr and every error message name the env var it came from, never its value.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None,
+        key_env: str = "RELAY_API_KEY",
+        timeout_s: float = 2.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key_env = key_env
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._not_before = 0.0
+        self._batch_metrics = True
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"RelayClient({self.base_url!r}, key from ${self.key_env})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def backoff_remaining(self) -> float:
+        """Seconds until the relay's last Retry-After (plus jitter) has passed."""
+        return max(0.0, self._not_before - self._clock())
+
+    @property
+    def batch_metrics_supported(self) -> bool:
+        return self._batch_metrics
+
+    # -- the endpoints -------------------------------------------------------------------
+
+    async def list_versions(self) -> list[Version]:
+        return parse.parse_versions(await self._call("GET", "models/versions"))
+
+    async def create_version(self, version: Mapping[str, Any]) -> Version:
+        return parse.parse_version(await self._call("POST", "models/versions", json=version))
+
+    async def list_routes(self) -> list[Route]:
+        return parse.parse_routes(await self._call("GET", "routes/traffic"))
+
+    async def get_route(self, route_id: str) -> Route:
+        return parse.parse_route(await self._call("GET", f"routes/traffic/{route_id}"))
+
+    async def create_route(self, route: Mapping[str, Any]) -> Route:
+        return parse.parse_route(await self._call("POST", "routes/traffic", json=route))
+
+    async def patch_route(
+        self,
+        route_id: str,
+        rules: Sequence[Rule],
+        *,
+        expected_revision: int | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> Route:
+        """Change weights. Never retried here: a write is retried only by a person."""
+        body: dict[str, Any] = {"route_id": route_id, "route_rules": rules_to_json(rules)}
+        if expected_revision is not None:
+            body["expected_revision"] = expected_revision
+        if actor is not None:
+            body["actor"] = actor
+        if reason is not None:
+            body["reason"] = reason
+        return parse.parse_route(await self._call("PATCH", "routes/traffic", json=body))
+
+    async def version_metrics(
+        self, version_tag: str, *, window_s: float, now: datetime | None = None
+    ) -> VersionMetrics:
+        params = {"version_tag": version_tag, **self._window(window_s, now)}
+        return parse.parse_metrics(await self._call("GET", "metrics/versions", params=params))
+
+    async def metrics(
+        self, version_tags: Sequence[str], *, window_s: float, now: datetime | None = None
+    ) -> dict[str, VersionMetrics]:
+        """Every named version's window, in one call when the relay has the batch form.
+
+        A relay that answers the batch form with 404 or 422 does not have it: from then on
+        this client asks per version, concurrently.
+        """
+        now = now or datetime.now(UTC)
+        wanted = set(version_tags)
+        if self._batch_metrics:
+            try:
+                body = await self._call(
+                    "GET", "metrics/versions", params=self._window(window_s, now)
+                )
+                batch = parse.parse_metrics_batch(body)
+                return {m.version_tag: m for m in batch if m.version_tag in wanted}
+            except (NotFound, Invalid):
+                log.info("relay %s has no batch metrics; asking per version", self.base_url)
+                self._batch_metrics = False
+        results = await asyncio.gather(
+            *(self.version_metrics(tag, window_s=window_s, now=now) for tag in version_tags),
+            return_exceptions=True,
+        )
+        found: dict[str, VersionMetrics] = {}
+        for tag, result in zip(version_tags, results, strict=True):
+            if isinstance(result, NotFound):
+                continue  # a version on a route but without traffic history yet
+            if isinstance(result, BaseException):
+                raise result
+            found[tag] = result
+        return found
+
+    async def events(self, after_seq: int = 0) -> EventPage:
+        body = await self._call("GET", "events", params={"after_seq": str(after_seq)})
+        return parse.parse_event_page(body)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _window(window_s: float, now: datetime | None) -> dict[str, str]:
+        end = now or datetime.now(UTC)
+        return {"start_time": iso_utc(end - timedelta(seconds=window_s)), "end_time": iso_utc(end)}
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Any:
+        what = f"{method} /{path}"
+        wait = self.backoff_remaining
+        if wait > 0:
+            # Honour the relay's Retry-After: nothing is sent until it has passed.
+            raise RateLimited(f"{what}: rate-limited, next call in {wait:.1f}s", retry_after=wait)
+        try:
+            response = await self._http.request(method, path, params=params, json=json)
+        except httpx.TimeoutException as exc:
+            raise RelayTimeout(
+                f"{what}: no answer within the timeout ({type(exc).__name__})"
+            ) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(
+                f"{what}: cannot reach relay at {self.base_url} ({_reason(exc)})"
+            ) from None
+        return self._body(what, response)
+
+    def _body(self, what: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        try:
+            data: Any = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            data = None
+            if 200 <= status < 300:
+                raise MalformedResponse(f"{what}: answer is not JSON", status=status) from None
+        if 200 <= status < 300:
+            return data
+        message = f"{what}: {parse.error_message(data, response.reason_phrase or str(status))}"
+        if status == 401:
+            raise Unauthorized(message, key_env=self.key_env)
+        if status == 404:
+            raise NotFound(message)
+        if status == 409:
+            raise Conflict(message)
+        if status == 422:
+            raise Invalid(message)
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            # Jitter spreads out consoles that were all told the same Retry-After.
+            delay = retry_after + self._rng.uniform(0, max(0.1, 0.1 * retry_after))
+            self._not_before = self._clock() + delay
+            raise RateLimited(f"{message} (retry after {retry_after:g}s)", retry_after=delay)
+        if status >= 500:
+            raise ServerError(message, status=status)
+        raise RelayError(message, status=status)
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (delta-seconds; an HTTP date is also allowed)."""
+    if value is None:
+        return DEFAULT_RETRY_AFTER_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_S
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
