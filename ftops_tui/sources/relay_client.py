@@ -46,7 +46,8 @@ DEFAULT_RETRY_AFTER_S = 1.0
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Milliseconds: a window cut to whole seconds would drop the last second's requests.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RelayClient:
