@@ -280,5 +280,5 @@ def test_bad_scenario_names_the_file_and_the_problem(tmp_path: Path) -> None:
 def test_scenario_with_invalid_route_is_refused_at_start(tmp_path: Path) -> None:
     data = world("inv")
     data["routes"][0]["route_rules"][0]["weight"] = 50
-    with pytest.raises(RuntimeError, match="failed to start|did not start"):
+    with pytest.raises(RuntimeError, match=r"failed to start|did not start"):
         RelayServer(RelaySettings(scenario=scenario_from_dict(data))).start()

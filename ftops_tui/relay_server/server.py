@@ -10,7 +10,7 @@ import time
 
 import uvicorn
 
-from ftops_tui.relay_server.app import RelaySettings, build_app
+from ftops_tui.relay_server.app import RelaySettings, RelayState, build_app
 
 START_TIMEOUT_S = 15.0
 
@@ -27,14 +27,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn(settings: RelaySettings, base: str) -> uvicorn.Server:
+def _uvicorn(settings: RelaySettings, base: str) -> tuple[uvicorn.Server, RelayState]:
     app = build_app(settings)
-    app.state.relay.self_url = base + "/v1"
+    state: RelayState = app.state.relay
+    state.self_url = base + "/v1"
     # log_config=None: leave the host program's logging alone; access logs would flood a demo.
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=3
     )
-    return uvicorn.Server(config)
+    return uvicorn.Server(config), state
 
 
 class RelayServer:
@@ -45,14 +46,9 @@ class RelayServer:
         self.host, self.port = self._sock.getsockname()[:2]
         self.base = f"http://{self.host}:{self.port}"
         self.url = self.base + "/v1"
-        self._server = _uvicorn(settings, self.base)
+        self._server, self.state = _uvicorn(settings, self.base)
         self._thread = threading.Thread(target=self._run, name=f"relay:{self.port}", daemon=True)
         self._error: BaseException | None = None
-
-    @property
-    def state(self):  # type: ignore[no-untyped-def]
-        """The relay's live state, for tests that need to look inside (RelayState)."""
-        return self._server.config.app.state.relay
 
     def _run(self) -> None:
         try:
@@ -89,7 +85,7 @@ def serve_forever(settings: RelaySettings, host: str, port: int) -> None:
     """Run in the foreground until SIGINT/SIGTERM (uvicorn handles both in the main thread)."""
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    server = _uvicorn(settings, f"http://{bound_host}:{bound_port}")
+    server, _ = _uvicorn(settings, f"http://{bound_host}:{bound_port}")
     print(f"reference relay listening on http://{bound_host}:{bound_port}/v1", flush=True)
     try:
         asyncio.run(server.serve(sockets=[sock]))

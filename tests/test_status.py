@@ -1,0 +1,220 @@
+"""`ftops-tui status` and the command line: one poll of a real relay and a real SQLite
+registry, the console.md JSON shape, exit codes, and bad config stopping everything."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fixtures.registry import free_port
+from fixtures.relay import RELAY_KEY
+
+from ftops_tui.cli import main
+from ftops_tui.relay_server.app import RelaySettings
+from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
+from ftops_tui.relay_server.server import RelayServer
+
+ENV_NAME = "STATUS_TEST_RELAY_KEY"
+
+
+@pytest.fixture(scope="module")
+def demo_relay() -> Iterator[RelayServer]:
+    """The demo's world without its load or staged incident: traffic is sent by the tests."""
+    scenario = dataclasses.replace(load_scenario(demo_scenario_path()), load=None, timeline=())
+    with RelayServer(RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=3)) as relay:
+        headers = {"Authorization": f"Bearer {RELAY_KEY}"}
+        with httpx.Client(headers=headers) as http:
+            for _ in range(300):
+                http.post(
+                    f"{relay.url}/chat/completions",
+                    json={"model": "support-bot-production", "messages": []},
+                )
+                http.cookies.clear()
+        yield relay
+
+
+def write_config(tmp_path: Path, relay_url: str, registry_uri: str, extra: str = "") -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"relay:\n  url: {relay_url}\n  api_key_env: {ENV_NAME}\n"
+        f"registry:\n  tracking_uri: {registry_uri}\n"
+        f"thresholds:\n  min_requests: 5\n{extra}"
+    )
+    return path
+
+
+def env_with_key(key: str = RELAY_KEY) -> dict[str, str]:
+    return {**os.environ, ENV_NAME: key}
+
+
+def test_status_json_has_the_console_md_shape(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri)
+    assert main(["status", "--json", "--config", str(config)], env=env_with_key()) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["relay"] == {"url": demo_relay.url, "state": "ok", "detail": ""}
+    assert body["registry"]["state"] == "ok"
+    (route,) = body["routes"]
+    assert route["route_id"] == "support-bot-production"
+    assert route["revision"] == 1 and route["updated_by"] == "scenario"
+    assert route["stable"] == "support-bot-v1"
+    v1, v2 = route["rules"]
+    assert (v1["version_tag"], v1["weight"], v2["weight"]) == ("support-bot-v1", 95, 5)
+    assert v1["registry"] == {"model": "support-bot", "version": "1", "aliases": ["champion"]}
+    assert v2["registry"]["aliases"] == []
+    assert v1["request_count"] > 200 and v1["verdict"] == "healthy"
+    for key in ("error_rate", "latency_p50_ms", "latency_p99_ms", "verdict"):
+        assert key in v2
+
+
+def test_status_text_names_sources_versions_and_verdicts(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri)
+    assert main(["--config", str(config), "status"], env=env_with_key()) == 0
+    out = capsys.readouterr().out
+    assert "route support-bot-production  rev 1" in out
+    assert "support-bot-v1 (stable)" in out and "support-bot v1 @champion" in out
+    assert RELAY_KEY not in out
+
+
+def test_status_flags_a_breaching_canary(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A p99 threshold of 1 ms is below what any simulated version answers in.
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri, "  latency_p99_ms: 1\n")
+    assert main(["status", "--config", str(config)], env=env_with_key()) == 0
+    out = capsys.readouterr().out
+    assert "!! ALERT" in out
+    canary = next(line for line in out.splitlines() if line.strip().startswith("support-bot-v2"))
+    assert "BREACH latency_p99_ms" in canary
+
+
+def test_status_with_relay_down_exits_4_and_says_unreachable(
+    tmp_path: Path, sqlite_registry_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, f"http://127.0.0.1:{free_port()}/v1", sqlite_registry_uri)
+    assert main(["status", "--json", "--config", str(config)], env=env_with_key()) == 4
+    body = json.loads(capsys.readouterr().out)
+    assert body["relay"]["state"] == "unreachable" and body["routes"] == []
+    assert body["registry"]["state"] == "ok"
+
+
+def test_status_with_wrong_key_says_unauthorized_and_names_the_env_var(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri)
+    assert main(["status", "--config", str(config)], env=env_with_key("wrong")) == 4
+    out = capsys.readouterr().out
+    assert "UNAUTHORIZED" in out and ENV_NAME in out
+
+
+def test_status_reports_configured_routes_the_relay_does_not_have(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(
+        tmp_path, demo_relay.url, sqlite_registry_uri, "routes: [support-bot-production, ghost]\n"
+    )
+    main(["status", "--json", "--config", str(config)], env=env_with_key())
+    body = json.loads(capsys.readouterr().out)
+    assert body["missing_routes"] == ["ghost"]
+
+
+def test_bad_config_exits_2_before_anything_naming_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "relay:\n  url: http://127.0.0.1:1/v1\n  timout_s: 3\nregistry:\n  tracking_uri: sqlite:///x.db\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ftops_tui", "--config", str(config), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "bad.yaml" in result.stderr and "relay.timout_s" in result.stderr
+    assert "timeout_s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["status"], env={"FTOPS_TUI_CONFIG": str(tmp_path / "nope.yaml")})
+    assert code == 2
+    assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_unknown_subcommand_is_usage_error() -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["frobnicate"])
+    assert caught.value.code == 2
+
+
+def test_reference_relay_command_serves_the_demo_world_and_stops_on_sigterm() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftops_tui",
+            "reference-relay",
+            "--port",
+            str(port),
+            "--demo-scenario",
+        ],
+        env={**os.environ, "RELAY_API_KEY": RELAY_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {RELAY_KEY}"}
+        routes = httpx.get(f"{url}/v1/routes/traffic", headers=headers).json()["routes"]
+        assert [r["route_id"] for r in routes] == ["support-bot-production"]
+        assert httpx.get(f"{url}/v1/routes/traffic").status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status says why.
+    assert proc.returncode == -signal.SIGTERM
+    assert f"listening on http://127.0.0.1:{port}/v1" in out
+    assert RELAY_KEY not in out + err
+
+
+def test_reference_relay_refuses_a_bad_scenario_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "scenario.yaml"
+    bad.write_text("routez: []\n")
+    code = main(["reference-relay", "--scenario", str(bad), "--port", "0"], env={})
+    assert code == 2
