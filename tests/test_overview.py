@@ -1,0 +1,71 @@
+"""Joining a route, its metrics and registry facts into what the operator sees."""
+
+from __future__ import annotations
+
+from ftops_tui.domain.health import Thresholds, VerdictKind
+from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
+from ftops_tui.domain.overview import (
+    RegistryFacts,
+    build_route_view,
+    history_of,
+    stable_tag_of,
+)
+
+ROUTE = Route("r", (Rule("v1", 95), Rule("v2", 5)), revision=4)
+FACTS = {
+    "v1": RegistryFacts("bot", "1", ("champion",)),
+    "v2": RegistryFacts("bot", "2", (), {"eval.accuracy": 0.9}),
+}
+
+
+def m(tag: str, n: int, errors: int, p99: float = 100.0) -> VersionMetrics:
+    return VersionMetrics(tag, n, errors, errors / n, 50.0, 80.0, p99)
+
+
+def test_stable_is_the_version_with_the_stable_alias() -> None:
+    assert stable_tag_of(ROUTE, FACTS, "champion", []) == "v1"
+
+
+def test_without_an_alias_stable_comes_from_the_route_history() -> None:
+    route = Route("r", (Rule("v1", 50), Rule("v2", 50)), revision=3)
+    history = [(Rule("v1", 100), Rule("v2", 0)), (Rule("v1", 95), Rule("v2", 5))]
+    assert stable_tag_of(route, {}, "champion", history) == "v1"
+    assert stable_tag_of(route, {}, "champion", []) is None
+
+
+def test_history_is_each_events_before_state_for_that_route() -> None:
+    events = [
+        Event(1, "", "r", "scenario", "route_created", (), (Rule("v1", 100),)),
+        Event(2, "", "other", "api", "weights_changed", (Rule("x", 100),), (Rule("x", 100),)),
+        Event(3, "", "r", "api", "weights_changed", (Rule("v1", 100),), (Rule("v1", 95),)),
+    ]
+    assert history_of("r", events) == [(Rule("v1", 100),)]
+
+
+def test_canary_is_judged_against_stable_and_the_route_alerts() -> None:
+    metrics = {"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)}
+    view = build_route_view(
+        ROUTE, metrics, FACTS, stable_alias="champion", history=[], thresholds=Thresholds()
+    )
+    v1, v2 = view.versions
+    assert v1.stable and v1.verdict is not None and v1.verdict.kind is VerdictKind.HEALTHY
+    assert v2.verdict is not None and v2.verdict.kind is VerdictKind.BREACH
+    assert v2.registry == FACTS["v2"]
+    assert view.alerting
+
+
+def test_a_breaching_version_at_zero_weight_does_not_alert_the_route() -> None:
+    route = Route("r", (Rule("v1", 100), Rule("v2", 0)), revision=5)
+    metrics = {"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)}
+    view = build_route_view(
+        route, metrics, FACTS, stable_alias="champion", history=[], thresholds=Thresholds()
+    )
+    assert not view.alerting
+
+
+def test_version_without_figures_has_no_verdict() -> None:
+    view = build_route_view(
+        ROUTE, {}, {}, stable_alias="champion", history=[], thresholds=Thresholds()
+    )
+    assert all(v.verdict is None and v.metrics is None for v in view.versions)
+    assert view.stable_tag == "v1"  # heaviest version of the only known rule set
