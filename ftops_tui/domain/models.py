@@ -43,6 +43,15 @@ class StickySessions:
     cookie_name: str = "relay_model_version"
     ttl_seconds: int = 3600
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StickySessions:
+        """Raises TypeError/ValueError on values of the wrong kind; callers say where."""
+        return cls(
+            enabled=bool(data.get("enabled", False)),
+            cookie_name=str(data.get("cookie_name", "relay_model_version")),
+            ttl_seconds=int(data.get("ttl_seconds", 3600)),
+        )
+
 
 @dataclass(frozen=True)
 class HealthCheck:
@@ -50,6 +59,16 @@ class HealthCheck:
     error_rate_threshold: float = 0.05
     latency_p99_threshold_ms: float = 3000.0
     auto_rollback: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HealthCheck:
+        """Raises TypeError/ValueError on values of the wrong kind; callers say where."""
+        return cls(
+            enabled=bool(data.get("enabled", False)),
+            error_rate_threshold=float(data.get("error_rate_threshold", 0.05)),
+            latency_p99_threshold_ms=float(data.get("latency_p99_threshold_ms", 3000)),
+            auto_rollback=bool(data.get("auto_rollback", False)),
+        )
 
 
 @dataclass(frozen=True)

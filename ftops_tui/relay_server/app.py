@@ -245,12 +245,7 @@ async def load(request: Request, state: RelayState) -> Response:
         if not isinstance(body, dict):
             raise ApiError(422, "invalid", "body must be an object")
         try:
-            plan = LoadPlan(
-                rps=float(body.get("rps", 20)),
-                duration_s=float(body.get("duration_s", 60)),
-                max_requests=body.get("max_requests"),
-                routes=tuple(body.get("routes") or ()),
-            )
+            plan = LoadPlan.from_json(body, default_duration_s=60)
         except (TypeError, ValueError) as exc:
             raise ApiError(422, "invalid", str(exc)) from None
         await stop_load(state)

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 
 import httpx
 
@@ -23,6 +25,19 @@ class LoadPlan:
     max_requests: int | None = None
     routes: tuple[str, ...] = ()  # empty: every route the relay lists
     concurrency: int = 32
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, default_duration_s: float) -> LoadPlan:
+        """Raises TypeError/ValueError naming the bad setting."""
+        routes = data.get("routes") or ()
+        if isinstance(routes, str) or not all(isinstance(r, str) for r in routes):
+            raise ValueError("routes must be a list of route ids")
+        return cls(
+            rps=float(data.get("rps", 20)),
+            duration_s=float(data.get("duration_s", default_duration_s)),
+            max_requests=data.get("max_requests"),
+            routes=tuple(routes),
+        )
 
     def __post_init__(self) -> None:
         if not 0 < self.rps <= MAX_RPS:

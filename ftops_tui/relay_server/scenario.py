@@ -89,12 +89,7 @@ def scenario_from_dict(data: object, *, source: str = "<scenario>") -> Scenario:
         if not isinstance(load, Mapping):
             raise ScenarioError(f"{source}: load must be a mapping")
         try:
-            plan = LoadPlan(
-                rps=float(load.get("rps", 20)),
-                duration_s=float(load.get("duration_s", 3600)),
-                max_requests=load.get("max_requests"),
-                routes=tuple(load.get("routes") or ()),
-            )
+            plan = LoadPlan.from_json(load, default_duration_s=3600)
         except (TypeError, ValueError) as exc:
             raise ScenarioError(f"{source}: load: {exc}") from None
     return Scenario(

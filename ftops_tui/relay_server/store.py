@@ -191,17 +191,8 @@ class RelayStore:
                 route_id=route_id,
                 route_rules=rules,
                 revision=1,
-                sticky_sessions=StickySessions(
-                    enabled=bool(sticky.get("enabled", False)),
-                    cookie_name=str(sticky.get("cookie_name", "relay_model_version")),
-                    ttl_seconds=int(sticky.get("ttl_seconds", 3600)),
-                ),
-                health_check=HealthCheck(
-                    enabled=bool(health.get("enabled", False)),
-                    error_rate_threshold=float(health.get("error_rate_threshold", 0.05)),
-                    latency_p99_threshold_ms=float(health.get("latency_p99_threshold_ms", 3000)),
-                    auto_rollback=bool(health.get("auto_rollback", False)),
-                ),
+                sticky_sessions=StickySessions.from_json(sticky),
+                health_check=HealthCheck.from_json(health),
                 updated_at=now_iso(),
                 updated_by=str(body.get("actor") or actor),
             )

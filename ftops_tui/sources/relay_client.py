@@ -195,7 +195,10 @@ class RelayClient:
     @staticmethod
     def _window(window_s: float, now: datetime | None) -> dict[str, str]:
         end = now or datetime.now(UTC)
-        return {"start_time": iso_utc(end - timedelta(seconds=window_s)), "end_time": iso_utc(end)}
+        start = end - timedelta(seconds=window_s)
+        # Times go out cut to the millisecond: round the end up so a request that finished
+        # within the last millisecond is not left out of the window.
+        return {"start_time": iso_utc(start), "end_time": iso_utc(end + timedelta(milliseconds=1))}
 
     async def _call(
         self,

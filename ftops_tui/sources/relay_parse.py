@@ -90,21 +90,17 @@ def parse_route(data: object) -> Route:
     where = f"route {route_id}"
     sticky = _obj(obj.get("sticky_sessions") or {}, f"{where}.sticky_sessions")
     health = _obj(obj.get("health_check") or {}, f"{where}.health_check")
+    try:
+        sticky_sessions = StickySessions.from_json(sticky)
+        health_check = HealthCheck.from_json(health)
+    except (TypeError, ValueError) as exc:
+        raise MalformedResponse(f"{where}: {exc}") from None
     return Route(
         route_id=route_id,
         route_rules=parse_rules(_field(obj, "route_rules", list, where), f"{where}.route_rules"),
         revision=_field(obj, "revision", int, where),
-        sticky_sessions=StickySessions(
-            enabled=bool(sticky.get("enabled", False)),
-            cookie_name=str(sticky.get("cookie_name", "relay_model_version")),
-            ttl_seconds=int(sticky.get("ttl_seconds", 3600)),
-        ),
-        health_check=HealthCheck(
-            enabled=bool(health.get("enabled", False)),
-            error_rate_threshold=float(health.get("error_rate_threshold", 0.05)),
-            latency_p99_threshold_ms=float(health.get("latency_p99_threshold_ms", 3000)),
-            auto_rollback=bool(health.get("auto_rollback", False)),
-        ),
+        sticky_sessions=sticky_sessions,
+        health_check=health_check,
         updated_at=str(obj.get("updated_at") or ""),
         updated_by=str(obj.get("updated_by") or ""),
     )
