@@ -34,7 +34,9 @@ class Demo:
         assert self._relay is not None, "demo not started"
         return self._relay
 
-    def start(self) -> Demo:
+    def start(self, *, seed: bool = True) -> Demo:
+        """Start the relay and build the config; `seed=False` leaves the (slow, blocking)
+        registry seeding to the caller, so a console can paint before mlflow is imported."""
         try:
             self._dir = Path(tempfile.mkdtemp(prefix="ftops-demo-"))
             key = secrets.token_urlsafe(24)
@@ -51,7 +53,8 @@ class Demo:
                 file=None,
                 env={},
             )
-            self.seed_registry()
+            if seed:
+                self.seed_registry()
         except BaseException:
             self.stop()
             raise

@@ -20,8 +20,8 @@ from ftops_tui.domain.overview import (
 from ftops_tui.sources.registry import (
     MlflowRegistry,
     RegistryError,
-    RegistrySnapshot,
     RegistryUnreachable,
+    registry_facts,
 )
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import (
@@ -59,14 +59,6 @@ def relay_state(exc: RelayError) -> SourceState:
     if isinstance(exc, ServerError | MalformedResponse):
         return SourceState("error", exc.message)
     return SourceState("error", exc.message)
-
-
-def registry_facts(snapshot: RegistrySnapshot) -> dict[str, RegistryFacts]:
-    return {
-        v.version_tag: RegistryFacts(v.model, v.version, v.aliases, v.eval_scores)
-        for v in snapshot.versions
-        if v.version_tag
-    }
 
 
 @dataclass(frozen=True)

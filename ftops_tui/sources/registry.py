@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ftops_tui.domain.overview import RegistryFacts
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -407,3 +409,12 @@ class MlflowRegistry:
             source=str(mv.source or ""),
             creation_timestamp=int(mv.creation_timestamp or 0),
         )
+
+
+def registry_facts(snapshot: RegistrySnapshot) -> dict[str, RegistryFacts]:
+    """What the console shows of each relay version that the registry knows, by version_tag."""
+    return {
+        v.version_tag: RegistryFacts(v.model, v.version, v.aliases, v.eval_scores)
+        for v in snapshot.versions
+        if v.version_tag
+    }

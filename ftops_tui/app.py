@@ -1,0 +1,249 @@
+"""The App: wires the sources into polling workers and holds the console's state. It holds
+no rules (those are in domain/) and draws nothing itself (screens and widgets do)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from ftops_tui.config import Config
+from ftops_tui.polling import poll_relay, retry_delay
+from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
+from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.sources.relay_errors import RelayError
+from ftops_tui.state import ConsoleState, SeenEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the console talks to, handed in so tests and the demo give it real local parts."""
+
+    config: Config
+    relay: RelayClient
+    registry: MlflowRegistry
+    actor: str = ""
+    # Blocking set-up run in a thread before the registry is first asked (the demo seeds
+    # its registry there, so importing mlflow never holds up the first frame).
+    prepare: Callable[[], None] | None = None
+
+
+class StateChanged(Message):
+    """A source answered or failed; the dashboard repaints from ConsoleState."""
+
+    def can_replace(self, message: Message) -> bool:
+        # A burst of polls needs one repaint, not one per poll.
+        return isinstance(message, StateChanged)
+
+
+class FtopsApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ftops-tui"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("ctrl+r", "retry_sources", "Retry", id="retry"),
+    ]
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        watch: bool = False,
+        theme: str | None = None,
+        polling: bool = True,
+        wall_clock: Callable[[], float] = time.time,
+        state: ConsoleState | None = None,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.read_only = watch
+        self._theme_name = theme or services.config.theme
+        self._polling = polling
+        self._wall_clock = wall_clock
+        self.state = state or ConsoleState(services.config, actor=services.actor)
+        self._retry = asyncio.Event()
+        self.problems: list[str] = []
+        self._signals: list[signal.Signals] = []
+
+    # -- start and stop ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from ftops_tui.screens.dashboard import dashboard
+        from ftops_tui.themes import load_themes
+
+        for theme in load_themes().values():
+            self.register_theme(theme)
+        self.theme = self._theme_name
+        if self.services.config.keys:
+            self.set_keymap(dict(self.services.config.keys))
+        self.dashboard = dashboard(self.read_only)
+        self.push_screen(self.dashboard)
+        self.set_interval(1.0, self._tick)
+        if self._polling:
+            self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
+            self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
+        self._catch_hangup()
+
+    def _catch_hangup(self) -> None:
+        """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            # Not possible off the main thread (tests) or where there are no signals.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
+                self._signals.append(sig)
+
+    async def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        await self.services.relay.aclose()
+
+    # -- polling ----------------------------------------------------------------------------
+
+    async def _relay_loop(self) -> None:
+        config = self.services.config
+        while True:
+            if self.state.relay.stopped:
+                self._retry.clear()
+                await self._retry.wait()
+            try:
+                poll = await poll_relay(
+                    self.services.relay,
+                    config.routes,
+                    window_s=config.poll.window_s,
+                    after_seq=self.state.last_seq,
+                )
+            except RelayError as exc:
+                self.state.relay_failed(exc)
+            except Exception as exc:  # a bug, not a source fault: show it, log it, go on
+                self._unexpected("relay poll", exc)
+                self.state.relay_failed(exc)
+            else:
+                for seen in self.state.relay_answered(poll, self._wall_clock()):
+                    self._flag(seen)
+            self._changed()
+            health = self.state.relay
+            await asyncio.sleep(
+                retry_delay(config.poll.interval_s, health.failures, health.retry_after)
+            )
+
+    async def _registry_loop(self) -> None:
+        config = self.services.config
+        prepare = self.services.prepare
+        while prepare is not None:
+            try:
+                await asyncio.to_thread(prepare)
+                prepare = None
+            except Exception as exc:
+                self._unexpected("registry set-up", exc)
+                self.state.registry_failed(exc)
+                self._changed()
+                await asyncio.sleep(
+                    retry_delay(config.poll.interval_s, self.state.registry.failures)
+                )
+        while True:
+            try:
+                snapshot = await self.services.registry.fetch()
+            except RegistryError as exc:
+                self.state.registry_failed(exc)
+            except Exception as exc:
+                self._unexpected("registry poll", exc)
+                self.state.registry_failed(exc)
+            else:
+                self.state.registry_answered(registry_facts(snapshot))
+            self._changed()
+            failures = self.state.registry.failures
+            await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
+
+    def _flag(self, seen: SeenEvent) -> None:
+        e = seen.event
+        self.notify(
+            f"{e.route_id} changed by {e.actor}" + (f": {e.reason}" if e.reason else ""),
+            title="⚑ EXTERNAL CHANGE",
+            severity="warning",
+            timeout=15,
+        )
+
+    def _unexpected(self, where: str, exc: BaseException) -> None:
+        log.exception("unexpected error in %s", where, exc_info=exc)
+        stamp = time.strftime("%H:%M:%S", time.localtime(self._wall_clock()))
+        self.problems.append(f"{stamp} {where}: {type(exc).__name__}: {exc}")
+        del self.problems[:-5]
+
+    def _changed(self) -> None:
+        # Posted to the dashboard itself: messages go up the DOM, never down from the App.
+        self.dashboard.post_message(StateChanged())
+
+    def _tick(self) -> None:
+        # Staleness ages count up even while a poll is hanging.
+        self._changed()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_retry_sources(self) -> None:
+        """Start polling again after a 401, and poll the others now."""
+        self.state.relay.failures = 0
+        self.state.registry.failures = 0
+        self._retry.set()
+        self.notify("retrying the sources")
+
+    def begin_mutation(self, action: str, route_id: str | None, version: str | None) -> None:
+        self.notify(f"{action}: not available yet", severity="warning")
+
+    def show_audit(self, route_id: str | None) -> None:
+        self.notify("audit screen: not available yet", severity="warning")
+
+    def action_help(self) -> None:
+        from ftops_tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(below=self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Retry sources", "Poll again now (after a 401 too)", self.action_retry_sources
+        )
+        yield SystemCommand("Help", "Every key and what it does", self.action_help)
+        yield from screen_commands(screen)
+
+
+def screen_commands(screen: Screen[object]) -> Iterable[SystemCommand]:
+    """Every action of the screen's bindings, so the palette lists what the keys do."""
+    for binding in screen.BINDINGS:
+        if isinstance(binding, Binding) and binding.description:
+            action = binding.action
+
+            def run(action: str = action) -> None:
+                screen.app.call_later(screen.run_action, action)
+
+            yield SystemCommand(binding.description, f"key: {binding.key}", run)
+
+
+def make_app(
+    config: Config,
+    relay: RelayClient,
+    registry: MlflowRegistry,
+    *,
+    watch: bool = False,
+    theme: str | None = None,
+    actor: str = "",
+    prepare: Callable[[], None] | None = None,
+) -> FtopsApp:
+    """The one way the CLI, the demo and the tests build the console."""
+    return FtopsApp(
+        Services(config, relay, registry, actor=actor, prepare=prepare), watch=watch, theme=theme
+    )

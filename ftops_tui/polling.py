@@ -1,0 +1,49 @@
+"""One relay poll (routes, batch metrics, new events) and the retry delay after it.
+
+Plain async I/O on the relay client: the app runs these in a worker loop that schedules the
+next poll only when the last one has finished, so polls never overlap on a slow relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ftops_tui.domain.models import Event, Route, VersionMetrics
+from ftops_tui.sources.relay_client import RelayClient
+
+#: console.md: failed polls back off, capped at 5 s, so recovery shows within 5 s.
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass(frozen=True)
+class RelayPoll:
+    routes: tuple[Route, ...]
+    metrics: dict[str, VersionMetrics]
+    events: tuple[Event, ...]
+    last_seq: int
+
+
+async def poll_relay(
+    client: RelayClient, wanted: Sequence[str] | None, *, window_s: float, after_seq: int
+) -> RelayPoll:
+    routes, page = await asyncio.gather(client.list_routes(), client.events(after_seq=after_seq))
+    if wanted is not None:
+        by_id = {r.route_id: r for r in routes}
+        routes = [by_id[r] for r in wanted if r in by_id]
+    tags = list(dict.fromkeys(t for r in routes for t in r.version_tags))
+    metrics = await client.metrics(tags, window_s=window_s) if tags else {}
+    return RelayPoll(tuple(routes), metrics, page.events, page.last_seq)
+
+
+def retry_delay(interval_s: float, failures: int, retry_after: float | None = None) -> float:
+    """Seconds until the next poll: the interval when healthy, doubling per consecutive
+    failure up to 5 s, and never sooner than a relay's Retry-After."""
+    if failures <= 0:
+        delay = interval_s
+    else:
+        delay = min(MAX_BACKOFF_S, interval_s * 2 ** (failures - 1))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay

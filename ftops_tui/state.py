@@ -1,0 +1,227 @@
+"""What the console knows: the last good answer of each source, how each source is doing,
+recent history for sparklines, and the relay's events. No Textual and no I/O: the app feeds
+it poll results and errors, the panes render what it says."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ftops_tui.config import Config
+from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics
+from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
+from ftops_tui.polling import RelayPoll
+from ftops_tui.sources.registry import RegistryUnreachable
+from ftops_tui.sources.relay_errors import (
+    MalformedResponse,
+    RateLimited,
+    RelayTimeout,
+    ServerError,
+    Unauthorized,
+    Unreachable,
+)
+
+#: Polls of history kept per version for the sparklines: bounded, so days in tmux cost nothing.
+HISTORY_LEN = 60
+#: Events kept for the events pane.
+EVENTS_LEN = 200
+#: Earlier rule sets kept per route to find the stable version when no alias says.
+RULE_HISTORY_LEN = 50
+
+
+class Problem(StrEnum):
+    UNREACHABLE = "UNREACHABLE"
+    TIMEOUT = "TIMEOUT"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    RATE_LIMITED = "RATE-LIMITED"
+    SERVER_ERROR = "SERVER ERROR"
+    MALFORMED = "MALFORMED ANSWER"
+    ERROR = "ERROR"
+
+
+def classify(exc: BaseException) -> Problem:
+    if isinstance(exc, Unauthorized):
+        return Problem.UNAUTHORIZED
+    if isinstance(exc, RateLimited):
+        return Problem.RATE_LIMITED
+    if isinstance(exc, RelayTimeout):
+        return Problem.TIMEOUT
+    if isinstance(exc, Unreachable):
+        return Problem.UNREACHABLE
+    if isinstance(exc, ServerError):
+        return Problem.SERVER_ERROR
+    if isinstance(exc, MalformedResponse):
+        return Problem.MALFORMED
+    if isinstance(exc, RegistryUnreachable):
+        return Problem.UNREACHABLE
+    return Problem.ERROR
+
+
+@dataclass
+class SourceHealth:
+    """How one source (relay or registry) has been answering."""
+
+    last_ok: float | None = None  # monotonic seconds
+    failing_since: float | None = None
+    problem: Problem | None = None
+    message: str = ""
+    failures: int = 0
+    retry_after: float | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """401: polling stops until the operator retries (console.md)."""
+        return self.problem is Problem.UNAUTHORIZED
+
+    def ok(self, now: float) -> None:
+        self.last_ok, self.failing_since, self.problem = now, None, None
+        self.message, self.failures, self.retry_after = "", 0, None
+
+    def failed(self, exc: BaseException, now: float) -> None:
+        self.problem = classify(exc)
+        self.message = str(exc)
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = now
+        self.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+
+    def stale_for(self, now: float) -> float | None:
+        """Age of the data on screen while the source fails; None when it is fresh."""
+        if self.problem is None or self.last_ok is None:
+            return None
+        return now - self.last_ok
+
+    def words(self, now: float, key_env: str = "") -> str:
+        """The header's words for this source: never colour alone (console.md)."""
+        if self.problem is None:
+            return "ok" if self.last_ok is not None else "waiting for first answer"
+        parts = []
+        age = self.stale_for(now)
+        if age is not None:
+            parts.append(f"STALE {age:.0f}s")
+        if self.problem is Problem.UNAUTHORIZED:
+            parts.append(
+                f"UNAUTHORIZED: check ${key_env}; ctrl+r retries"
+                if key_env
+                else "UNAUTHORIZED; ctrl+r retries"
+            )
+        elif self.problem is Problem.RATE_LIMITED:
+            parts.append(f"RATE-LIMITED, waiting {self.retry_after or 0:.0f}s")
+        elif self.problem in (Problem.UNREACHABLE, Problem.TIMEOUT):
+            parts.append(f"UNREACHABLE ({self.problem.value.lower()})")
+        else:
+            parts.append(self.problem.value)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class SeenEvent:
+    event: Event
+    external: bool  # made by someone other than this console: flagged on screen
+
+
+@dataclass
+class ConsoleState:
+    config: Config
+    actor: str = ""
+    clock: Callable[[], float] = time.monotonic
+    relay: SourceHealth = field(default_factory=SourceHealth)
+    registry: SourceHealth = field(default_factory=SourceHealth)
+    routes: tuple[Route, ...] = ()
+    metrics: dict[str, VersionMetrics] = field(default_factory=dict)
+    facts: dict[str, RegistryFacts] = field(default_factory=dict)
+    error_history: dict[str, deque[float | None]] = field(default_factory=dict)
+    p99_history: dict[str, deque[float | None]] = field(default_factory=dict)
+    events: deque[SeenEvent] = field(default_factory=lambda: deque(maxlen=EVENTS_LEN))
+    rule_history: dict[str, deque[Rules]] = field(default_factory=dict)
+    last_seq: int = 0
+    polls: int = 0
+    last_refresh_wall: float | None = None
+    _views: list[RouteView] | None = field(default=None, repr=False)
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def relay_answered(self, poll: RelayPoll, wall: float) -> list[SeenEvent]:
+        """Take a good poll; returns the new events made by someone else (to flag)."""
+        now = self.clock()
+        first = self.polls == 0
+        self.polls += 1
+        self.relay.ok(now)
+        self.last_refresh_wall = wall
+        self.routes = poll.routes
+        self.metrics = dict(poll.metrics)
+        if poll.last_seq < self.last_seq:
+            self.last_seq = 0  # the relay restarted and counts again from the start
+        self.last_seq = max(self.last_seq, poll.last_seq)
+        flagged: list[SeenEvent] = []
+        for event in poll.events:
+            if event.before:
+                rules = self.rule_history.setdefault(event.route_id, deque(maxlen=RULE_HISTORY_LEN))
+                rules.append(event.before)
+            # History from before this console started is context, not news.
+            seen = SeenEvent(event, external=not first and event.actor != self.actor)
+            self.events.append(seen)
+            if seen.external:
+                flagged.append(seen)
+        self._record_history()
+        self._views = None
+        return flagged
+
+    def relay_failed(self, exc: BaseException) -> None:
+        self.relay.failed(exc, self.clock())
+
+    def registry_answered(self, facts: dict[str, RegistryFacts]) -> None:
+        self.registry.ok(self.clock())
+        self.facts = facts
+        self._views = None
+
+    def registry_failed(self, exc: BaseException) -> None:
+        self.registry.failed(exc, self.clock())
+
+    def _record_history(self) -> None:
+        live = {t for r in self.routes for t in r.version_tags}
+        for tag in live:
+            m = self.metrics.get(tag)
+            self.error_history.setdefault(tag, deque(maxlen=HISTORY_LEN)).append(
+                m.error_rate if m and m.request_count else None
+            )
+            self.p99_history.setdefault(tag, deque(maxlen=HISTORY_LEN)).append(
+                m.latency_p99_ms if m else None
+            )
+        # Versions gone from every route take their history with them: memory stays flat.
+        for history in (self.error_history, self.p99_history):
+            for tag in set(history) - live:
+                del history[tag]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def views(self) -> list[RouteView]:
+        """Route views, computed once per change of data (verdicts run statistics)."""
+        if self._views is None:
+            self._views = self._build_views()
+        return self._views
+
+    def _build_views(self) -> list[RouteView]:
+        return [
+            build_route_view(
+                route,
+                self.metrics,
+                self.facts,
+                stable_alias=self.config.registry.stable_alias,
+                history=list(self.rule_history.get(route.route_id, ())),
+                thresholds=self.config.thresholds,
+            )
+            for route in self.routes
+        ]
+
+    def view_of(self, route_id: str | None) -> RouteView | None:
+        for view in self.views():
+            if view.route.route_id == route_id:
+                return view
+        return None
+
+    def history(self, tag: str) -> tuple[Sequence[float | None], Sequence[float | None]]:
+        return self.error_history.get(tag, deque()), self.p99_history.get(tag, deque())

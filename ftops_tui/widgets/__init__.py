@@ -1,0 +1,1 @@
+"""Panes: each renders part of ConsoleState and nothing else."""

@@ -1,0 +1,45 @@
+"""The header: where the data comes from and whether it is fresh."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ftops_tui.state import ConsoleState, SourceHealth
+
+
+class SourceBar(Static):
+    def __init__(self, *, watch: bool, relay_url: str, registry_uri: str) -> None:
+        super().__init__(id="source-bar")
+        self._watch = watch
+        self._relay_url = relay_url
+        self._registry_uri = registry_uri
+
+    def show(self, state: ConsoleState) -> None:
+        now = state.clock()
+        text = Text()
+        if self._watch:
+            text.append(" READ-ONLY ", style="reverse bold")
+            text.append(" ")
+        self._source(
+            text, "relay", self._relay_url, state.relay, now, state.config.relay.api_key_env
+        )
+        text.append("\n")
+        self._source(text, "registry", self._registry_uri, state.registry, now, "")
+        if state.last_refresh_wall is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(state.last_refresh_wall))
+            text.append(f"   refreshed {stamp}", style="dim")
+        self.update(text)
+
+    @staticmethod
+    def _source(
+        text: Text, name: str, where: str, health: SourceHealth, now: float, key_env: str
+    ) -> None:
+        # The state word comes first: it is what matters, and a long URI may be cut off.
+        words = health.words(now, key_env)
+        style = "bold" if health.problem is None else "bold reverse"
+        text.append(f"{name} ", style="bold")
+        text.append(f"{words}", style=style if health.last_ok or health.problem else "dim")
+        text.append(f"  {where}", style="dim")

@@ -1,0 +1,322 @@
+"""The live console driven with Pilot against the reference relay and a real SQLite registry:
+each pane's content, staleness and recovery for each kind of failure, 401, watch mode."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fixtures.console import console, console_config, until
+from fixtures.relay import RELAY_KEY
+from rich.console import Console
+from rich.text import Text
+from textual.widgets import Footer, Static
+
+from ftops_tui.app import FtopsApp
+from ftops_tui.domain.models import Rule
+from ftops_tui.relay_server.app import RelaySettings
+from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.screens.help import HelpScreen
+from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.widgets.events_pane import EventsPane
+from ftops_tui.widgets.routes_pane import RoutesPane
+from ftops_tui.widgets.source_bar import SourceBar
+from ftops_tui.widgets.verdict_pane import VerdictPane
+from ftops_tui.widgets.versions_pane import VersionsPane
+
+ROUTE = "support-bot-production"
+HEADERS = {"Authorization": f"Bearer {RELAY_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def world_relay() -> Iterator[RelayServer]:
+    """The demo's world with a gentle load (so figures exist) and no staged incident."""
+    scenario = dataclasses.replace(load_scenario(demo_scenario_path()), timeline=())
+    settings = RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=11)
+    with RelayServer(settings) as relay:
+        yield relay
+
+
+@pytest.fixture
+def relay(world_relay: RelayServer) -> Iterator[RelayServer]:
+    world_relay.state.faults.update({"mode": "none"})
+    for sim in ("support-bot-v1", "support-bot-v2"):
+        world_relay.state.upstreams.sim(sim).update({"error_rate": 0.0, "latency_ms": 40})  # type: ignore[union-attr]
+    yield world_relay
+    world_relay.state.faults.update({"mode": "none"})
+
+
+def text_of(widget: object) -> str:
+    """What a Static/RichLog/DataTable shows, as plain text."""
+    if isinstance(widget, RoutesPane | VersionsPane):
+        return "\n".join(
+            " ".join(str(c.plain if isinstance(c, Text) else c) for c in widget.get_row_at(i))
+            for i in range(widget.row_count)
+        )
+    if isinstance(widget, EventsPane):
+        return "\n".join(line.text for line in widget.lines)
+    assert isinstance(widget, Static)
+    content = widget.content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def header(app: FtopsApp) -> str:
+    return text_of(app.screen.query_one(SourceBar))
+
+
+def fault(relay: RelayServer, **settings: object) -> None:
+    httpx.post(f"{relay.base}/admin/faults", json=settings, headers=HEADERS).raise_for_status()
+
+
+def loaded(app: FtopsApp) -> bool:
+    return app.state.polls > 0 and app.state.registry.last_ok is not None
+
+
+async def test_first_frame_paints_before_any_data(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    fault(relay, mode="slow", delay_s=0.4, remaining=1)
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(120, 40)):
+        assert "waiting for first answer" in header(app)
+        assert app.screen.query_one(RoutesPane).row_count == 0
+        await until(lambda: app.state.polls > 0, what="first poll")
+
+
+async def test_panes_show_routes_versions_registry_and_verdicts(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: loaded(app), what="both sources")
+        await until(
+            lambda: (
+                app.state.metrics.get("support-bot-v2") is not None
+                and app.state.metrics["support-bot-v2"].request_count >= 5
+            ),
+            what="traffic",
+        )
+        await pilot.pause(0.3)
+        screen = app.screen
+        routes = text_of(screen.query_one(RoutesPane))
+        assert ROUTE in routes and "95/5" in routes and "scenario" in routes
+        versions = text_of(screen.query_one(VersionsPane))
+        assert "support-bot-v1 (stable)" in versions
+        assert "support-bot v1 @champion accuracy=0.91 toxicity=0.02" in versions
+        assert "support-bot v2 accuracy=0.93" in versions
+        verdict = text_of(screen.query_one(VerdictPane))
+        assert "support-bot-v2:" in verdict
+        assert "relay ok" in header(app) and "registry ok" in header(app)
+        assert screen.focused is screen.query_one(RoutesPane)
+        events = text_of(screen.query_one(EventsPane))
+        assert "route_created by scenario" in events
+
+
+async def test_a_failing_canary_is_flagged_breach_with_the_threshold(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(160, 45)):
+        await until(lambda: loaded(app), what="both sources")
+        relay.state.upstreams.sim("support-bot-v2").update({"error_rate": 1.0})  # type: ignore[union-attr]
+        await until(
+            lambda: "BREACH" in text_of(app.screen.query_one(VerdictPane)),
+            timeout=20,
+            what="breach",
+        )
+        assert "error_rate" in text_of(app.screen.query_one(VerdictPane))
+        assert "▲ ALERT" in text_of(app.screen.query_one(RoutesPane))
+        assert "▲ BREACH" in text_of(app.screen.query_one(VersionsPane))
+
+
+async def test_a_change_made_elsewhere_is_flagged_in_events(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(160, 45)):
+        await until(lambda: app.state.polls > 0, what="first poll")
+        route = next(r for r in app.state.routes if r.route_id == ROUTE)
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+            await other.patch_route(
+                ROUTE,
+                [Rule("support-bot-v1", 90), Rule("support-bot-v2", 10)],
+                actor="bob@elsewhere",
+                reason="bob's step",
+            )
+            try:
+                await until(
+                    lambda: "⚑ EXTERNAL" in text_of(app.screen.query_one(EventsPane)),
+                    what="flagged event",
+                )
+                events = text_of(app.screen.query_one(EventsPane))
+                assert "by bob@elsewhere" in events and "bob's step" in events
+                await until(lambda: "90/10" in text_of(app.screen.query_one(RoutesPane)))
+            finally:
+                await other.patch_route(ROUTE, list(route.route_rules), actor="test-cleanup")
+
+
+@pytest.mark.parametrize(
+    ("mode", "word"),
+    [
+        ("internal", "SERVER ERROR"),
+        ("malformed", "MALFORMED ANSWER"),
+        ("missing_fields", "MALFORMED ANSWER"),
+        ("rate_limited", "RATE-LIMITED"),
+        ("slow", "UNREACHABLE (timeout)"),
+    ],
+)
+async def test_failing_relay_keeps_last_data_marked_stale_then_recovers(
+    relay: RelayServer, sqlite_registry_uri: str, mode: str, word: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.state.polls > 0, what="first poll")
+        fault(relay, mode=mode, delay_s=2, retry_after=1)
+        await until(lambda: word in header(app), what=word)
+        await until(lambda: "STALE" in header(app), what="STALE")
+        assert ROUTE in text_of(app.screen.query_one(RoutesPane)), "last good data must stay"
+        assert "Traceback" not in header(app)
+        fault(relay, mode="none")
+        await until(lambda: "relay ok" in header(app), timeout=10, what="recovery")
+        await pilot.pause(0.1)
+        assert "STALE" not in header(app)
+
+
+async def test_relay_that_goes_down_is_unreachable_then_recovers_on_the_same_port(
+    sqlite_registry_uri: str,
+) -> None:
+    scenario = dataclasses.replace(load_scenario(demo_scenario_path()), load=None, timeline=())
+    settings = RelaySettings(api_key=RELAY_KEY, scenario=scenario)
+    server = RelayServer(settings).start()
+    port = server.port
+    app = console(console_config(server.url, sqlite_registry_uri), RELAY_KEY)
+    try:
+        async with app.run_test(size=(120, 40)):
+            await until(lambda: app.state.polls > 0, what="first poll")
+            server.stop()
+            await until(lambda: "UNREACHABLE" in header(app), what="UNREACHABLE")
+            assert "STALE" in header(app)
+            assert ROUTE in text_of(app.screen.query_one(RoutesPane))
+            server = RelayServer(settings, port=port).start()
+            await until(lambda: "relay ok" in header(app), timeout=10, what="recovery")
+    finally:
+        server.stop()
+
+
+async def test_unauthorized_stops_polling_names_the_env_var_until_retry(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.state.polls > 0, what="first poll")
+        fault(relay, mode="unauthorized")
+        await until(lambda: "UNAUTHORIZED" in header(app), what="UNAUTHORIZED")
+        assert "$CONSOLE_TEST_RELAY_KEY" in header(app)
+        fault(relay, mode="none")
+        polls = app.state.polls
+        await pilot.pause(1.0)  # five poll intervals: a running poller would have recovered
+        assert app.state.polls == polls and "UNAUTHORIZED" in header(app)
+        await pilot.press("ctrl+r")
+        await until(lambda: "relay ok" in header(app), what="recovery after retry")
+
+
+async def test_watch_mode_refuses_mutation_keys_and_hides_them(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY, watch=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: app.state.polls > 0, what="first poll")
+        revision = app.state.routes[0].revision
+        assert "READ-ONLY" in header(app)
+        footer_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert not {"r", "plus", "minus", "n", "p", "u", "w"} & footer_keys
+        assert "a" in footer_keys and "q" in footer_keys
+        assert app.screen.query_one(Footer)
+        await pilot.press("r")
+        await pilot.pause(0.5)
+        messages = [n.message for n in app._notifications]
+        assert any("READ-ONLY" in m for m in messages)
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as check:
+            assert (await check.get_route(ROUTE)).revision == revision
+
+
+async def test_help_lists_every_key_from_the_bindings(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)
+        rich_console = Console(width=100, record=True, file=io.StringIO())
+        rich_console.print(app.screen.query_one("#help-body").query_one(Static).content)
+        shown = rich_console.export_text()
+        for words in ("Rollback", "Promote", "Undo", "Retry", "Quit", "command palette"):
+            assert words in shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_lists_every_action(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(80, 24)):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+    for title in (
+        "Rollback",
+        "+weight",
+        "-weight",
+        "Next step",
+        "Promote",
+        "Undo",
+        "Weights",
+        "Audit",
+        "Retry sources",
+        "Help",
+        "Quit",
+    ):
+        assert title in titles
+
+
+async def test_unexpected_error_is_shown_in_a_panel_not_a_traceback(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    def broken_setup() -> None:
+        raise RuntimeError("seeding exploded")
+
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY, prepare=broken_setup)
+    async with app.run_test(size=(120, 40)):
+        await until(lambda: bool(app.problems), what="problem")
+        await until(lambda: app.screen.query_one("#problem").has_class("shown"))
+        shown = text_of(app.screen.query_one("#problem"))
+        assert "seeding exploded" in shown and "keeps running" in shown
+        assert app.is_running and app.state.polls >= 0
+
+
+async def test_cursor_stays_on_its_route_across_polls(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    async with RelayClient(relay.url, api_key=RELAY_KEY) as setup:
+        for name in ("aaa-cursor", "bbb-cursor"):
+            if name not in {r.route_id for r in await setup.list_routes()}:
+                await setup.create_route(
+                    {
+                        "route_id": name,
+                        "route_rules": [{"version_tag": "support-bot-v1", "weight": 100}],
+                    }
+                )
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.screen.query_one(RoutesPane).row_count >= 3, what="routes")
+        await pilot.press("j", "j")
+        routes = app.screen.query_one(RoutesPane)
+        chosen = routes.selected_route
+        polls = app.state.polls
+        await until(lambda: app.state.polls >= polls + 3, what="three more polls")
+        assert routes.selected_route == chosen and routes.cursor_row == 2
+        assert chosen in app.screen.query_one(VersionsPane).border_title  # type: ignore[operator]
