@@ -8,8 +8,7 @@ import json
 import os
 import signal
 import sys
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -44,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[config_opt], help="one poll, printed")
     status.add_argument("--json", action="store_true", help="print JSON (console.md shape)")
 
+    from ftops_tui import runbook
+
+    runbook.register(sub, config_opt)
+
     relay = sub.add_parser(
         "reference-relay", parents=[config_opt], help="run the project's reference relay"
     )
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.command == "reference-relay":
         return _reference_relay(args, env)
     if args.demo:
-        return _demo(args)
+        return _demo(args, env)
     from ftops_tui.config import ConfigError, load_config
     from ftops_tui.paths import find_config_path
 
@@ -74,10 +77,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return EXIT_USAGE
     if args.command == "status":
         return _status(config, env, as_json=args.json)
-    # The live console arrives with the "Live console" issue; until then the command
-    # without a subcommand shows the same one-shot view as `status`.
-    print("ftops-tui: the live console is not built yet; showing `status`.", file=sys.stderr)
-    return _status(config, env, as_json=False)
+    from ftops_tui import runbook
+
+    if args.command in runbook.COMMANDS:
+        return runbook.run(args, config, env)
+    return _console(config, env, watch=args.watch, theme=args.theme)
 
 
 def _status(config: object, env: Mapping[str, str], *, as_json: bool) -> int:
@@ -106,23 +110,91 @@ def _stop_on_hangup() -> None:
         signal.signal(sig, handler)
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _check_theme(name: str | None, env: Mapping[str, str]) -> str | None:
+    """The theme to use, or None after saying which exist (a bad name is a usage error)."""
+    from ftops_tui.themes import DEFAULT_THEME, ThemeError, load_themes
+
+    try:
+        themes = load_themes(env)
+    except ThemeError as exc:
+        print(f"ftops-tui: bad theme file: {exc}", file=sys.stderr)
+        return None
+    # NO_COLOR without an explicit choice: the greys-only theme (Textual also drops colour).
+    chosen = name or ("ftops-mono" if "NO_COLOR" in env else DEFAULT_THEME)
+    if chosen not in themes:
+        print(
+            f"ftops-tui: no theme {chosen!r}; available: {', '.join(sorted(themes))}",
+            file=sys.stderr,
+        )
+        return None
+    return chosen
+
+
+def _log_to_file(env: Mapping[str, str]) -> None:
+    """Logs go to a file: anything written to the terminal would tear the screen."""
+    import logging
+
+    from ftops_tui.paths import log_path
+
+    path = log_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def _console(
+    config: object,
+    env: Mapping[str, str],
+    *,
+    watch: bool,
+    theme: str | None,
+    prepare: Callable[[], None] | None = None,
+) -> int:
+    from ftops_tui import wiring
+    from ftops_tui.app import make_app
+    from ftops_tui.config import Config
+    from ftops_tui.sources.audit import actor_identity
+
+    assert isinstance(config, Config)
+    chosen = _check_theme(theme or (config.theme if config.source else None), env)
+    if chosen is None:
+        return EXIT_USAGE
+    _log_to_file(env)
+    app = make_app(
+        config,
+        wiring.relay_client(config, env),
+        wiring.registry(config),
+        watch=watch,
+        theme=chosen,
+        actor=actor_identity(env),
+        prepare=prepare,
+    )
+    app.run()
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ftops_tui.demo import Demo
 
     _stop_on_hangup()
-    print("starting the demo: reference relay, load, and a SQLite MLflow registry ...", flush=True)
+    demo = Demo()
     try:
-        with Demo() as demo:
-            assert demo.config is not None
-            print(f"relay at {demo.relay.url}; version 2 starts failing about 20 s in.")
-            print("status every 5 s; ctrl+c stops everything.\n", flush=True)
-            while True:
-                _status(demo.config, demo.env, as_json=False)
-                print("-" * 78, flush=True)
-                time.sleep(5)
+        demo.start(seed=False)
+        assert demo.config is not None
+        return _console(
+            demo.config,
+            {**env, **demo.env},
+            watch=args.watch,
+            theme=args.theme,
+            prepare=demo.seed_registry,
+        )
     except KeyboardInterrupt:
-        print("\ndemo stopped; everything it started is gone.")
-    return EXIT_OK
+        return EXIT_OK
+    finally:
+        demo.stop()
 
 
 def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -110,8 +110,8 @@ class SourceHealth:
             )
         elif self.problem is Problem.RATE_LIMITED:
             parts.append(f"RATE-LIMITED, waiting {self.retry_after or 0:.0f}s")
-        elif self.problem in (Problem.UNREACHABLE, Problem.TIMEOUT):
-            parts.append(f"UNREACHABLE ({self.problem.value.lower()})")
+        elif self.problem is Problem.TIMEOUT:
+            parts.append("UNREACHABLE (timeout)")
         else:
             parts.append(self.problem.value)
         return " ".join(parts)

@@ -23,14 +23,14 @@ class SourceBar(Static):
         if self._watch:
             text.append(" READ-ONLY ", style="reverse bold")
             text.append(" ")
-        self._source(
-            text, "relay", self._relay_url, state.relay, now, state.config.relay.api_key_env
-        )
+        if state.last_refresh_wall is not None:
+            # UTC, like the relay's event times, so both read the same on any bastion.
+            stamp = time.strftime("%H:%M:%SZ", time.gmtime(state.last_refresh_wall))
+            text.append(f"{stamp} ", style="bold")
+        key_env = state.config.relay.api_key_env
+        self._source(text, "relay", self._relay_url, state.relay, now, key_env)
         text.append("\n")
         self._source(text, "registry", self._registry_uri, state.registry, now, "")
-        if state.last_refresh_wall is not None:
-            stamp = time.strftime("%H:%M:%S", time.localtime(state.last_refresh_wall))
-            text.append(f"   refreshed {stamp}", style="dim")
         self.update(text)
 
     @staticmethod

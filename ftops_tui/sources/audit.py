@@ -1,0 +1,428 @@
+"""The audit log (console.md, "Audit log"): one append-only SQLite table, `audit_log`.
+
+Two consoles and a runbook command may write to the same file at once, so the file runs in
+WAL mode with a busy timeout, and every write is one short transaction on its own connection
+(which also makes the store safe to call from any thread: the console calls it through
+`asyncio.to_thread`). The database itself refuses UPDATE and DELETE on `audit_log` (triggers),
+so "append-only" does not depend on every writer being well behaved. A program with write
+access to the file can still drop the table or delete the file; that is for file permissions.
+
+Columns are console.md's, plus one addition: `event_seq`, the relay Event's `seq` on
+`observed` rows (NULL on the others). An observed event is recorded once per
+(route_id, event_seq, ts, actor, before_json, after_json), where `ts` of an observed row is
+the relay's own time of the event: the same event read again (after a restart, or by a second
+console) is ignored, while a relay restart that reuses a seq for a different change (different
+time, actor or rules) is recorded.
+
+Every text written passes `scrub`, which replaces each of the store's `secrets` with `***`:
+the relay key is never meant to reach this table, and if a bug ever hands it in, it still
+does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import socket
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ftops_tui.domain.models import Event, Rule, Rules, rules_to_json
+
+__all__ = [
+    "ACTIONS",
+    "COLUMNS",
+    "STATUSES",
+    "AuditStore",
+    "AuditUnavailable",
+    "actor_identity",
+    "rules_from_json",
+]
+
+TABLE = "audit_log"
+#: console.md's columns in order, then the one addition (`event_seq`).
+COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "intent_id",
+    "action",
+    "actor",
+    "route_id",
+    "before_json",
+    "after_json",
+    "expected_revision",
+    "revision",
+    "reason",
+    "status",
+    "error",
+    "event_seq",
+)
+KINDS = ("intent", "outcome", "observed")
+ACTIONS = ("rollback", "set_weights", "step", "promote", "undo", "alias")
+STATUSES = ("applied", "conflict", "rejected", "failed", "unverified")
+BUSY_TIMEOUT_S = 5.0
+MASK = "***"
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({_sql_list(KINDS)})),
+        intent_id INTEGER REFERENCES {TABLE}(id),
+        action TEXT NOT NULL CHECK (action IN ({_sql_list(ACTIONS)})),
+        actor TEXT NOT NULL,
+        route_id TEXT NOT NULL,
+        before_json TEXT,
+        after_json TEXT,
+        expected_revision INTEGER,
+        revision INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        status TEXT CHECK (status IS NULL OR status IN ({_sql_list(STATUSES)})),
+        error TEXT NOT NULL DEFAULT '',
+        event_seq INTEGER,
+        CHECK (kind != 'outcome' OR (intent_id IS NOT NULL AND status IS NOT NULL)),
+        CHECK (kind != 'observed' OR event_seq IS NOT NULL)
+    )""",
+    f"""CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_observed_once
+        ON {TABLE} (route_id, event_seq, ts, actor, before_json, after_json)
+        WHERE kind = 'observed'""",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_by_route ON {TABLE} (route_id, id)",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
+    BEGIN
+        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never updated');
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
+    BEGIN
+        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never deleted');
+    END""",
+)
+
+_SCHEMA_NAMES = (
+    TABLE,
+    f"{TABLE}_observed_once",
+    f"{TABLE}_by_route",
+    f"{TABLE}_no_update",
+    f"{TABLE}_no_delete",
+)
+
+Row = dict[str, Any]
+JsonValue = Rules | Mapping[str, Any]
+
+
+class AuditUnavailable(Exception):
+    """The audit file cannot be opened or written; the message names the path."""
+
+
+def now_ts() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _event_ts(raw: str) -> str:
+    """The relay's event time in our ts format; kept as given when it does not parse, so the
+    same event always yields the same key."""
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return raw
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rules_from_json(text: str | None) -> Rules:
+    """Rules from a `before_json` / `after_json` cell written by this module."""
+    if not text:
+        return ()
+    return tuple(Rule(str(r["version_tag"]), int(r["weight"])) for r in json.loads(text))
+
+
+def _to_json(value: JsonValue | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return json.dumps(rules_to_json(value), separators=(",", ":"))
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+
+
+class AuditStore:
+    """The audit log at `path`. Opening is lazy: a console starts (read-only) even when the
+    file cannot be written; the first write then raises AuditUnavailable. `check()` asks early.
+    """
+
+    def __init__(self, path: Path, secrets: Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        # Longest first, so a secret that contains another is masked whole.
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"AuditStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def _scrubbed(self, value: object) -> object:
+        return self.scrub(value) if isinstance(value, str) else value
+
+    def _fail(self, exc: BaseException) -> AuditUnavailable:
+        detail = self.scrub(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+        return AuditUnavailable(f"audit log {self.path} cannot be opened or written: {detail}")
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[Database]:
+        """One connection per call: short transactions, any thread, any number of processes."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditUnavailable(
+                f"audit log {self.path} cannot be created: its directory {self.path.parent} "
+                f"cannot be made ({exc.strerror or exc}; is something other than a "
+                "directory in the way?)"
+            ) from None
+        try:
+            if self.path.is_dir():
+                # sqlite's own message for this is "unable to open database file".
+                raise IsADirectoryError(f"{self.path} is a directory")
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._fail(exc) from None
+        try:
+            db = Database(conn, execute_plugins=False, recursive_triggers=False)
+            try:
+                db.execute("PRAGMA foreign_keys = ON")
+                # An audit row must survive a power cut, not only a crash of this program.
+                db.execute("PRAGMA synchronous = FULL")
+                if not self._ready:
+                    self._create(db)
+                yield db
+            except sqlite3.IntegrityError:
+                raise  # a refused row is a bug or an attack, not an unavailable file
+            except (OSError, sqlite3.Error) as exc:
+                raise self._fail(exc) from None
+        finally:
+            conn.close()
+
+    def _create(self, db: Database) -> None:
+        present = next(
+            db.query(
+                "SELECT count(*) AS n FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
+                _SCHEMA_NAMES,
+            )
+        )["n"]
+        if present == len(_SCHEMA_NAMES):
+            # Already set up: reading (`ftops-tui audit`) must not need write access.
+            self._ready = True
+            return
+        mode = next(db.query("PRAGMA journal_mode"))["journal_mode"]
+        if str(mode).lower() != "wal":
+            # Readers never block the writer and vice versa; the mode sticks to the file.
+            db.query("PRAGMA journal_mode = WAL")
+        # IMMEDIATE takes the write lock up front (waiting out the busy timeout): two
+        # processes creating the table at once must not fail on a stale read snapshot.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.rollback()
+            raise
+        self._ready = True
+
+    def _insert(self, row: Mapping[str, object], *, or_ignore: bool = False) -> int | None:
+        cells = {k: self._scrubbed(v) for k, v in row.items()}
+        names = ", ".join(cells)
+        marks = ", ".join("?" for _ in cells)
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+        with self._db() as db:
+            cursor = db.execute(
+                f"{verb} INTO {TABLE} ({names}) VALUES ({marks})", list(cells.values())
+            )
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    # ------------------------------------------------------------------ writing
+
+    def check(self) -> None:
+        """Open (creating if needed) the file and its table; raises AuditUnavailable."""
+        with self._db():
+            pass
+
+    def record_intent(
+        self,
+        *,
+        action: str,
+        actor: str,
+        route_id: str,
+        before: JsonValue,
+        after: JsonValue,
+        expected_revision: int | None,
+        reason: str,
+    ) -> int:
+        """Written before a change is sent; its id ties the outcome to it.
+
+        `before`/`after` are Rules for weight changes; an `alias` intent passes
+        {"model", "alias", "version"} mappings instead.
+        """
+        row_id = self._insert(
+            {
+                "ts": now_ts(),
+                "kind": "intent",
+                "action": action,
+                "actor": actor,
+                "route_id": route_id,
+                "before_json": _to_json(before),
+                "after_json": _to_json(after),
+                "expected_revision": expected_revision,
+                "reason": reason,
+            }
+        )
+        assert row_id is not None  # a plain INSERT either adds the row or raises
+        return row_id
+
+    def record_outcome(
+        self,
+        intent_id: int,
+        *,
+        action: str,
+        actor: str,
+        route_id: str,
+        status: str,
+        revision: int | None,
+        after: JsonValue | None,
+        error: str = "",
+    ) -> int:
+        """What became of intent `intent_id`; `after` is what was read back (None: unknown)."""
+        row_id = self._insert(
+            {
+                "ts": now_ts(),
+                "kind": "outcome",
+                "intent_id": intent_id,
+                "action": action,
+                "actor": actor,
+                "route_id": route_id,
+                "after_json": _to_json(after),
+                "revision": revision,
+                "status": status,
+                "error": error,
+            }
+        )
+        assert row_id is not None
+        return row_id
+
+    def record_observed(self, event: Event) -> bool:
+        """A relay Event (someone else's change); False when it was already recorded.
+
+        The relay's events carry no action word, so observed rows say `set_weights` (every
+        event changes a route's rules); who did it and why are in `actor` and `reason`.
+        """
+        row_id = self._insert(
+            {
+                "ts": _event_ts(event.time),
+                "kind": "observed",
+                "action": "set_weights",
+                "actor": event.actor,
+                "route_id": event.route_id,
+                "before_json": _to_json(event.before),
+                "after_json": _to_json(event.after),
+                "reason": event.reason,
+                "event_seq": event.seq,
+            },
+            or_ignore=True,
+        )
+        return row_id is not None
+
+    # ------------------------------------------------------------------ reading
+
+    def rows(self, route_id: str | None = None, limit: int | None = None) -> list[Row]:
+        """Rows newest first, each a dict keyed by COLUMNS."""
+        sql = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+        params: list[object] = []
+        if route_id is not None:
+            sql += " WHERE route_id = ?"
+            params.append(route_id)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._db() as db:
+            return [dict(r) for r in db.query(sql, params)]
+
+    def _applied(self, route_id: str, actor: str) -> list[tuple[Row, Row]]:
+        """This actor's applied weight changes on the route, newest first, as (intent, outcome)."""
+        cols = ", ".join(COLUMNS)
+        with self._db() as db:
+            outcomes = list(
+                db.query(
+                    f"SELECT {cols} FROM {TABLE} WHERE kind = 'outcome' AND status = 'applied'"
+                    " AND action != 'alias' AND route_id = ? AND actor = ? ORDER BY id DESC",
+                    [route_id, self.scrub(actor)],
+                )
+            )
+            if not outcomes:
+                return []
+            ids = [o["intent_id"] for o in outcomes]
+            marks = ", ".join("?" for _ in ids)
+            intents = {
+                r["id"]: dict(r)
+                for r in db.query(f"SELECT {cols} FROM {TABLE} WHERE id IN ({marks})", ids)
+            }
+        return [(intents[o["intent_id"]], dict(o)) for o in outcomes if o["intent_id"] in intents]
+
+    def last_applied(self, route_id: str, actor: str) -> tuple[Row, Row] | None:
+        """This actor's latest applied weight change on the route, undo included."""
+        changes = self._applied(route_id, actor)
+        return changes[0] if changes else None
+
+    def last_change(self, route_id: str, actor: str) -> tuple[Row, Row] | None:
+        """The change an `undo` by this actor would revert, as (intent_row, outcome_row).
+
+        Undo works like a stack: each applied `undo` cancels the newest change before it that
+        is not already cancelled, so a second undo reverts the change before that one. Only
+        `applied` outcomes count, and only this actor's, read from the file, so it survives
+        a restart.
+        """
+        pending_undos = 0
+        for intent, outcome in self._applied(route_id, actor):
+            if intent["action"] == "undo":
+                pending_undos += 1
+            elif pending_undos:
+                pending_undos -= 1
+            else:
+                return intent, outcome
+        return None
+
+
+def actor_identity(env: Mapping[str, str] = os.environ) -> str:
+    """`user@host`, plus ` via <ip>` when the session came in over SSH.
+
+    The user is the process's real uid (what the OS says, not what $USER claims); $USER
+    only stands in when the uid has no passwd entry, as in some containers.
+    """
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = env.get("USER") or env.get("LOGNAME") or str(os.getuid())
+    actor = f"{user}@{socket.gethostname() or 'localhost'}"
+    # SSH_CLIENT is "ip port port", SSH_CONNECTION "ip port ip port": the client is first.
+    for var in ("SSH_CLIENT", "SSH_CONNECTION"):
+        fields = env.get(var, "").split()
+        if fields:
+            return f"{actor} via {fields[0]}"
+    return actor

@@ -1,0 +1,321 @@
+"""The audit log on real SQLite files: columns, append-only enforced by the database, observed
+events recorded once, concurrent writers, scrubbing, unwritable paths, undo bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from fixtures.relay import RELAY_KEY
+
+from ftops_tui.domain.models import Event, Rule, Rules
+from ftops_tui.sources.audit import (
+    COLUMNS,
+    AuditStore,
+    AuditUnavailable,
+    actor_identity,
+    rules_from_json,
+)
+from ftops_tui.sources.relay_client import RelayClient
+
+A: Rules = (Rule("bot-v1", 90), Rule("bot-v2", 10))
+B: Rules = (Rule("bot-v1", 50), Rule("bot-v2", 50))
+C: Rules = (Rule("bot-v1", 0), Rule("bot-v2", 100))
+CONSOLE_MD_COLUMNS = [
+    "id",
+    "ts",
+    "kind",
+    "intent_id",
+    "action",
+    "actor",
+    "route_id",
+    "before_json",
+    "after_json",
+    "expected_revision",
+    "revision",
+    "reason",
+    "status",
+    "error",
+]
+
+
+def change(
+    store: AuditStore,
+    before: Rules,
+    after: Rules,
+    *,
+    action: str = "set_weights",
+    actor: str = "alice@bastion-1",
+    route: str = "r1",
+    revision: int = 1,
+    status: str = "applied",
+) -> tuple[int, int]:
+    intent = store.record_intent(
+        action=action,
+        actor=actor,
+        route_id=route,
+        before=before,
+        after=after,
+        expected_revision=revision,
+        reason="because",
+    )
+    outcome = store.record_outcome(
+        intent,
+        action=action,
+        actor=actor,
+        route_id=route,
+        status=status,
+        revision=revision + 1,
+        after=after if status == "applied" else before,
+    )
+    return intent, outcome
+
+
+def event(seq: int, *, time: str = "2026-11-22T10:00:00Z", after: Rules = B) -> Event:
+    return Event(seq, time, "r1", "relay:auto-rollback", "weights_changed", A, after, "p99 high")
+
+
+def test_rows_carry_console_md_columns_plus_event_seq_newest_first(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "state" / "audit.db")
+    intent, outcome = change(store, A, B)
+    rows = store.rows()
+    assert tuple(rows[0]) == COLUMNS == (*CONSOLE_MD_COLUMNS, "event_seq")
+    assert [r["id"] for r in rows] == [outcome, intent]
+    out, into = rows
+    assert into["kind"] == "intent" and into["action"] == "set_weights"
+    assert into["actor"] == "alice@bastion-1" and into["reason"] == "because"
+    assert into["expected_revision"] == 1 and rules_from_json(into["before_json"]) == A
+    assert rules_from_json(into["after_json"]) == B
+    assert out["kind"] == "outcome" and out["intent_id"] == intent
+    assert out["status"] == "applied" and out["revision"] == 2
+    # ISO 8601 UTC with milliseconds.
+    assert into["ts"].endswith("Z") and len(into["ts"]) == len("2026-11-22T10:00:00.000Z")
+    assert store.rows(limit=1) == rows[:1] and store.rows(route_id="other") == []
+
+
+def test_update_and_delete_are_refused_by_the_database_itself(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    change(store, A, B)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        for sql in ("UPDATE audit_log SET reason = 'rewritten'", "DELETE FROM audit_log"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+    assert [r["reason"] for r in store.rows() if r["kind"] == "intent"] == ["because"]
+    assert len(store.rows()) == 2
+
+
+def test_an_outcome_must_name_an_existing_intent(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_outcome(
+            999, action="rollback", actor="a", route_id="r", status="applied", revision=1, after=A
+        )
+
+
+def test_observed_event_is_recorded_once_even_by_a_second_store_on_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    assert AuditStore(path).record_observed(event(7)) is True
+    assert AuditStore(path).record_observed(event(7)) is False  # a restarted console
+    assert AuditStore(path).record_observed(event(8)) is True
+    row = AuditStore(path).rows()[-1]  # the oldest
+    assert row["kind"] == "observed" and row["event_seq"] == 7
+    assert row["actor"] == "relay:auto-rollback" and row["reason"] == "p99 high"
+    assert row["ts"] == "2026-11-22T10:00:00.000Z"
+
+
+def test_a_restarted_relay_reusing_a_seq_for_another_change_is_still_recorded(
+    tmp_path: Path,
+) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    assert store.record_observed(event(3))
+    assert store.record_observed(event(3, time="2026-11-22T11:30:00Z"))
+    assert store.record_observed(event(3, after=C))
+    assert [r["event_seq"] for r in store.rows()] == [3, 3, 3]
+
+
+async def test_events_from_the_relay_are_recorded_once_across_stores(
+    tmp_path: Path, client: RelayClient
+) -> None:
+    route_id = f"audit-{uuid.uuid4().hex[:8]}"
+    await client.create_route(
+        {"route_id": route_id, "route_rules": [{"version_tag": "bot-v1", "weight": 100}]}
+    )
+    await client.patch_route(route_id, (Rule("bot-v1", 80), Rule("bot-v2", 20)), actor="bob@x")
+    mine = [e for e in (await client.events()).events if e.route_id == route_id]
+    assert len(mine) == 2
+    path = tmp_path / "audit.db"
+    assert [AuditStore(path).record_observed(e) for e in mine] == [True, True]
+    again = [e for e in (await client.events()).events if e.route_id == route_id]
+    assert [AuditStore(path).record_observed(e) for e in again] == [False, False]
+    rows = AuditStore(path).rows(route_id=route_id)
+    assert [r["actor"] for r in rows] == ["bob@x", "api"]
+
+
+def test_a_path_under_a_regular_file_is_unavailable_and_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    store = AuditStore(blocker / "audit.db")  # opening is lazy: no error yet
+    with pytest.raises(AuditUnavailable, match=str(blocker / "audit.db")):
+        store.record_intent(
+            action="rollback",
+            actor="a",
+            route_id="r",
+            before=A,
+            after=B,
+            expected_revision=1,
+            reason="x",
+        )
+
+
+def test_a_directory_at_the_db_path_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "audit.db").mkdir()
+    with pytest.raises(AuditUnavailable, match="is a directory"):
+        AuditStore(tmp_path / "audit.db").check()
+
+
+def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path, secrets=[RELAY_KEY])
+    intent = store.record_intent(
+        action="set_weights",
+        actor="alice",
+        route_id="r1",
+        before=A,
+        after=B,
+        expected_revision=1,
+        reason=f"pasted by mistake: {RELAY_KEY}",
+    )
+    store.record_outcome(
+        intent,
+        action="set_weights",
+        actor="alice",
+        route_id="r1",
+        status="failed",
+        revision=None,
+        after=None,
+        error=f"Authorization: Bearer {RELAY_KEY}",
+    )
+    rows = store.rows()
+    assert rows[0]["error"] == "Authorization: Bearer ***"
+    assert rows[1]["reason"] == "pasted by mistake: ***"
+    for file in tmp_path.iterdir():
+        assert RELAY_KEY.encode() not in file.read_bytes(), file.name
+
+
+_CLI_WRITER = """
+import sys
+from pathlib import Path
+from ftops_tui.domain.models import Rule
+from ftops_tui.sources.audit import AuditStore
+store = AuditStore(Path(sys.argv[1]))
+rules = (Rule("bot-v1", 100),)
+for i in range(int(sys.argv[2])):
+    intent = store.record_intent(action="rollback", actor="cli", route_id="r-cli",
+        before=rules, after=rules, expected_revision=i, reason="runbook")
+    store.record_outcome(intent, action="rollback", actor="cli", route_id="r-cli",
+        status="applied", revision=i + 1, after=rules)
+"""
+
+
+def test_two_consoles_and_a_cli_writing_at_once_leave_a_consistent_log(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    per_writer = 40
+    errors: list[BaseException] = []
+
+    def console(name: str) -> None:
+        store = AuditStore(path)  # each console has its own store on the shared file
+        try:
+            for i in range(per_writer):
+                change(store, A, B, actor=name, route=f"r-{name}", revision=i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    cli = subprocess.Popen([sys.executable, "-c", _CLI_WRITER, str(path), str(per_writer)])
+    threads = [threading.Thread(target=console, args=(n,)) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert cli.wait(timeout=30) == 0
+    assert not errors and not any(t.is_alive() for t in threads)
+
+    rows = AuditStore(path).rows()
+    assert len(rows) == 3 * 2 * per_writer
+    assert len({r["id"] for r in rows}) == len(rows)
+    by_id = {r["id"]: r for r in rows}
+    outcomes = [r for r in rows if r["kind"] == "outcome"]
+    assert len(outcomes) == 3 * per_writer
+    for outcome in outcomes:
+        intent = by_id[outcome["intent_id"]]
+        assert intent["kind"] == "intent" and intent["id"] < outcome["id"]
+        assert (intent["actor"], intent["route_id"]) == (outcome["actor"], outcome["route_id"])
+    assert len({o["intent_id"] for o in outcomes}) == len(outcomes)
+
+
+def test_undo_reverts_the_newest_change_not_yet_undone(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    first, _ = change(store, A, B, revision=1)
+    second, _ = change(store, B, C, revision=2)
+    change(store, C, A, actor="someone-else", revision=3)
+    change(store, C, B, revision=4, status="conflict")  # not applied: does not count
+    assert store.last_change("r1", "alice@bastion-1")[0]["id"] == second  # type: ignore[index]
+    change(store, C, B, action="undo", revision=4)
+    alias = store.record_intent(
+        action="alias",
+        actor="alice@bastion-1",
+        route_id="r1",
+        before={"version": "1"},
+        after={"version": "2"},
+        expected_revision=None,
+        reason="promote",
+    )
+    store.record_outcome(
+        alias,
+        action="alias",
+        actor="alice@bastion-1",
+        route_id="r1",
+        status="applied",
+        revision=None,
+        after={"version": "2"},
+    )
+    # A second undo goes one further back; a promote's alias rows never count.
+    assert store.last_change("r1", "alice@bastion-1")[0]["id"] == first  # type: ignore[index]
+    change(store, B, A, action="undo", revision=5)
+    assert store.last_change("r1", "alice@bastion-1") is None
+    last = store.last_applied("r1", "alice@bastion-1")
+    assert last is not None and last[0]["action"] == "undo" and last[1]["revision"] == 6
+
+
+def test_alias_rows_take_json_objects(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    intent = store.record_intent(
+        action="alias",
+        actor="a",
+        route_id="r1",
+        before={"model": "m", "alias": "champion", "version": "1"},
+        after={"model": "m", "alias": "champion", "version": "2"},
+        expected_revision=None,
+        reason="promote",
+    )
+    (row,) = store.rows()
+    assert row["id"] == intent and json.loads(row["after_json"])["version"] == "2"
+
+
+def test_actor_is_user_at_host_via_the_ssh_client() -> None:
+    me = f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
+    assert actor_identity({}) == me
+    assert actor_identity({"SSH_CLIENT": "10.1.2.3 51515 22"}) == f"{me} via 10.1.2.3"
+    assert actor_identity({"SSH_CONNECTION": "fe80::1 51515 fe80::2 22"}) == f"{me} via fe80::1"

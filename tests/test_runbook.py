@@ -1,0 +1,307 @@
+"""`set-weights`, `rollback` and `audit` as a runbook runs them: parsed by argparse with
+`register`, against the reference relay over loopback, a real config file, a real SQLite audit
+file and (for the stable version) the real SQLite MLflow store. Exit codes are console.md's."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fixtures.registry import free_port
+from fixtures.relay import RELAY_KEY
+
+from ftops_tui.config import load_config
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.runbook import register, run
+from ftops_tui.sources.audit import COLUMNS, AuditStore, actor_identity
+
+ENV_NAME = "RUNBOOK_TEST_RELAY_KEY"
+ENV = {ENV_NAME: RELAY_KEY}
+
+
+def parser() -> argparse.ArgumentParser:
+    config_opt = argparse.ArgumentParser(add_help=False)
+    config_opt.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+    top = argparse.ArgumentParser(prog="ftops-tui", parents=[config_opt])
+    register(top.add_subparsers(dest="command", metavar="COMMAND"), config_opt)
+    return top
+
+
+Cli = Callable[..., int]
+
+
+def make_cli(tmp_path: Path, relay_url: str, registry_uri: str) -> tuple[Cli, Path]:
+    audit = tmp_path / "state" / "audit.db"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(
+        f"relay:\n  url: {relay_url}\n  api_key_env: {ENV_NAME}\n  timeout_s: 2\n"
+        f"registry:\n  tracking_uri: {registry_uri}\n"
+        f"audit:\n  path: {audit}\n"
+    )
+
+    def cli(*argv: str, isatty: bool = False) -> int:
+        args = parser().parse_args([*argv, "--config", str(config_path)])
+        return run(args, load_config(config_path, ENV), ENV, stdin_isatty=isatty)
+
+    return cli, audit
+
+
+@pytest.fixture
+def setup(tmp_path: Path, relay: RelayServer) -> tuple[Cli, Path]:
+    # This registry is never opened: only `rollback` without --to asks the registry.
+    return make_cli(tmp_path, relay.url, f"sqlite:///{tmp_path / 'unused-mlflow.db'}")
+
+
+def new_route(admin: httpx.Client, **weights: int) -> str:
+    route_id = f"rb-{uuid.uuid4().hex[:10]}"
+    pairs = weights or {"bot_v1": 90, "bot_v2": 10}
+    response = admin.post(
+        "/v1/routes/traffic",
+        json={
+            "route_id": route_id,
+            "route_rules": [
+                {"version_tag": t.replace("_", "-"), "weight": w} for t, w in pairs.items()
+            ],
+        },
+    )
+    response.raise_for_status()
+    return route_id
+
+
+def read_route(admin: httpx.Client, route_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = admin.get(f"/v1/routes/traffic/{route_id}").json()
+    return body
+
+
+def weights_of(route: Mapping[str, Any]) -> dict[str, int]:
+    return {r["version_tag"]: r["weight"] for r in route["route_rules"]}
+
+
+# ------------------------------------------------------------------------------- set-weights
+
+
+def test_set_weights_with_yes_previews_applies_and_writes_the_consoles_audit_rows(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    code = cli("set-weights", route, "bot-v1=50", "bot-v2=50", "--reason", "half", "--yes")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"route {route}  revision 1" in out
+    assert "bot-v1   90% ->  50%" in out and "reason: half" in out
+    assert f"applied: route {route} is now at revision 2" in out
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 50, "bot-v2": 50}
+    outcome, intent = AuditStore(audit).rows(route)
+    assert (intent["kind"], intent["action"], intent["reason"]) == ("intent", "set_weights", "half")
+    assert intent["actor"] == actor_identity(ENV) == read_route(admin, route)["updated_by"]
+    assert (outcome["status"], outcome["intent_id"], outcome["revision"]) == (
+        "applied",
+        intent["id"],
+        2,
+    )
+    assert RELAY_KEY not in out
+
+
+def test_dry_run_previews_and_validates_but_sends_and_writes_nothing(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    assert cli("set-weights", route, "bot-v1=0", "bot-v2=100", "--reason", "x", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "bot-v2   10% -> 100%" in out and "dry run: valid against revision 1" in out
+    for bad, words in (
+        (["bot-v1=60", "bot-v2=60"], "weights must sum to 100, got 120"),
+        (["bot-v1=50", "nope=50"], "unknown version nope"),
+    ):
+        assert cli("set-weights", route, *bad, "--reason", "x", "--dry-run") == 1
+        assert words in capsys.readouterr().err
+    assert read_route(admin, route)["revision"] == 1
+    assert not audit.exists()
+
+
+def test_without_a_terminal_and_without_yes_it_refuses_and_sends_nothing(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    assert cli("set-weights", route, "bot-v1=0", "bot-v2=100", "--reason", "x") == 1
+    assert "pass --yes" in capsys.readouterr().err
+    assert read_route(admin, route)["revision"] == 1 and not audit.exists()
+
+
+def test_on_a_terminal_it_asks_and_anything_but_yes_sends_nothing(
+    setup: tuple[Cli, Path],
+    admin: httpx.Client,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert cli("rollback", route, "--to", "bot-v1", "--reason", "x", isatty=True) == 1
+    captured = capsys.readouterr()
+    assert "Proceed? [y/N]" in captured.out and "cancelled" in captured.err
+    assert read_route(admin, route)["revision"] == 1 and not audit.exists()
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert cli("rollback", route, "--to", "bot-v1", "--reason", "x", isatty=True) == 0
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 100, "bot-v2": 0}
+
+
+class _OtherWriterAtThePrompt(io.StringIO):
+    """stdin whose answer comes after another operator changed the route."""
+
+    def __init__(self, admin: httpx.Client, route_id: str) -> None:
+        super().__init__("y\n")
+        self._admin, self._route_id = admin, route_id
+
+    def readline(self, size: int | None = -1) -> str:
+        self._admin.patch(
+            "/v1/routes/traffic",
+            json={
+                "route_id": self._route_id,
+                "route_rules": [
+                    {"version_tag": "bot-v1", "weight": 70},
+                    {"version_tag": "bot-v2", "weight": 30},
+                ],
+                "actor": "bob@bastion-2",
+            },
+        ).raise_for_status()
+        return super().readline(-1 if size is None else size)
+
+
+def test_a_change_by_someone_else_while_asking_is_a_conflict_exit_3(
+    setup: tuple[Cli, Path],
+    admin: httpx.Client,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    monkeypatch.setattr("sys.stdin", _OtherWriterAtThePrompt(admin, route))
+    assert cli("set-weights", route, "bot-v1=0", "bot-v2=100", "--reason", "x", isatty=True) == 3
+    err = capsys.readouterr().err
+    assert "conflict" in err and "bob@bastion-2" in err
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 70, "bot-v2": 30}
+    assert [r["status"] for r in AuditStore(audit).rows(route)] == ["conflict", None]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["set-weights", "r", "bot-v1:50", "--reason", "x"],
+        ["set-weights", "r", "bot-v1=fifty", "--reason", "x"],
+        ["set-weights", "r", "=50", "--reason", "x"],
+        ["set-weights", "r", "bot-v1=100"],  # no --reason
+        ["audit", "--limit", "0"],
+    ],
+)
+def test_malformed_arguments_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parser().parse_args(argv)
+    assert stopped.value.code == 2
+
+
+def test_a_tag_given_twice_or_an_empty_reason_is_a_usage_error(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, _ = setup
+    route = new_route(admin)
+    assert cli("set-weights", route, "bot-v1=50", "bot-v1=50", "--reason", "x", "--yes") == 2
+    assert "given twice" in capsys.readouterr().err
+    assert cli("set-weights", route, "bot-v1=100", "--reason", "  ", "--yes") == 2
+    assert read_route(admin, route)["revision"] == 1
+
+
+def test_an_unknown_route_exits_1_and_an_unreachable_relay_exits_4(
+    tmp_path: Path, setup: tuple[Cli, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    assert cli("rollback", "no-such-route", "--to", "bot-v1", "--reason", "x", "--yes") == 1
+    assert "no route no-such-route" in capsys.readouterr().err
+    dead, dead_audit = make_cli(
+        tmp_path / "dead", f"http://127.0.0.1:{free_port()}/v1", "sqlite:///unused.db"
+    )
+    assert dead("set-weights", "r", "bot-v1=100", "--reason", "x", "--yes") == 4
+    assert "cannot read route r" in capsys.readouterr().err
+    assert not audit.exists() and not dead_audit.exists()
+
+
+# ------------------------------------------------------------------------------- rollback
+
+
+def test_rollback_without_to_goes_to_the_stable_version(
+    tmp_path: Path,
+    relay: RelayServer,
+    admin: httpx.Client,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli, audit = make_cli(tmp_path, relay.url, sqlite_registry_uri)
+    # bot-v1 has no registry entry; it held the most weight when the route was created.
+    route = new_route(admin)
+    assert cli("rollback", route, "--reason", "canary errors", "--yes") == 0, capsys.readouterr()
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 100, "bot-v2": 0}
+    assert [r["action"] for r in AuditStore(audit).rows(route)] == ["rollback", "rollback"]
+
+    # Already there: nothing is sent, and it says so.
+    assert cli("rollback", route, "--to", "bot-v1", "--reason", "again", "--yes") == 0
+    assert "already at 100% on bot-v1: nothing was sent" in capsys.readouterr().out
+    assert read_route(admin, route)["revision"] == 2
+
+
+def test_rollback_with_nothing_deciding_the_stable_version_asks_for_to(
+    tmp_path: Path,
+    relay: RelayServer,
+    admin: httpx.Client,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli, audit = make_cli(tmp_path, relay.url, sqlite_registry_uri)
+    route = new_route(admin, bot_v1=50, bot_v2=50)
+    assert cli("rollback", route, "--reason", "x", "--yes") == 2
+    assert "pass --to TAG" in capsys.readouterr().err
+    assert cli("rollback", route, "--to", "bot-v9", "--reason", "x", "--yes") == 2
+    assert "--to bot-v9 is not on route" in capsys.readouterr().err
+    assert read_route(admin, route)["revision"] == 1 and not audit.exists()
+
+
+# ------------------------------------------------------------------------------- audit
+
+
+def test_audit_json_is_a_list_of_rows_newest_first_keyed_by_the_columns(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, _ = setup
+    assert cli("audit", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []  # no file yet: an empty log
+    first, second = new_route(admin), new_route(admin)
+    for route in (first, second):
+        assert cli("set-weights", route, "bot-v1=0", "bot-v2=100", "--reason", "go", "--yes") == 0
+    capsys.readouterr()
+
+    assert cli("audit", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4 and all(tuple(r) == COLUMNS for r in rows)
+    assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)
+    assert cli("audit", "--json", "--route", first, "--limit", "1") == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert (only["route_id"], only["kind"], only["status"]) == (first, "outcome", "applied")
+    assert json.loads(only["after_json"]) == [
+        {"version_tag": "bot-v1", "weight": 0},
+        {"version_tag": "bot-v2", "weight": 100},
+    ]
+
+    assert cli("audit", "--route", first) == 0
+    text = capsys.readouterr().out
+    assert "set_weights" in text and "applied" in text and "of #" in text
+    assert "bot-v1 90->0, bot-v2 10->100" in text and '"go"' in text
