@@ -17,7 +17,10 @@ from textual.message import Message
 from textual.screen import Screen
 
 from ftops_tui.config import Config
+from ftops_tui.domain.models import Event
+from ftops_tui.mutations import MutationService, Outcome
 from ftops_tui.polling import poll_relay, retry_delay
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import RelayError
@@ -34,6 +37,8 @@ class Services:
     relay: RelayClient
     registry: MlflowRegistry
     actor: str = ""
+    audit: AuditStore | None = None  # None: no audit log, so no mutation is possible
+    mutations: MutationService | None = None
     # Blocking set-up run in a thread before the registry is first asked (the demo seeds
     # its registry there, so importing mlflow never holds up the first frame).
     prepare: Callable[[], None] | None = None
@@ -75,6 +80,9 @@ class FtopsApp(App[None]):
         self._wall_clock = wall_clock
         self.state = state or ConsoleState(services.config, actor=services.actor)
         self._retry = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.last_outcome: Outcome | None = None
+        self._audit_warned = False
         self.problems: list[str] = []
         self._signals: list[signal.Signals] = []
 
@@ -135,11 +143,39 @@ class FtopsApp(App[None]):
             else:
                 for seen in self.state.relay_answered(poll, self._wall_clock()):
                     self._flag(seen)
+                self._observe(poll.events)
             self._changed()
             health = self.state.relay
-            await asyncio.sleep(
-                retry_delay(config.poll.interval_s, health.failures, health.retry_after)
-            )
+            delay = retry_delay(config.poll.interval_s, health.failures, health.retry_after)
+            self._wake.clear()
+            # Sleep until the next poll is due, or until a mutation asks for a fresh look.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def poll_now(self) -> None:
+        self._wake.set()
+
+    def _observe(self, events: tuple[Event, ...]) -> None:
+        """Changes this console did not make go into the audit log as `observed` rows (the
+        store keeps each once, across restarts and across consoles)."""
+        audit = self.services.audit
+        others = [e for e in events if e.actor != self.services.actor]
+        if audit is None or not others:
+            return
+
+        def record() -> None:
+            for event in others:
+                audit.record_observed(event)
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(record)
+            except AuditUnavailable as exc:
+                if not self._audit_warned:  # once: a read-only bastion should not nag
+                    self._audit_warned = True
+                    self.notify(f"audit log unavailable: {exc}", severity="error", timeout=15)
+
+        self.run_worker(run(), group="observe")
 
     async def _registry_loop(self) -> None:
         config = self.services.config
@@ -202,10 +238,18 @@ class FtopsApp(App[None]):
         self.notify("retrying the sources")
 
     def begin_mutation(self, action: str, route_id: str | None, version: str | None) -> None:
-        self.notify(f"{action}: not available yet", severity="warning")
+        from ftops_tui.screens.mutation_flow import MutationFlow
+
+        # exclusive: a second key press while a confirmation is open replaces nothing; the
+        # flow in progress is cancelled and the new one starts from what is on screen now.
+        self.run_worker(
+            MutationFlow(self).run(action, route_id, version), group="mutation", exclusive=True
+        )
 
     def show_audit(self, route_id: str | None) -> None:
-        self.notify("audit screen: not available yet", severity="warning")
+        from ftops_tui.screens.audit import AuditScreen
+
+        self.push_screen(AuditScreen(self.services.audit, route_id))
 
     def action_help(self) -> None:
         from ftops_tui.screens.help import HelpScreen
@@ -238,12 +282,17 @@ def make_app(
     relay: RelayClient,
     registry: MlflowRegistry,
     *,
+    audit: AuditStore | None = None,
     watch: bool = False,
     theme: str | None = None,
     actor: str = "",
     prepare: Callable[[], None] | None = None,
 ) -> FtopsApp:
     """The one way the CLI, the demo and the tests build the console."""
-    return FtopsApp(
-        Services(config, relay, registry, actor=actor, prepare=prepare), watch=watch, theme=theme
+    mutations = None
+    if audit is not None and not watch:
+        mutations = MutationService(relay, audit, actor, registry)
+    services = Services(
+        config, relay, registry, actor=actor, audit=audit, mutations=mutations, prepare=prepare
     )
+    return FtopsApp(services, watch=watch, theme=theme)

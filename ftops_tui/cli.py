@@ -67,6 +67,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _reference_relay(args, env)
     if args.demo:
         return _demo(args, env)
+    if args.command == "audit" and args.demo_log:
+        from ftops_tui import runbook
+        from ftops_tui.paths import demo_audit_path
+
+        return runbook.print_audit(args, demo_audit_path(env))
     from ftops_tui.config import ConfigError, load_config
     from ftops_tui.paths import find_config_path
 
@@ -167,6 +172,7 @@ def _console(
         config,
         wiring.relay_client(config, env),
         wiring.registry(config),
+        audit=wiring.audit_store(config, env),
         watch=watch,
         theme=chosen,
         actor=actor_identity(env),
@@ -180,7 +186,7 @@ def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ftops_tui.demo import Demo
 
     _stop_on_hangup()
-    demo = Demo()
+    demo = Demo(env=env)
     try:
         demo.start(seed=False)
         assert demo.config is not None

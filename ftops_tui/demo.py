@@ -3,13 +3,16 @@ incident, and a fresh SQLite MLflow registry in a temp dir. Everything it starts
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
 from ftops_tui.config import Config, config_from_dict
+from ftops_tui.paths import demo_audit_path
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
 from ftops_tui.relay_server.server import RelayServer
@@ -22,12 +25,18 @@ DEMO_ROUTE = "support-bot-production"
 class Demo:
     """Use as a context manager: `with Demo() as demo: run(demo.config, demo.env)`."""
 
-    def __init__(self, scenario: Path | None = None) -> None:
+    def __init__(self, scenario: Path | None = None, env: Mapping[str, str] = os.environ) -> None:
         self._scenario = scenario or demo_scenario_path()
+        self._audit_path = demo_audit_path(env)
         self._dir: Path | None = None
         self._relay: RelayServer | None = None
         self.env: dict[str, str] = {}
         self.config: Config | None = None
+
+    @property
+    def workdir(self) -> Path:
+        assert self._dir is not None, "demo not started"
+        return self._dir
 
     @property
     def relay(self) -> RelayServer:
@@ -48,7 +57,7 @@ class Demo:
                 {
                     "relay": {"url": self._relay.url, "api_key_env": DEMO_KEY_ENV},
                     "registry": {"tracking_uri": tracking_uri},
-                    "audit": {"path": str(self._dir / "audit.db")},
+                    "audit": {"path": str(self._audit_path)},
                 },
                 file=None,
                 env={},

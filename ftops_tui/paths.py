@@ -101,3 +101,9 @@ def resolve_path(raw: str, base_dir: Path, env: Mapping[str, str] = os.environ) 
     if path.is_absolute():
         return path
     return base_dir.absolute() / path
+
+
+def demo_audit_path(env: Mapping[str, str] = os.environ) -> Path:
+    """The demo's own audit log: kept after the demo exits (so `audit --demo` can show what
+    was done), and apart from the real one so demo rows never mix with production rows."""
+    return state_dir(env) / "demo-audit.db"

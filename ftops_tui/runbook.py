@@ -18,6 +18,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ftops_tui import wiring
@@ -28,7 +29,7 @@ from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.weights import validate
 from ftops_tui.mutations import MutationService, Outcome
-from ftops_tui.sources.audit import AuditStore, AuditUnavailable, actor_identity
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable, actor_identity, change_text
 from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import NotFound, RelayError
@@ -112,6 +113,12 @@ def register(
     au.add_argument("--route", metavar="ROUTE", help="only this route's rows")
     au.add_argument("--limit", metavar="N", type=_positive, help="only the newest N rows")
     au.add_argument("--json", action="store_true", help="a JSON list of rows, newest first")
+    au.add_argument(
+        "--demo",
+        dest="demo_log",
+        action="store_true",
+        help="the demo's audit log (no config needed)",
+    )
 
 
 def run(
@@ -125,7 +132,7 @@ def run(
         stdin_isatty = sys.stdin.isatty()
     try:
         if args.command == "audit":
-            return _audit(args, config)
+            return print_audit(args, config.audit.path)
         if args.command in ("set-weights", "rollback"):
             if not args.reason.strip():
                 raise _Stop(EXIT_USAGE, "--reason must say why; it goes to the audit log")
@@ -170,8 +177,7 @@ async def _mutate(
             )
             return EXIT_OK
         _confirm(args.yes, interactive)
-        key = env.get(config.relay.api_key_env, "")
-        audit = AuditStore(config.audit.path, secrets=[key] if key else [])
+        audit = wiring.audit_store(config, env)
         service = MutationService(relay, audit, actor_identity(env))
         outcome = await service.apply(proposal)
         _report(outcome)
@@ -291,14 +297,16 @@ def preview(proposal: Proposal, route: Route) -> str:
 # ----------------------------------------------------------------------------- audit
 
 
-def _audit(args: argparse.Namespace, config: Config) -> int:
-    path = config.audit.path
+def print_audit(args: argparse.Namespace, path: Path) -> int:
+    """`audit`: the rows of the log at `path` as text or JSON (also without a config file,
+    for `audit --demo`)."""
     rows: list[dict[str, Any]] = []
     if path.exists():
         try:
             rows = AuditStore(path).rows(args.route, args.limit)
         except AuditUnavailable as exc:
-            raise _Stop(EXIT_FAILED, str(exc)) from None
+            print(f"ftops-tui: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     elif not args.json:
         print(f"no audit log at {path} yet", file=sys.stderr)
     if args.json:
@@ -306,29 +314,6 @@ def _audit(args: argparse.Namespace, config: Config) -> int:
     elif rows:
         print(audit_text(rows))
     return EXIT_OK
-
-
-def _rules_text(cell: str | None) -> dict[str, Any]:
-    if not cell:
-        return {}
-    value = json.loads(cell)
-    if isinstance(value, list):
-        return {r["version_tag"]: r["weight"] for r in value}
-    return dict(value)
-
-
-def _change(row: Mapping[str, Any]) -> str:
-    before, after = _rules_text(row["before_json"]), _rules_text(row["after_json"])
-    if row["action"] == "alias":
-        target = f"{after.get('model')} @{after.get('alias')}"
-        if row["kind"] == "outcome":
-            return f"of #{row['intent_id']}: {target} now {after.get('version') or 'unknown'}"
-        return f"{target} {before.get('version') or '-'}->{after.get('version')}"
-    if row["kind"] == "outcome":
-        now = ", ".join(f"{t} {w}%" for t, w in after.items()) or "unknown"
-        return f"of #{row['intent_id']}: now {now}"
-    tags = list(dict.fromkeys([*before, *after]))
-    return ", ".join(f"{t} {before.get(t, '-')}->{after.get(t, '-')}" for t in tags)
 
 
 def audit_text(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -350,7 +335,7 @@ def audit_text(rows: Sequence[Mapping[str, Any]]) -> str:
             words = f"{words}  error: {row['error']}".strip()
         lines.append(
             f"{row['id']:>5}  {row['ts']:<24}  {row['kind']:<8}  {row['action']:<11}  "
-            f"{row['route_id']:<22}  {status:<10}  {rev:<7}  {row['actor']}  {_change(row)}"
+            f"{row['route_id']:<22}  {status:<10}  {rev:<7}  {row['actor']}  {change_text(row)}"
             + (f"  {words}" if words else "")
         )
     return "\n".join(lines)

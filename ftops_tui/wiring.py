@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 from ftops_tui.config import Config
+from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
 
@@ -27,3 +28,9 @@ def registry(config: Config) -> MlflowRegistry:
         timeout_s=config.registry.timeout_s,
         max_retries=config.registry.max_retries,
     )
+
+
+def audit_store(config: Config, env: Mapping[str, str] = os.environ) -> AuditStore:
+    """The audit log, told the relay key so it can never write it (defence in depth)."""
+    key = env.get(config.relay.api_key_env)
+    return AuditStore(config.audit.path, secrets=[key] if key else [])

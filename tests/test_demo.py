@@ -3,9 +3,11 @@ quitting, SIGTERM or SIGHUP leave no process and no port behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,32 +26,56 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_demo_world_starts_and_stops_cleanly() -> None:
-    with Demo() as demo:
+def test_demo_world_starts_and_stops_cleanly(tmp_path: Path) -> None:
+    with Demo(env={"XDG_STATE_HOME": str(tmp_path)}) as demo:
         assert demo.config is not None
         port = demo.relay.port
-        workdir = Path(demo.config.audit.path).parent
+        workdir = demo.workdir
         assert port_open(port)
         assert (workdir / "mlflow.db").exists()
         assert demo.config.relay.api_key_env in demo.env
+        assert demo.config.audit.path == tmp_path / "ftops-tui" / "demo-audit.db"
     assert not port_open(port)
     assert not workdir.exists()
 
 
-def test_demo_shows_the_staged_incident_then_quits_cleanly(
+def test_demo_incident_is_seen_rolled_back_and_found_in_the_audit_log(
     terminal: Terminal, tmp_path: Path
 ) -> None:
-    pid = terminal.start(demo_argv(), demo_env(str(tmp_path)), size=(160, 45))
+    env = demo_env(str(tmp_path))
+    pid = terminal.start(demo_argv(), env, size=(160, 45))
     first = terminal.wait_for_text("support-bot-production", timeout=60)
     port = relay_port(first)
     assert port_open(port)
     screen = terminal.wait_for_text("BREACH", timeout=INCIDENT_TIMEOUT_S)
     assert "▲ ALERT" in screen and "support-bot-v2" in screen
     assert "support-bot v1 @champion" in screen
+    # The route is selected at start: r, then enter, is the whole rollback.
+    terminal.keys("r")
+    terminal.wait_for_text("ROLL BACK", timeout=10)
+    terminal.keys("Enter")
+    terminal.wait_for_text("100/0", timeout=15)
     terminal.keys("q")
     assert process_gone(pid, timeout=20), "the demo did not exit on q"
     assert not port_open(port)
     assert "Traceback" not in terminal.screen()
+
+    audit = subprocess.run(
+        [*demo_argv()[:-1], "audit", "--demo", "--json"],
+        env={**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = json.loads(audit.stdout)
+    mine = [r for r in rows if r["action"] == "rollback"]
+    assert [r["kind"] for r in mine] == ["outcome", "intent"]
+    outcome, intent = mine
+    assert outcome["status"] == "applied" and outcome["intent_id"] == intent["id"]
+    assert intent["route_id"] == "support-bot-production"
+    assert intent["reason"].startswith("support-bot-v2: BREACH")
+    assert intent["expected_revision"] == 1 and outcome["revision"] == 2
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])

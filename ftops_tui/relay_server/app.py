@@ -92,7 +92,7 @@ def guarded(
         if not _authorized(state, request):
             return error(401, "unauthorized", "missing or wrong API key")
         if control:
-            fault = state.faults.take()
+            fault = state.faults.take(request.method)
             if fault == "unauthorized":
                 return error(401, "unauthorized", "missing or wrong API key")
             if fault == "internal":
@@ -100,6 +100,8 @@ def guarded(
             if fault == "rate_limited":
                 retry = f"{state.faults.retry_after:g}"
                 return error(429, "rate_limited", "too many requests", {"Retry-After": retry})
+            if fault == "invalid_writes":
+                return error(422, "invalid", "injected: the relay refused these rules")
             if fault == "malformed":
                 return PlainTextResponse("<html>502 Bad Gateway</html>", 200)
             if fault == "missing_fields":

@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MODES = ("none", "internal", "rate_limited", "malformed", "missing_fields", "slow", "unauthorized")
+MODES = (
+    "none",
+    "internal",
+    "rate_limited",
+    "malformed",
+    "missing_fields",
+    "slow",
+    "unauthorized",
+    "invalid_writes",  # reads answer normally; writes get 422 (a relay refusing the rules)
+)
 
 
 @dataclass
@@ -43,9 +52,9 @@ class Faults:
         self.batch_metrics = bool(changes.get("batch_metrics", self.batch_metrics))
         self.remaining = remaining
 
-    def take(self) -> str:
+    def take(self, method: str = "GET") -> str:
         """The fault for this call (counting it down), or "none"."""
-        if self.mode == "none":
+        if self.mode == "none" or (self.mode == "invalid_writes" and method == "GET"):
             return "none"
         mode = self.mode
         if self.remaining is not None:

@@ -1,0 +1,92 @@
+"""Keys to proposals: what each mutation key means for the selected route and version.
+Pure: the console asks the operator for a choice when one is needed, then calls again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ftops_tui.domain.overview import RouteView
+from ftops_tui.domain.proposals import (
+    NoProposal,
+    Proposal,
+    promote_proposal,
+    rollback_proposal,
+    set_weights_proposal,
+    shift_proposal,
+    step_proposal,
+)
+
+
+@dataclass(frozen=True)
+class NeedsChoice:
+    """The operator must pick a version first (rollback with no known stable version)."""
+
+    message: str
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    steps: Sequence[int]
+    shift_step: int
+    stable_alias: str
+
+
+def alert_reason(view: RouteView) -> str:
+    """The reason field's default: what is wrong right now, in the verdict's own words."""
+    alerts = [
+        f"{v.version_tag}: {v.verdict.summary}"
+        for v in view.versions
+        if v.weight > 0 and v.verdict is not None and v.verdict.alerting
+    ]
+    return "; ".join(alerts)
+
+
+def default_reason(proposal: Proposal) -> str:
+    """The reason offered when no alert is active: what the change does, so the field is
+    never empty and a hurried operator still leaves a meaningful record."""
+    changed = [
+        f"{a.version_tag} {b.weight}->{a.weight}"
+        for b, a in zip(proposal.before, proposal.after, strict=False)
+        if a.weight != b.weight
+    ]
+    return f"manual {proposal.action.replace('_', ' ')}: {', '.join(changed) or 'no weight change'}"
+
+
+def propose(
+    action: str,
+    view: RouteView,
+    selected: str | None,
+    settings: RolloutSettings,
+    reason: str,
+    *,
+    target: str | None = None,
+    weights: Mapping[str, int] | None = None,
+) -> Proposal | NoProposal | NeedsChoice:
+    route = view.route
+    if action == "rollback":
+        to = target or view.stable_tag
+        if to is None:
+            return NeedsChoice(
+                f"no stable version is known for {route.route_id}: roll back to which?",
+                route.version_tags,
+            )
+        return rollback_proposal(route, to, reason)
+    if action == "edit_weights":
+        if weights is None:
+            return NoProposal("no weights given")
+        return set_weights_proposal(route, weights, reason)
+    if selected is None or selected not in route.version_tags:
+        return NoProposal("select a version in the versions pane first (tab, then ↑↓)")
+    if action in ("weight_up", "weight_down"):
+        delta = settings.shift_step if action == "weight_up" else -settings.shift_step
+        return shift_proposal(route, selected, delta, view.stable_tag, reason)
+    if action == "next_step":
+        if selected == view.stable_tag:
+            return NoProposal(f"{selected} is the stable version: select the canary to step it")
+        return step_proposal(route, selected, settings.steps, view.stable_tag, reason)
+    if action == "promote":
+        chosen = next(v for v in view.versions if v.version_tag == selected)
+        return promote_proposal(route, selected, chosen.registry, settings.stable_alias, reason)
+    return NoProposal(f"unknown action {action}")

@@ -1,0 +1,425 @@
+"""Every action end to end through Pilot: key, confirmation, audit rows, PATCH guarded by
+the revision on screen, read-back, result. Real relay, real SQLite audit file and registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.console import console, console_config, until
+from fixtures.relay import RELAY_KEY
+from textual.widgets import Input
+
+from ftops_tui.app import FtopsApp
+from ftops_tui.domain.models import Route, Rule
+from ftops_tui.relay_server.app import RelaySettings
+from ftops_tui.relay_server.loadgen import LoadPlan
+from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.screens.audit import AuditScreen
+from ftops_tui.screens.confirm import ConfirmScreen
+from ftops_tui.screens.weights import WeightsScreen
+from ftops_tui.sources.audit import AuditStore
+from ftops_tui.sources.registry import MlflowRegistry
+from ftops_tui.sources.registry_seed import seed_demo_registry
+from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.widgets.routes_pane import RoutesPane
+from ftops_tui.widgets.versions_pane import VersionsPane
+
+ACTOR = "oncall@bastion"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[RelayServer]:
+    scenario = dataclasses.replace(
+        load_scenario(demo_scenario_path()), timeline=(), load=LoadPlan(rps=20, duration_s=600)
+    )
+    with RelayServer(RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=5)) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def no_faults(relay: RelayServer) -> Iterator[None]:
+    relay.state.faults.update({"mode": "none"})
+    yield
+    relay.state.faults.update({"mode": "none"})
+
+
+async def new_route(relay: RelayServer, v1: int = 95, v2: int = 5) -> str:
+    """A route of its own for each test (routes list in creation order: it is the last)."""
+    route_id = f"act-{next(_names)}"
+    async with RelayClient(relay.url, api_key=RELAY_KEY) as setup:
+        await setup.create_route(
+            {
+                "route_id": route_id,
+                "route_rules": [
+                    {"version_tag": "support-bot-v1", "weight": v1},
+                    {"version_tag": "support-bot-v2", "weight": v2},
+                ],
+            }
+        )
+    return route_id
+
+
+async def current(relay: RelayServer, route_id: str) -> Route:
+    async with RelayClient(relay.url, api_key=RELAY_KEY) as check:
+        return await check.get_route(route_id)
+
+
+def app_for(relay: RelayServer, registry_uri: str, audit: AuditStore, route_id: str) -> FtopsApp:
+    config = console_config(relay.url, registry_uri, routes=[route_id])
+    return console(config, RELAY_KEY, actor=ACTOR, audit=audit)
+
+
+async def ready(app: FtopsApp) -> None:
+    await until(
+        lambda: app.state.polls > 0 and app.state.registry.last_ok is not None, what="both sources"
+    )
+    await until(lambda: app.screen.query_one(RoutesPane).row_count == 1, what="route row")
+
+
+async def select_version(app: FtopsApp, pilot: object, tag: str) -> None:
+    versions = app.screen.query_one(VersionsPane)
+    await until(lambda: versions.row_count == 2, what="version rows")
+    versions.focus()
+    versions.move_cursor(row=versions.get_row_index(tag))
+
+
+async def confirm_open(app: FtopsApp) -> ConfirmScreen:
+    await until(lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+    screen = app.screen
+    assert isinstance(screen, ConfirmScreen)
+    await until(lambda: screen.focused is screen.query_one("#reason"), what="reason focus")
+    return screen
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> AuditStore:
+    return AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+
+
+async def test_rollback_is_r_then_enter_with_audit_rows_and_verified_weights(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        before = await current(relay, route_id)
+        await pilot.press("r")
+        confirm = await confirm_open(app)
+        assert confirm.proposal.expected_revision == before.revision
+        assert confirm.proposal.after == (Rule("support-bot-v1", 100), Rule("support-bot-v2", 0))
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+        assert app.last_outcome is not None and app.last_outcome.status == "applied"
+        await until(lambda: "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0)))
+    after = await current(relay, route_id)
+    assert after.revision == before.revision + 1 and after.updated_by == ACTOR
+    outcome, intent = audit.rows(route_id)[:2]
+    assert (intent["kind"], intent["action"], intent["actor"]) == ("intent", "rollback", ACTOR)
+    assert intent["expected_revision"] == before.revision and intent["reason"]
+    assert (outcome["kind"], outcome["status"], outcome["intent_id"]) == (
+        "outcome",
+        "applied",
+        intent["id"],
+    )
+
+
+async def test_reason_is_prefilled_from_the_active_alert(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay, 50, 50)
+    relay.state.upstreams.sim("support-bot-v2").update({"error_rate": 1.0})  # type: ignore[union-attr]
+    try:
+        app = app_for(relay, sqlite_registry_uri, audit, route_id)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await ready(app)
+            await until(lambda: app.state.views()[0].alerting, timeout=20, what="alert")
+            await pilot.press("r")
+            confirm = await confirm_open(app)
+            reason = confirm.query_one("#reason", Input).value
+            assert reason.startswith("support-bot-v2: BREACH error_rate")
+            await pilot.press("escape")
+    finally:
+        relay.state.upstreams.sim("support-bot-v2").update({"error_rate": 0.006})  # type: ignore[union-attr]
+
+
+async def test_escape_cancels_and_nothing_is_sent_or_written(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, ConfirmScreen))
+    assert (await current(relay, route_id)).revision == 1
+    assert [r for r in audit.rows(route_id) if r["kind"] != "observed"] == []
+
+
+async def test_an_empty_reason_is_refused_on_the_confirmation(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        confirm = await confirm_open(app)
+        confirm.query_one("#reason", Input).value = "   "
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "reason is required" in str(confirm.query_one("#confirm-error").render())
+        await pilot.press("escape")
+    assert (await current(relay, route_id)).revision == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "after"),
+    [
+        ("plus", (95 - 5, 5 + 5)),
+        ("minus", (95 + 5, 5 - 5)),
+        ("n", (75, 25)),
+    ],
+)
+async def test_shift_and_step_keys_move_the_selected_canary(
+    relay: RelayServer,
+    sqlite_registry_uri: str,
+    audit: AuditStore,
+    key: str,
+    after: tuple[int, int],
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await select_version(app, pilot, "support-bot-v2")
+        await pilot.press(key)
+        confirm = await confirm_open(app)
+        confirm.query_one("#reason", Input).value = f"test {key}"
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+    rules = (await current(relay, route_id)).route_rules
+    assert rules == (Rule("support-bot-v1", after[0]), Rule("support-bot-v2", after[1]))
+    assert audit.rows(route_id)[0]["status"] == "applied"
+
+
+async def test_undo_restores_the_rules_from_before_the_last_change_after_a_restart(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="rollback")
+    # A new console on the same audit file: undo comes from the log, not from memory.
+    again = app_for(relay, sqlite_registry_uri, AuditStore(audit.path), route_id)
+    async with again.run_test(size=(160, 45)) as pilot:
+        await ready(again)
+        await until(lambda: again.state.routes[0].revision == 2, what="revision 2")
+        await pilot.press("u")
+        confirm = await confirm_open(again)
+        assert confirm.proposal.action == "undo"
+        await pilot.press("enter")
+        await until(lambda: again.last_outcome is not None, what="undo")
+        assert again.last_outcome is not None and again.last_outcome.status == "applied"
+    assert (await current(relay, route_id)).route_rules == (
+        Rule("support-bot-v1", 95),
+        Rule("support-bot-v2", 5),
+    )
+
+
+async def test_weights_editor_refuses_anything_but_100(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("w")
+        await until(lambda: isinstance(app.screen, WeightsScreen), what="editor")
+        editor = app.screen
+        editor.query_one("#w-support-bot-v1", Input).value = "70"
+        await pilot.pause(0.1)
+        assert "sum 75" in str(editor.query_one("#weights-sum").render())
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.screen is editor, "a sum of 75 must not go on"
+        editor.query_one("#w-support-bot-v2", Input).value = "30"
+        await pilot.pause(0.1)
+        assert "sum 100 ✓" in str(editor.query_one("#weights-sum").render())
+        await pilot.press("enter")
+        confirm = await confirm_open(app)
+        confirm.query_one("#reason", Input).value = "manual split"
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+    assert (await current(relay, route_id)).route_rules == (
+        Rule("support-bot-v1", 70),
+        Rule("support-bot-v2", 30),
+    )
+
+
+async def test_conflict_shows_who_changed_the_route_and_asks_again_without_overwriting(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+            await other.patch_route(
+                route_id,
+                [Rule("support-bot-v1", 80), Rule("support-bot-v2", 20)],
+                actor="bob@elsewhere",
+            )
+        first = app.screen
+        await pilot.press("enter")
+        await until(
+            lambda: app.screen is not first and isinstance(app.screen, ConfirmScreen),
+            what="second confirmation",
+        )
+        again = app.screen
+        assert isinstance(again, ConfirmScreen)
+        assert "CONFLICT" in again.banner and "bob@elsewhere" in again.banner
+        assert again.proposal.expected_revision == 2
+        assert again.proposal.before == (Rule("support-bot-v1", 80), Rule("support-bot-v2", 20))
+        await pilot.press("escape")
+    route = await current(relay, route_id)
+    assert route.revision == 2 and route.updated_by == "bob@elsewhere"
+    statuses = [r["status"] for r in audit.rows(route_id) if r["kind"] == "outcome"]
+    assert statuses == ["conflict"]
+
+
+async def test_a_422_is_shown_as_rejected_and_nothing_changed(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        relay.state.faults.update({"mode": "invalid_writes"})
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+        assert app.last_outcome is not None and app.last_outcome.status == "rejected"
+        assert "refused these rules" in app.last_outcome.message
+    assert (await current(relay, route_id)).revision == 1
+    assert audit.rows(route_id)[0]["status"] == "rejected"
+
+
+async def test_a_relay_that_stops_answering_mid_patch_is_never_a_silent_success(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        relay.state.faults.update({"mode": "slow", "delay_s": 3})
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
+        assert app.last_outcome is not None
+        assert app.last_outcome.status in ("failed", "unverified")
+    assert audit.rows(route_id)[0]["status"] in ("failed", "unverified")
+
+
+async def test_an_unwritable_audit_log_means_no_patch_is_sent(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the audit dir should be")
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, AuditStore(blocker / "audit.db"), route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+        assert app.last_outcome is not None and app.last_outcome.status == "refused"
+        assert "audit log" in app.last_outcome.message
+    assert (await current(relay, route_id)).revision == 1
+
+
+async def test_promote_gives_100_percent_and_moves_the_stable_alias(
+    relay: RelayServer, audit: AuditStore, tmp_path: Path
+) -> None:
+    registry_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed_demo_registry(registry_uri)
+    route_id = await new_route(relay)
+    app = app_for(relay, registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await select_version(app, pilot, "support-bot-v2")
+        await pilot.press("p")
+        confirm = await confirm_open(app)
+        assert confirm.proposal.promote is not None
+        confirm.query_one("#reason", Input).value = "v2 won the canary"
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+        assert app.last_outcome is not None and app.last_outcome.alias_error is None
+    assert (await current(relay, route_id)).weight_of("support-bot-v2") == 100
+    snapshot = MlflowRegistry(registry_uri).snapshot(["support-bot"])
+    assert snapshot.stable_version_tag("support-bot", "champion") == "support-bot-v2"
+    actions = {(r["kind"], r["action"]) for r in audit.rows(route_id)}
+    assert ("intent", "alias") in actions and ("outcome", "promote") in actions
+
+
+async def test_audit_screen_shows_the_route_history_newest_first(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_open(app)
+        await pilot.press("enter")
+        await until(lambda: app.last_outcome is not None, what="outcome")
+        await pilot.press("a")
+        await until(lambda: isinstance(app.screen, AuditScreen), what="audit screen")
+        table = app.screen.query_one("#audit")
+        await until(lambda: table.row_count >= 2, what="audit rows")  # type: ignore[attr-defined]
+        first = [str(c) for c in table.get_row_at(0)]  # type: ignore[attr-defined]
+        assert first[2] == "outcome" and first[3] == "rollback" and "applied" in first
+        await pilot.press("escape")
+        assert not isinstance(app.screen, AuditScreen)
+
+
+async def test_changes_by_others_become_observed_rows_once(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)):
+        await ready(app)
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+            await other.patch_route(
+                route_id,
+                [Rule("support-bot-v1", 60), Rule("support-bot-v2", 40)],
+                actor="relay:auto-rollback",
+                reason="test",
+            )
+        await until(
+            lambda: any(r["actor"] == "relay:auto-rollback" for r in audit.rows(route_id)),
+            what="observed row",
+        )
+        polls = app.state.polls
+        await until(lambda: app.state.polls >= polls + 3, what="more polls")
+    observed = [r for r in audit.rows(route_id) if r["actor"] == "relay:auto-rollback"]
+    assert len(observed) == 1 and observed[0]["kind"] == "observed"
