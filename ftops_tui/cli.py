@@ -11,8 +11,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from ftops_tui import __version__
+
+if TYPE_CHECKING:
+    from ftops_tui.config import Config
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -86,15 +90,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     if args.command in runbook.COMMANDS:
         return runbook.run(args, config, env)
-    return _console(config, env, watch=args.watch, theme=args.theme)
+    theme = _check_theme(args.theme, env, config.theme)
+    if theme is None:
+        return EXIT_USAGE
+    return _console(config, env, watch=args.watch, theme=theme)
 
 
-def _status(config: object, env: Mapping[str, str], *, as_json: bool) -> int:
+def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
     from ftops_tui import wiring
-    from ftops_tui.config import Config
     from ftops_tui.status import collect_status, status_json, status_text
-
-    assert isinstance(config, Config)
 
     async def once() -> int:
         async with wiring.relay_client(config, env) as client:
@@ -115,8 +119,11 @@ def _stop_on_hangup() -> None:
         signal.signal(sig, handler)
 
 
-def _check_theme(name: str | None, env: Mapping[str, str]) -> str | None:
-    """The theme to use, or None after saying which exist (a bad name is a usage error)."""
+def _check_theme(
+    name: str | None, env: Mapping[str, str], configured: str | None = None
+) -> str | None:
+    """The theme to use (--theme, else greys-only under NO_COLOR, else the config's), or
+    None after saying which exist: a bad name is a usage error, found before anything starts."""
     from ftops_tui.themes import DEFAULT_THEME, ThemeError, load_themes
 
     try:
@@ -125,7 +132,7 @@ def _check_theme(name: str | None, env: Mapping[str, str]) -> str | None:
         print(f"ftops-tui: bad theme file: {exc}", file=sys.stderr)
         return None
     # NO_COLOR without an explicit choice: the greys-only theme (Textual also drops colour).
-    chosen = name or ("ftops-mono" if "NO_COLOR" in env else DEFAULT_THEME)
+    chosen = name or ("ftops-mono" if "NO_COLOR" in env else configured or DEFAULT_THEME)
     if chosen not in themes:
         print(
             f"ftops-tui: no theme {chosen!r}; available: {', '.join(sorted(themes))}",
@@ -151,22 +158,17 @@ def _log_to_file(env: Mapping[str, str]) -> None:
 
 
 def _console(
-    config: object,
+    config: Config,
     env: Mapping[str, str],
     *,
     watch: bool,
-    theme: str | None,
+    theme: str,
     prepare: Callable[[], None] | None = None,
 ) -> int:
     from ftops_tui import wiring
     from ftops_tui.app import make_app
-    from ftops_tui.config import Config
     from ftops_tui.sources.audit import actor_identity
 
-    assert isinstance(config, Config)
-    chosen = _check_theme(theme or (config.theme if config.source else None), env)
-    if chosen is None:
-        return EXIT_USAGE
     _log_to_file(env)
     app = make_app(
         config,
@@ -174,7 +176,7 @@ def _console(
         wiring.registry(config),
         audit=wiring.audit_store(config, env),
         watch=watch,
-        theme=chosen,
+        theme=theme,
         actor=actor_identity(env),
         prepare=prepare,
     )
@@ -185,6 +187,9 @@ def _console(
 def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ftops_tui.demo import Demo
 
+    theme = _check_theme(args.theme, env)
+    if theme is None:
+        return EXIT_USAGE
     _stop_on_hangup()
     demo = Demo(env=env)
     try:
@@ -194,7 +199,7 @@ def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             demo.config,
             {**env, **demo.env},
             watch=args.watch,
-            theme=args.theme,
+            theme=theme,
             prepare=demo.seed_registry,
         )
     except KeyboardInterrupt:

@@ -78,13 +78,16 @@ def test_demo_incident_is_seen_rolled_back_and_found_in_the_audit_log(
     assert intent["expected_revision"] == 1 and outcome["revision"] == 2
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
-def test_demo_stops_everything_on_hangup_and_terminate(
-    terminal: Terminal, tmp_path: Path, sig: signal.Signals
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM, "C-c"])
+def test_demo_stops_everything_on_hangup_terminate_and_ctrl_c(
+    terminal: Terminal, tmp_path: Path, sig: signal.Signals | str
 ) -> None:
     pid = terminal.start(demo_argv("--watch"), demo_env(str(tmp_path)), size=(120, 40))
     port = relay_port(terminal.wait_for_text("support-bot-production", timeout=60))
     assert "READ-ONLY" in terminal.screen()
-    os.kill(pid, sig)
-    assert process_gone(pid, timeout=20), f"the demo did not exit on {sig.name}"
+    if isinstance(sig, str):
+        terminal.keys(sig)
+    else:
+        os.kill(pid, sig)
+    assert process_gone(pid, timeout=20), f"the demo did not exit on {sig}"
     assert not port_open(port)

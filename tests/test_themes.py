@@ -42,3 +42,25 @@ def test_bad_theme_file_names_the_file_and_the_key(tmp_path: Path, text: str, ke
     with pytest.raises(ThemeError, match=key) as caught:
         load_theme_file(path)
     assert "broken.yaml" in str(caught.value)
+
+
+def test_no_color_picks_the_greys_only_theme_unless_one_is_chosen(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ftops_tui.cli import _check_theme
+
+    env = {"XDG_CONFIG_HOME": "/nonexistent", "NO_COLOR": "1"}
+    assert _check_theme(None, env) == "ftops-mono"
+    assert _check_theme("ftops-light", env) == "ftops-light"
+    assert _check_theme(None, {"XDG_CONFIG_HOME": "/nonexistent"}) == "ftops-dark"
+
+
+def test_unknown_theme_is_a_usage_error_listing_the_themes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ftops_tui.cli import main
+
+    assert main(["--demo", "--theme", "neon"], env={"XDG_CONFIG_HOME": "/nonexistent"}) == 2
+    assert (
+        "no theme 'neon'; available: ftops-dark, ftops-light, ftops-mono" in capsys.readouterr().err
+    )

@@ -1,0 +1,73 @@
+"""ConsoleState without Textual: staleness words, bounded history, flagged events."""
+
+from __future__ import annotations
+
+from ftops_tui.config import config_from_dict
+from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
+from ftops_tui.polling import RelayPoll, retry_delay
+from ftops_tui.sources.relay_errors import RateLimited, RelayTimeout, Unauthorized, Unreachable
+from ftops_tui.state import EVENTS_LEN, HISTORY_LEN, ConsoleState
+
+CONFIG = config_from_dict(
+    {"relay": {"url": "http://127.0.0.1:1/v1"}, "registry": {"tracking_uri": "sqlite:///x.db"}},
+    file=None,
+    env={},
+)
+
+
+def poll(tags: tuple[str, ...], events: tuple[Event, ...] = (), last_seq: int = 0) -> RelayPoll:
+    route = Route("r", tuple(Rule(t, 100 if i == 0 else 0) for i, t in enumerate(tags)), 1)
+    metrics = {t: VersionMetrics(t, 100, 1, 0.01, 10.0, 20.0, 30.0) for t in tags}
+    return RelayPoll((route,), metrics, events, last_seq)
+
+
+def test_source_words_say_stale_with_age_and_the_kind_of_failure() -> None:
+    now = [100.0]
+    state = ConsoleState(CONFIG, clock=lambda: now[0])
+    assert state.relay.words(now[0]) == "waiting for first answer"
+    state.relay_answered(poll(("a",)), wall=0)
+    assert state.relay.words(now[0]) == "ok"
+    now[0] = 112.0
+    state.relay_failed(Unreachable("refused"))
+    assert state.relay.words(now[0]) == "STALE 12s UNREACHABLE"
+    state.relay_failed(RelayTimeout("slow"))
+    assert state.relay.words(now[0]) == "STALE 12s UNREACHABLE (timeout)"
+    state.relay_failed(RateLimited("429", retry_after=3.2))
+    assert "RATE-LIMITED, waiting 3s" in state.relay.words(now[0])
+    state.relay_failed(Unauthorized("401", key_env="K"))
+    assert "UNAUTHORIZED: check $K" in state.relay.words(now[0], "K")
+    assert state.relay.stopped
+    state.relay_answered(poll(("a",)), wall=0)
+    assert state.relay.words(now[0]) == "ok" and state.relay.failures == 0
+
+
+def test_history_is_a_bounded_ring_and_forgets_versions_that_left() -> None:
+    state = ConsoleState(CONFIG)
+    for _ in range(HISTORY_LEN * 5):
+        state.relay_answered(poll(("a", "b")), wall=0)
+    errors, p99s = state.history("a")
+    assert len(errors) == HISTORY_LEN and len(p99s) == HISTORY_LEN
+    state.relay_answered(poll(("a",)), wall=0)
+    assert "b" not in state.error_history and "b" not in state.p99_history
+
+
+def test_events_are_bounded_and_only_news_from_others_is_flagged() -> None:
+    state = ConsoleState(CONFIG, actor="me@here")
+    old = Event(1, "", "r", "bob", "weights_changed", (Rule("a", 100),), (Rule("a", 100),))
+    assert state.relay_answered(poll(("a",), (old,), 1), wall=0) == []  # history, not news
+    mine = Event(2, "", "r", "me@here", "weights_changed", (), ())
+    theirs = Event(3, "", "r", "relay:auto-rollback", "weights_changed", (), ())
+    flagged = state.relay_answered(poll(("a",), (mine, theirs), 3), wall=0)
+    assert [s.event.seq for s in flagged] == [3]
+    many = tuple(
+        Event(i, "", "r", "x", "weights_changed", (), ()) for i in range(4, 4 + EVENTS_LEN * 2)
+    )
+    state.relay_answered(poll(("a",), many, many[-1].seq), wall=0)
+    assert len(state.events) == EVENTS_LEN
+
+
+def test_backoff_doubles_to_a_5_second_cap_and_honours_retry_after() -> None:
+    assert retry_delay(1.0, 0) == 1.0
+    assert [retry_delay(1.0, n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert retry_delay(1.0, 1, retry_after=8.0) == 8.0
+    assert retry_delay(10.0, 3) == 5.0  # a failing registry is retried within 5 s
