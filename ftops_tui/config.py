@@ -7,26 +7,46 @@ operator fixing a config during an incident should not have to guess.
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
-import math
 import os
 import re
-import reprlib
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import yaml
 
 from ftops_tui import paths
+from ftops_tui.config_schema import (
+    ConfigError,
+    Range,
+    Section,
+    StrictLoader,
+    is_http_url,
+    kind_of,
+    show,
+    yaml_problem,
+)
 from ftops_tui.domain.health import Thresholds
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+# ConfigError is defined with the schema walker and is part of this module's API.
+__all__ = [
+    "KEY_ACTIONS",
+    "AuditConfig",
+    "Config",
+    "ConfigError",
+    "PollConfig",
+    "RegistryConfig",
+    "RelayConfig",
+    "RolloutConfig",
+    "config_from_dict",
+    "load_config",
+]
 
 TRACKING_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
 TRACKING_URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "databricks")
@@ -105,22 +125,6 @@ class Config:
     source: Path | None = None
 
 
-class ConfigError(Exception):
-    """A config problem; the program stops before the UI starts (exit status 2)."""
-
-    def __init__(self, file: Path | None, key: str, message: str) -> None:
-        super().__init__(file, key, message)
-        self.file = file
-        self.key = key
-        self.message = message
-
-    def __str__(self) -> str:
-        where = "<no file>" if self.file is None else str(self.file)
-        if self.key:
-            return f"{where}: {self.key}: {self.message}"
-        return f"{where}: {self.message}"
-
-
 def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
@@ -134,10 +138,10 @@ def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
             path, "", f"cannot be read: not UTF-8 text (bad byte at offset {exc.start})"
         ) from None
     try:
-        # _StrictLoader is a SafeLoader: no arbitrary Python objects from the file.
-        data = yaml.load(text, Loader=_StrictLoader)
+        # StrictLoader is a SafeLoader: no arbitrary Python objects from the file.
+        data = yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(path, "", _yaml_problem(exc)) from None
+        raise ConfigError(path, "", yaml_problem(exc)) from None
     return config_from_dict(data, file=path, env=env)
 
 
@@ -150,7 +154,7 @@ def config_from_dict(
     """
     base_dir = file.absolute().parent if file is not None else Path.cwd()
     # An empty file parses to None; it then fails as "relay.url is missing", the useful news.
-    root = _Section.of(data, "", _TOP_KEYS, file, env)
+    root = Section.of(data, "", _TOP_KEYS, file, env)
     return Config(
         relay=_relay(root),
         registry=_registry(root, base_dir, env),
@@ -168,11 +172,11 @@ def config_from_dict(
 # --- sections -------------------------------------------------------------------------------
 
 
-def _relay(root: _Section) -> RelayConfig:
+def _relay(root: Section) -> RelayConfig:
     sec = root.section("relay", _field_names(RelayConfig))
     url = sec.string("url", None, _HTTP_URL_WHAT)
-    if not _is_http_url(url):
-        sec.fail("url", f"{_show(url)} is not valid; expected {_HTTP_URL_WHAT}")
+    if not is_http_url(url):
+        sec.fail("url", f"{show(url)} is not valid; expected {_HTTP_URL_WHAT}")
     return RelayConfig(
         url=url,
         api_key_env=_api_key_env(sec),
@@ -180,7 +184,7 @@ def _relay(root: _Section) -> RelayConfig:
     )
 
 
-def _api_key_env(sec: _Section) -> str:
+def _api_key_env(sec: Section) -> str:
     value = sec.data.get("api_key_env", RelayConfig.api_key_env)
     if isinstance(value, str) and _ENV_VAR_NAME.fullmatch(value):
         return value
@@ -188,13 +192,13 @@ def _api_key_env(sec: _Section) -> str:
     # never reach the screen or a log (console.md).
     sec.fail(
         "api_key_env",
-        f"got {_kind(value)} that is not an environment variable name (value not shown in case "
+        f"got {kind_of(value)} that is not an environment variable name (value not shown in case "
         "it is the key itself); expected the NAME of the variable holding the key: letters, "
         "digits and _, not starting with a digit, e.g. RELAY_API_KEY",
     )
 
 
-def _registry(root: _Section, base_dir: Path, env: Mapping[str, str]) -> RegistryConfig:
+def _registry(root: Section, base_dir: Path, env: Mapping[str, str]) -> RegistryConfig:
     sec = root.section("registry", _field_names(RegistryConfig))
     uri: str | None = None
     # The file's own value is checked even when the env var overrides it, so the file stays
@@ -221,7 +225,7 @@ def _registry(root: _Section, base_dir: Path, env: Mapping[str, str]) -> Registr
     )
 
 
-def _tracking_uri(sec: _Section, uri: str, base_dir: Path, origin: str = "") -> str:
+def _tracking_uri(sec: Section, uri: str, base_dir: Path, origin: str = "") -> str:
     try:
         scheme = "databricks" if uri == "databricks" else urlsplit(uri).scheme
     except ValueError:
@@ -231,12 +235,12 @@ def _tracking_uri(sec: _Section, uri: str, base_dir: Path, origin: str = "") -> 
         found = f"scheme {scheme!r}" if scheme else "no scheme"
         sec.fail(
             "tracking_uri",
-            f"{_show(uri)}{origin} has {found}; allowed schemes: "
+            f"{show(uri)}{origin} has {found}; allowed schemes: "
             f"{', '.join(TRACKING_URI_SCHEMES)} (e.g. sqlite:///mlflow.db, http://mlflow:5000)",
         )
-    if dialect in ("http", "https") and not _is_http_url(uri):
+    if dialect in ("http", "https") and not is_http_url(uri):
         sec.fail(
-            "tracking_uri", f"{_show(uri)}{origin} has no host; expected e.g. http://mlflow:5000"
+            "tracking_uri", f"{show(uri)}{origin} has no host; expected e.g. http://mlflow:5000"
         )
     if dialect == "sqlite":
         return _absolute_sqlite_uri(uri, base_dir, sec.env)
@@ -254,7 +258,7 @@ def _absolute_sqlite_uri(uri: str, base_dir: Path, env: Mapping[str, str]) -> st
     return f"{scheme}:///{absolute}{query_sep}{query}"
 
 
-def _routes(root: _Section) -> tuple[str, ...] | None:
+def _routes(root: Section) -> tuple[str, ...] | None:
     items = root.sequence("routes", "a list of route ids")
     if items is None:
         return None
@@ -273,7 +277,7 @@ def _routes(root: _Section) -> tuple[str, ...] | None:
     return tuple(routes)
 
 
-def _poll(root: _Section) -> PollConfig:
+def _poll(root: Section) -> PollConfig:
     sec = root.section("poll", _field_names(PollConfig))
     return PollConfig(
         interval_s=sec.number("interval_s", PollConfig.interval_s, _POSITIVE),
@@ -281,7 +285,7 @@ def _poll(root: _Section) -> PollConfig:
     )
 
 
-def _rollout(root: _Section) -> RolloutConfig:
+def _rollout(root: Section) -> RolloutConfig:
     sec = root.section("rollout", _field_names(RolloutConfig))
     return RolloutConfig(
         steps=_steps(sec),
@@ -289,7 +293,7 @@ def _rollout(root: _Section) -> RolloutConfig:
     )
 
 
-def _steps(sec: _Section) -> tuple[int, ...]:
+def _steps(sec: Section) -> tuple[int, ...]:
     what = "a list of canary weights, strictly increasing, ending at 100, e.g. [5, 25, 50, 100]"
     items = sec.sequence("steps", what)
     if items is None:
@@ -315,7 +319,7 @@ def _steps(sec: _Section) -> tuple[int, ...]:
     return tuple(steps)
 
 
-def _thresholds(root: _Section) -> Thresholds:
+def _thresholds(root: Section) -> Thresholds:
     sec = root.section("thresholds", _field_names(Thresholds))
     return Thresholds(
         error_rate=sec.number("error_rate", Thresholds.error_rate, _FRACTION),
@@ -328,7 +332,7 @@ def _thresholds(root: _Section) -> Thresholds:
     )
 
 
-def _audit(root: _Section, base_dir: Path, env: Mapping[str, str]) -> AuditConfig:
+def _audit(root: Section, base_dir: Path, env: Mapping[str, str]) -> AuditConfig:
     sec = root.section("audit", _field_names(AuditConfig))
     if "path" not in sec.data:
         return AuditConfig(path=paths.default_audit_path(env))
@@ -336,7 +340,7 @@ def _audit(root: _Section, base_dir: Path, env: Mapping[str, str]) -> AuditConfi
     return AuditConfig(path=paths.resolve_path(raw, base_dir, env))
 
 
-def _keys(root: _Section) -> Mapping[str, str]:
+def _keys(root: Section) -> Mapping[str, str]:
     sec = root.section("keys", KEY_ACTIONS)
     bound: dict[str, str] = {}
     for action, value in sec.data.items():
@@ -354,43 +358,14 @@ def _keys(root: _Section) -> Mapping[str, str]:
 # --- the schema-walking helper --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Range:
-    """The allowed values of a number, which also describes itself for error messages."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # True: `low` itself is not allowed
-    integer: bool = False
-
-    def __contains__(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or value <= self.high
-
-    @property
-    def text(self) -> str:
-        noun = "an integer" if self.integer else "a number"
-        if self.integer and self.low is not None and self.high is not None and not self.low_open:
-            return f"{noun} from {self.low:g} to {self.high:g}"
-        bounds = []
-        if self.low is not None:
-            bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            bounds.append(f"<= {self.high:g}")
-        return f"{noun} {' and '.join(bounds)}".rstrip()
-
-
-_POSITIVE = _Range(low=0, low_open=True)
-_FRACTION = _Range(low=0, high=1, low_open=True)
-_ALPHA = _Range(low=0, high=0.5, low_open=True)
-_AT_LEAST_ONE = _Range(low=1)
-_PERCENT = _Range(low=1, high=100, integer=True)
-_WINDOW = _Range(low=1, high=3600, integer=True)
-_RETRIES = _Range(low=0, high=10, integer=True)
-_COUNT = _Range(low=1, integer=True)
+_POSITIVE = Range(low=0, low_open=True)
+_FRACTION = Range(low=0, high=1, low_open=True)
+_ALPHA = Range(low=0, high=0.5, low_open=True)
+_AT_LEAST_ONE = Range(low=1)
+_PERCENT = Range(low=1, high=100, integer=True)
+_WINDOW = Range(low=1, high=3600, integer=True)
+_RETRIES = Range(low=0, high=10, integer=True)
+_COUNT = Range(low=1, integer=True)
 
 _HTTP_URL_WHAT = "an http(s) URL with a host, e.g. http://127.0.0.1:8787/v1"
 _TRACKING_URI_WHAT = (
@@ -406,199 +381,3 @@ def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
 
 
 _TOP_KEYS = tuple(name for name in _field_names(Config) if name != "source")
-
-
-@dataclass(frozen=True)
-class _Section:
-    """One mapping of the file and where it sits, so each error can name its full key path.
-
-    Rule for a key present with no value (YAML null): a section or list means the same as
-    leaving it out (its lines are commented out); a scalar is an error, as it is likely a typo.
-    """
-
-    data: Mapping[str, object]
-    path: str
-    file: Path | None
-    env: Mapping[str, str]
-
-    @classmethod
-    def of(
-        cls,
-        raw: object,
-        path: str,
-        allowed: Sequence[str],
-        file: Path | None,
-        env: Mapping[str, str],
-    ) -> _Section:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            what = "the top level" if not path else "this section"
-            raise ConfigError(
-                file,
-                path,
-                f"{what} must be a mapping with the keys {', '.join(allowed)}; got {_got(raw)}",
-            )
-        for key in raw:
-            if key not in allowed:
-                raise ConfigError(file, _join(path, str(key)), _unknown_key(key, allowed))
-        return cls({str(k): v for k, v in raw.items()}, path, file, env)
-
-    def where(self, key: str) -> str:
-        return _join(self.path, key)
-
-    def fail(self, key: str, message: str) -> NoReturn:
-        raise ConfigError(self.file, self.where(key), message)
-
-    def section(self, key: str, allowed: Sequence[str]) -> _Section:
-        return _Section.of(self.data.get(key), self.where(key), allowed, self.file, self.env)
-
-    def string(self, key: str, default: str | None, what: str = "a non-empty string") -> str:
-        """The string at `key`; `default=None` makes the key required."""
-        if key not in self.data:
-            if default is None:
-                self.fail(key, f"required key is missing; expected {what}")
-            return default
-        return self.str_value(key, self.data[key], what)
-
-    def str_value(self, key: str, value: object, what: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"expected {what}, got {_got(value)}")
-        return value
-
-    def number(self, key: str, default: float, allowed: _Range) -> float:
-        if key not in self.data:
-            return default
-        value = self.data[key]
-        # bool is an int in Python, but `true` for a timeout is a mistake, not 1. An int is a
-        # fine float: nobody should have to write `3000.0`.
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(key, f"expected {allowed.text}, got {_got(value)}")
-        if value not in allowed:
-            self.fail(key, f"{_show(value)} is out of range; allowed: {allowed.text}")
-        return float(value)
-
-    def integer(self, key: str, default: int, allowed: _Range) -> int:
-        if key not in self.data:
-            return default
-        return self.int_value(key, self.data[key], allowed)
-
-    def int_value(self, key: str, value: object, allowed: _Range) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected {allowed.text}, got {_got(value)}")
-        if value not in allowed:
-            self.fail(key, f"{value!r} is out of range; allowed: {allowed.text}")
-        return value
-
-    def sequence(self, key: str, what: str) -> list[object] | None:
-        """The list at `key`, or None when it is absent or null."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list | tuple):
-            self.fail(key, f"expected {what}, got {_got(value)}")
-        return list(value)
-
-
-def _join(path: str, key: str) -> str:
-    if not path or key.startswith("["):
-        return path + key
-    return f"{path}.{key}"
-
-
-def _unknown_key(key: object, allowed: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(key), allowed, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown key {key!r}{hint}; allowed keys: {', '.join(allowed)}"
-
-
-def _is_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a port that is not a number
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = 80
-_REPR.maxother = 80
-_REPR.maxlist = 6
-_REPR.maxdict = 4
-
-
-def _show(value: object) -> str:
-    # Bounded: a pasted blob should not turn one error line into a screenful.
-    return _REPR.repr(value)
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, dt.date):
-        return "a date"
-    return type(value).__name__
-
-
-def _got(value: object) -> str:
-    if value is None:
-        return "null (no value)"
-    return f"{_kind(value)} {_show(value)}"
-
-
-# --- YAML -----------------------------------------------------------------------------------
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
-
-    PyYAML silently keeps the last one, so a second `thresholds:` block further down would
-    quietly replace the first.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: dict[tuple[str, str], int] = {}
-        for key_node, _value in node.value:
-            # `<<` merge keys may legitimately repeat and override; leave them to PyYAML.
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            ident = (key_node.tag, key_node.value)
-            if ident in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key_node.value!r} (first given at line {seen[ident]})",
-                    key_node.start_mark,
-                )
-            seen[ident] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        context = ""
-        if exc.context:
-            # The problem is often found far from its cause, e.g. an unclosed quote found at
-            # the end of the file; the context mark says where the cause began.
-            start = exc.context_mark
-            began = f" at line {start.line + 1}" if start and start.line != mark.line else ""
-            context = f" ({exc.context}{began})"
-        return (
-            f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: "
-            f"{exc.problem}{context}"
-        )
-    return f"not valid YAML: {exc}"
