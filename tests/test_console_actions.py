@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from fixtures.console import console, console_config, until
 from fixtures.relay import RELAY_KEY
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from ftops_tui.app import FtopsApp
 from ftops_tui.domain.models import Route, Rule
+from ftops_tui.mutations import Outcome
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.loadgen import LoadPlan
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
@@ -95,6 +97,17 @@ async def confirm_open(app: FtopsApp) -> ConfirmScreen:
     assert isinstance(screen, ConfirmScreen)
     await until(lambda: screen.focused is screen.query_one("#reason"), what="reason focus")
     return screen
+
+
+async def confirm_change(app: FtopsApp, pilot: Pilot[None], reason: str | None = None) -> Outcome:
+    """On an open confirmation: optionally type a reason, press enter, wait for the result."""
+    confirm = await confirm_open(app)
+    if reason is not None:
+        confirm.query_one("#reason", Input).value = reason
+    await pilot.press("enter")
+    await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
+    assert app.last_outcome is not None
+    return app.last_outcome
 
 
 @pytest.fixture
@@ -203,10 +216,7 @@ async def test_shift_and_step_keys_move_the_selected_canary(
         await ready(app)
         await select_version(app, pilot, "support-bot-v2")
         await pilot.press(key)
-        confirm = await confirm_open(app)
-        confirm.query_one("#reason", Input).value = f"test {key}"
-        await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await confirm_change(app, pilot, f"test {key}")
     rules = (await current(relay, route_id)).route_rules
     assert rules == (Rule("support-bot-v1", after[0]), Rule("support-bot-v2", after[1]))
     assert audit.rows(route_id)[0]["status"] == "applied"
@@ -220,9 +230,7 @@ async def test_undo_restores_the_rules_from_before_the_last_change_after_a_resta
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
         await pilot.press("r")
-        await confirm_open(app)
-        await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="rollback")
+        await confirm_change(app, pilot)
     # A new console on the same audit file: undo comes from the log, not from memory.
     again = app_for(relay, sqlite_registry_uri, AuditStore(audit.path), route_id)
     async with again.run_test(size=(160, 45)) as pilot:
@@ -260,10 +268,7 @@ async def test_weights_editor_refuses_anything_but_100(
         await pilot.pause(0.1)
         assert "sum 100 ✓" in str(editor.query_one("#weights-sum").render())
         await pilot.press("enter")
-        confirm = await confirm_open(app)
-        confirm.query_one("#reason", Input).value = "manual split"
-        await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await confirm_change(app, pilot, "manual split")
     assert (await current(relay, route_id)).route_rules == (
         Rule("support-bot-v1", 70),
         Rule("support-bot-v2", 30),
@@ -348,9 +353,7 @@ async def test_an_unwritable_audit_log_means_no_patch_is_sent(
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
         await pilot.press("r")
-        await confirm_open(app)
-        await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await confirm_change(app, pilot)
         assert app.last_outcome is not None and app.last_outcome.status == "refused"
         assert "audit log" in app.last_outcome.message
     assert (await current(relay, route_id)).revision == 1
@@ -388,9 +391,7 @@ async def test_audit_screen_shows_the_route_history_newest_first(
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
         await pilot.press("r")
-        await confirm_open(app)
-        await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await confirm_change(app, pilot)
         await pilot.press("a")
         await until(lambda: isinstance(app.screen, AuditScreen), what="audit screen")
         table = app.screen.query_one("#audit")
