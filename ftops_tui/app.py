@@ -15,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.worker import Worker
 
 from ftops_tui.config import Config
 from ftops_tui.domain.models import Event
@@ -82,6 +83,7 @@ class FtopsApp(App[None]):
         self._retry = asyncio.Event()
         self._wake = asyncio.Event()
         self.last_outcome: Outcome | None = None
+        self._mutation: Worker[None] | None = None
         self._audit_warned = False
         self.problems: list[str] = []
         self._signals: list[signal.Signals] = []
@@ -240,10 +242,13 @@ class FtopsApp(App[None]):
     def begin_mutation(self, action: str, route_id: str | None, version: str | None) -> None:
         from ftops_tui.screens.mutation_flow import MutationFlow
 
-        # exclusive: a second key press while a confirmation is open replaces nothing; the
-        # flow in progress is cancelled and the new one starts from what is on screen now.
-        self.run_worker(
-            MutationFlow(self).run(action, route_id, version), group="mutation", exclusive=True
+        # One change at a time: a key pressed while a change is being sent must not cancel
+        # it half-way (its outcome would be unknown), so it is refused instead.
+        if self._mutation is not None and self._mutation.is_running:
+            self.notify("a change is still being applied; wait for its result", severity="warning")
+            return
+        self._mutation = self.run_worker(
+            MutationFlow(self).run(action, route_id, version), group="mutation"
         )
 
     def show_audit(self, route_id: str | None) -> None:

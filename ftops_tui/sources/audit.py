@@ -30,9 +30,11 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 
 from ftops_tui.domain.models import Event, Rule, Rules, rules_to_json
 
@@ -204,6 +206,10 @@ class AuditStore:
         except (OSError, sqlite3.Error) as exc:
             raise self._fail(exc) from None
         try:
+            # Imported here: sqlite_utils imports pandas when it is installed (mlflow brings
+            # it), ~0.4 s that must not delay the console's first frame.
+            from sqlite_utils import Database
+
             db = Database(conn, execute_plugins=False, recursive_triggers=False)
             try:
                 db.execute("PRAGMA foreign_keys = ON")
