@@ -424,3 +424,22 @@ async def test_changes_by_others_become_observed_rows_once(
         await until(lambda: app.state.polls >= polls + 3, what="more polls")
     observed = [r for r in audit.rows(route_id) if r["actor"] == "relay:auto-rollback"]
     assert len(observed) == 1 and observed[0]["kind"] == "observed"
+
+
+async def test_keys_can_be_remapped_in_the_config(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    config = console_config(
+        relay.url, sqlite_registry_uri, routes=[route_id], keys={"rollback": "R"}
+    )
+    app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmScreen), "r is no longer rollback"
+        await pilot.press("R")
+        confirm = await confirm_open(app)
+        assert confirm.proposal.action == "rollback"
+        await pilot.press("escape")
