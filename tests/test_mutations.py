@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -452,3 +454,62 @@ def test_step_and_shift_build_from_the_route_as_read() -> None:
     assert shifted.after == rules(("stable", 100), ("canary", 0))
     top = Route("r", rules(("stable", 0), ("canary", 100)), revision=9)
     assert isinstance(step_proposal(top, "canary", (5, 100), "stable", "x"), NoProposal)
+
+
+async def test_two_consoles_and_a_cli_changing_one_route_at_once_stay_consistent(
+    client: RelayClient, relay_server: RelayServer, tmp_path: Path
+) -> None:
+    route = await new_route(client)
+    path = tmp_path / "shared" / "audit.db"
+    consoles = [
+        MutationService(client, AuditStore(path, secrets=[RELAY_KEY]), f"{who}@bastion")
+        for who in ("alice", "bob")
+    ]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"relay: {{url: '{relay_server.url}', api_key_env: CI_RELAY_KEY}}\n"
+        f"registry: {{tracking_uri: 'sqlite:///{tmp_path / 'unused.db'}'}}\n"
+        f"audit: {{path: '{path}'}}\n"
+    )
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ftops_tui",
+        "--config",
+        str(config),
+        "set-weights",
+        route.route_id,
+        "bot-v1=30",
+        "bot-v2=70",
+        "--reason",
+        "runbook",
+        "--yes",
+        env={**os.environ, "CI_RELAY_KEY": RELAY_KEY},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    # Both consoles saw the same revision; each asks for its own weights at the same moment.
+    results = await asyncio.gather(
+        consoles[0].apply(proposal(route, bot_v1=50, bot_v2=50)),
+        consoles[1].apply(proposal(route, bot_v1=70, bot_v2=30)),
+    )
+    await asyncio.wait_for(cli.communicate(), timeout=60)
+    assert cli.returncode in (0, 3)  # applied, or a conflict that overwrote nothing
+
+    statuses = sorted(r.status for r in results)
+    assert statuses == ["applied", "conflict"], "one console wins, the other is told"
+    rows = AuditStore(path).rows(route.route_id)
+    by_id = {r["id"]: r for r in rows}
+    outcomes = [r for r in rows if r["kind"] == "outcome"]
+    intents = [r for r in rows if r["kind"] == "intent"]
+    assert len(intents) == len(outcomes) == 3
+    for outcome in outcomes:
+        assert by_id[outcome["intent_id"]]["kind"] == "intent"
+    applied = sorted((r for r in outcomes if r["status"] == "applied"), key=lambda r: r["revision"])
+    # Every applied change moved the route by exactly one revision from what its writer saw,
+    # and the route ends as the last applied change left it: no update was lost.
+    for row in applied:
+        assert row["revision"] == by_id[row["intent_id"]]["expected_revision"] + 1
+    final = await client.get_route(route.route_id)
+    assert final.revision == route.revision + len(applied)
+    assert final.route_rules == rules_from_json(applied[-1]["after_json"])
