@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import time
@@ -103,6 +104,9 @@ class FtopsApp(App[None]):
         self.push_screen(self.dashboard)
         self.set_interval(1.0, self._tick)
         if self._polling:
+            # The verdicts' statistics (scipy, ~0.3 s to import) load in a thread while the
+            # first poll is in flight, instead of on the event loop when its answer arrives.
+            self.run_worker(asyncio.to_thread(importlib.import_module, "scipy.stats"))
             self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
             self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
         self._catch_hangup()
