@@ -104,12 +104,18 @@ class FtopsApp(App[None]):
         self.push_screen(self.dashboard)
         self.set_interval(1.0, self._tick)
         if self._polling:
-            # The verdicts' statistics (scipy, ~0.3 s to import) load in a thread while the
-            # first poll is in flight, instead of on the event loop when its answer arrives.
-            self.run_worker(asyncio.to_thread(importlib.import_module, "scipy.stats"))
             self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
-            self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
+            # Importing mlflow (the registry's first read, ~2 s) and scipy (~0.3 s) in threads
+            # still holds the GIL most of the time: they start once the first frame is on
+            # screen, so they never delay it.
+            self.call_after_refresh(self._load_in_background)
         self._catch_hangup()
+
+    def _load_in_background(self) -> None:
+        # The verdicts' statistics (scipy) load in a thread while the first poll is in
+        # flight, instead of on the event loop when its answer arrives.
+        self.run_worker(asyncio.to_thread(importlib.import_module, "scipy.stats"))
+        self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
 
     def _catch_hangup(self) -> None:
         """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""

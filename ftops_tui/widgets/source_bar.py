@@ -16,6 +16,7 @@ class SourceBar(Static):
         self._watch = watch
         self._relay_url = relay_url
         self._registry_uri = registry_uri
+        self._shown: Text | None = None
 
     def show(self, state: ConsoleState) -> None:
         now = state.clock()
@@ -31,7 +32,11 @@ class SourceBar(Static):
         self._source(text, "relay", self._relay_url, state.relay, now, key_env)
         text.append("\n")
         self._source(text, "registry", self._registry_uri, state.registry, now, "")
-        self.update(text)
+        # Repainted only when the words change (the 1 s tick often changes nothing), and
+        # without a re-layout: the bar is always 2 lines high (app.tcss).
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
     @staticmethod
     def _source(

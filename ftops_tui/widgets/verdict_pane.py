@@ -14,11 +14,12 @@ class VerdictPane(Static):
 
     def __init__(self) -> None:
         super().__init__(id="verdict")
+        self._shown: Text | None = None
 
     def show(self, view: RouteView | None) -> None:
         text = Text()
         if view is None:
-            self.update("no route selected")
+            self._update(Text("no route selected"))
             return
         if view.stable_tag is None:
             text.append("stable version unknown: no alias and no history decide it\n", "bold")
@@ -42,4 +43,11 @@ class VerdictPane(Static):
         if not text:
             text.append("no canary on this route")
         text.rstrip()
-        self.update(text)
+        self._update(text)
+
+    def _update(self, text: Text) -> None:
+        # Static.update repaints and re-lays out even when nothing changed; on every poll
+        # that rewrote these lines of the terminal for nothing.
+        if text != self._shown:
+            self._shown = text
+            self.update(text)

@@ -44,6 +44,7 @@ class VersionsPane(DataTable[Cell]):
 
     def __init__(self) -> None:
         super().__init__(id="versions", cursor_type="row")
+        self._title: str | None = None
 
     def on_mount(self) -> None:
         for label, key in (
@@ -62,7 +63,9 @@ class VersionsPane(DataTable[Cell]):
             self.add_column(label, key=key)
 
     def show(self, view: RouteView | None, state: ConsoleState) -> None:
-        self.border_title = f"versions of {view.route.route_id}" if view else "versions"
+        title = f"versions of {view.route.route_id}" if view else "versions"
+        if title != self._title:  # assigning border_title repaints the pane, even unchanged
+            self._title = self.border_title = title
         rows: list[Row] = []
         for v in view.versions if view else ():
             m = v.metrics
