@@ -1,0 +1,108 @@
+"""Runs `ftops-tui ARGS` (through `cli.main`, exactly as the installed command does) in the
+terminal it was started in, and writes to OUT (JSON) the monotonic times at which
+
+- `first_frame`: the first frame of the dashboard was written to the terminal (and flushed),
+  with `mlflow_at_first_frame`: whether `mlflow` was in sys.modules at that moment;
+- `relay_data`: the first frame showing the relay's routes (the registry may still load);
+- `all_data`: the first frame was written in which every pane is filled: the relay and the
+  registry have answered, the routes pane has the route, the versions pane its versions with
+  the registry's facts joined in, and the events pane the relay's events.
+
+OUT is written as soon as `all_data` is known (the console keeps running until `q`, so the
+caller can check the screen), or on exit if that never happened.
+
+"Written" is App._display returning: the frame's bytes went to the pty, which is what the
+terminal (tmux here) draws. Used by startup.py; usage: _startup_harness.py OUT [ARGS...]
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.monotonic()  # the harness's first line: the interpreter is up
+
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    marks: dict[str, Any] = {"started": STARTED}
+
+    from ftops_tui import cli
+    from ftops_tui.app import FtopsApp
+
+    marks["app_imported"] = time.monotonic()
+    original = FtopsApp._display
+
+    def display(self: FtopsApp, screen: Any, renderable: Any) -> None:
+        original(self, screen, renderable)
+        from ftops_tui.screens.dashboard import DashboardScreen
+
+        if renderable is None or self._batch_count or not isinstance(screen, DashboardScreen):
+            return
+        now = time.monotonic()
+        if "first_frame" not in marks:
+            marks["first_frame"] = now
+            marks["mlflow_at_first_frame"] = "mlflow" in sys.modules
+        if "relay_data" not in marks and relay_shown(screen):
+            marks["relay_data"] = now
+        if "all_data" not in marks and filled(self, screen):
+            marks["all_data"] = now
+            save(out, marks)
+
+    FtopsApp._display = display  # type: ignore[method-assign,assignment]
+    try:
+        code = cli.main(sys.argv[2:])
+    finally:
+        if "all_data" not in marks:
+            save(out, marks)
+    return code
+
+
+def save(out: Path, marks: dict[str, Any]) -> None:
+    """Atomically: the caller watches for the file to appear."""
+    partial = out.with_suffix(".partial")
+    partial.write_text(json.dumps(marks))
+    partial.replace(out)
+
+
+def relay_shown(screen: Any) -> bool:
+    from ftops_tui.widgets.routes_pane import RoutesPane
+
+    routes = screen.query_one(RoutesPane)
+    return bool(routes.row_count) and fits(routes)
+
+
+def filled(app: Any, screen: Any) -> bool:
+    from ftops_tui.widgets.events_pane import EventsPane
+    from ftops_tui.widgets.routes_pane import RoutesPane
+    from ftops_tui.widgets.versions_pane import VersionsPane
+
+    state = app.state
+    if state.polls == 0 or state.registry.last_ok is None or state.relay.problem is not None:
+        return False
+    routes, versions = screen.query_one(RoutesPane), screen.query_one(VersionsPane)
+    joined = any(versions.get_cell(key, "registry") != "-" for key in versions.rows)
+    events = bool(screen.query_one(EventsPane).lines)
+    return routes.row_count > 0 and joined and events and fits(routes) and fits(versions)
+
+
+def fits(table: Any) -> bool:
+    """Every cell is as wide as its column (a DataTable widens columns on the next idle, so
+    the frame right after an update can still show a new cell cut short)."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    for column in table.columns.values():
+        for cell in table.get_column(column.key):
+            text = cell.plain if isinstance(cell, Text) else str(cell)
+            if cell_len(text) > column.content_width:
+                return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())
