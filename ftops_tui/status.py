@@ -25,10 +25,8 @@ from ftops_tui.sources.registry import (
 )
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import (
-    MalformedResponse,
     RateLimited,
     RelayError,
-    ServerError,
     Unauthorized,
     Unreachable,
 )
@@ -56,9 +54,7 @@ def relay_state(exc: RelayError) -> SourceState:
         return SourceState("rate-limited", f"waiting {exc.retry_after:.1f}s (Retry-After)")
     if isinstance(exc, Unreachable):
         return SourceState("unreachable", exc.message)
-    if isinstance(exc, ServerError | MalformedResponse):
-        return SourceState("error", exc.message)
-    return SourceState("error", exc.message)
+    return SourceState("error", exc.message)  # 5xx, malformed body, anything else
 
 
 @dataclass(frozen=True)
