@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from ftops_tui.config import Config
-from ftops_tui.domain.models import Event
+from ftops_tui.domain.models import Event, Route
 from ftops_tui.mutations import MutationService, Outcome
 from ftops_tui.polling import poll_relay, retry_delay
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
@@ -140,6 +140,7 @@ class FtopsApp(App[None]):
             if self.state.relay.stopped:
                 self._retry.clear()
                 await self._retry.wait()
+            sent_at = self.state.clock()
             try:
                 poll = await poll_relay(
                     self.services.relay,
@@ -153,7 +154,7 @@ class FtopsApp(App[None]):
                 self._unexpected("relay poll", exc)
                 self.state.relay_failed(exc)
             else:
-                for seen in self.state.relay_answered(poll, self._wall_clock()):
+                for seen in self.state.relay_answered(poll, self._wall_clock(), sent_at):
                     self._flag(seen)
                 self._observe(poll.events)
             self._changed()
@@ -166,6 +167,11 @@ class FtopsApp(App[None]):
 
     def poll_now(self) -> None:
         self._wake.set()
+
+    def route_read(self, route: Route) -> None:
+        """A change's read-back goes on screen now; the poll it asks for brings the rest."""
+        self.state.route_read(route)
+        self._changed()
 
     def _observe(self, events: tuple[Event, ...]) -> None:
         """Changes this console did not make go into the audit log as `observed` rows (the

@@ -127,8 +127,8 @@ class MutationService:
             return Outcome("refused", f"{refusal}; nothing was sent", None, None)
         if proposal.promote is not None and same_rules(proposal.before, proposal.after):
             return await self._alias_only(proposal, proposal.promote)
-        try:
-            intent_id = await asyncio.to_thread(
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(
                 self._audit.record_intent,
                 action=proposal.action,
                 actor=self.actor,
@@ -138,8 +138,20 @@ class MutationService:
                 expected_revision=proposal.expected_revision,
                 reason=proposal.reason,
             )
+        )
+        try:
+            intent_id = await asyncio.shield(writing)
         except AuditUnavailable as exc:
             return Outcome("refused", f"audit log unavailable: {exc}; nothing was sent", None, None)
+        except asyncio.CancelledError:
+            # Quitting while the intent row is written: the thread writes it anyway, so it
+            # gets its outcome too (nothing was sent), or it would look pending forever.
+            with contextlib.suppress(AuditUnavailable):
+                intent_id = await writing
+                self._record_outcome_now(
+                    intent_id, proposal, _Result("failed", "", None, "cancelled before it was sent")
+                )
+            raise
 
         try:
             result = await self._send(proposal)

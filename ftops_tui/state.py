@@ -141,17 +141,23 @@ class ConsoleState:
     polls: int = 0
     last_refresh_wall: float | None = None
     _views: list[RouteView] | None = field(default=None, repr=False)
+    # Routes read back after a change, with when they were read: newer than any poll sent
+    # before that moment, so such a poll must not put the old weights back on screen.
+    _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
 
     # -- feeding ----------------------------------------------------------------------------
 
-    def relay_answered(self, poll: RelayPoll, wall: float) -> list[SeenEvent]:
-        """Take a good poll; returns the new events made by someone else (to flag)."""
+    def relay_answered(
+        self, poll: RelayPoll, wall: float, sent_at: float | None = None
+    ) -> list[SeenEvent]:
+        """Take a good poll (sent at monotonic `sent_at`, if known); returns the new events
+        made by someone else (to flag)."""
         now = self.clock()
         first = self.polls == 0
         self.polls += 1
         self.relay.ok(now)
         self.last_refresh_wall = wall
-        self.routes = poll.routes
+        self.routes = self._newest(poll.routes, sent_at)
         self.metrics = dict(poll.metrics)
         if poll.last_seq < self.last_seq:
             self.last_seq = 0  # the relay restarted and counts again from the start
@@ -169,6 +175,21 @@ class ConsoleState:
         self._record_history()
         self._views = None
         return flagged
+
+    def route_read(self, route: Route) -> None:
+        """A route read on its own (a change's read-back): shown at once, without waiting
+        for the next poll."""
+        self._read_back[route.route_id] = (self.clock(), route)
+        self.routes = tuple(route if r.route_id == route.route_id else r for r in self.routes)
+        self._views = None
+
+    def _newest(self, polled: tuple[Route, ...], sent_at: float | None) -> tuple[Route, ...]:
+        if sent_at is None:
+            self._read_back.clear()
+            return polled
+        newer = {k: route for k, (at, route) in self._read_back.items() if at > sent_at}
+        self._read_back = {k: v for k, v in self._read_back.items() if k in newer}
+        return tuple(newer.get(r.route_id, r) for r in polled)
 
     def relay_failed(self, exc: BaseException) -> None:
         self.relay.failed(exc, self.clock())

@@ -319,3 +319,13 @@ def test_actor_is_user_at_host_via_the_ssh_client() -> None:
     assert actor_identity({}) == me
     assert actor_identity({"SSH_CLIENT": "10.1.2.3 51515 22"}) == f"{me} via 10.1.2.3"
     assert actor_identity({"SSH_CONNECTION": "fe80::1 51515 fe80::2 22"}) == f"{me} via fe80::1"
+
+
+def test_a_log_removed_while_open_is_made_again_on_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "audit.db"
+    store = AuditStore(path)
+    change(store, A, B)
+    path.unlink()
+    path.parent.rmdir()
+    change(store, B, A)  # the store does not check on every write, so it must notice a failure
+    assert [r["kind"] for r in store.rows()] == ["outcome", "intent"]

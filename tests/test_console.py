@@ -13,7 +13,7 @@ from fixtures.console import console, console_config, until
 from fixtures.relay import RELAY_KEY
 from rich.console import Console
 from rich.text import Text
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ftops_tui.app import FtopsApp
 from ftops_tui.domain.models import Rule
@@ -23,6 +23,7 @@ from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.screens.help import HelpScreen
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.widgets.events_pane import EventsPane
+from ftops_tui.widgets.key_bar import KeyBar
 from ftops_tui.widgets.routes_pane import RoutesPane
 from ftops_tui.widgets.source_bar import SourceBar
 from ftops_tui.widgets.verdict_pane import VerdictPane
@@ -224,6 +225,25 @@ async def test_unauthorized_stops_polling_names_the_env_var_until_retry(
         await until(lambda: "relay ok" in header(app), what="recovery after retry")
 
 
+async def test_the_key_bar_lists_the_keys_and_a_click_presses_one(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: app.state.polls > 0, what="first poll")
+        bar = app.screen.query_one(KeyBar)
+        shown = bar.render().plain
+        for label in ("Rollback", "+weight", "Next step", "Promote", "Undo", "Audit", "Quit"):
+            assert label in shown
+        await pilot.press("question_mark")  # a screen over the dashboard, then back
+        await until(lambda: isinstance(app.screen, HelpScreen), what="help")
+        await pilot.press("escape")
+        await until(lambda: app.screen is app.dashboard, what="dashboard again")
+        assert bar.render().plain == shown
+        await pilot.click(KeyBar, offset=(shown.index("Audit"), 0))
+        await until(lambda: type(app.screen).__name__ == "AuditScreen", what="audit screen")
+
+
 async def test_watch_mode_refuses_mutation_keys_and_hides_them(
     relay: RelayServer, sqlite_registry_uri: str
 ) -> None:
@@ -235,7 +255,9 @@ async def test_watch_mode_refuses_mutation_keys_and_hides_them(
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
         assert not {"r", "plus", "minus", "n", "p", "u", "w"} & footer_keys
         assert "a" in footer_keys and "q" in footer_keys
-        assert app.screen.query_one(Footer)
+        keys_shown = app.screen.query_one(KeyBar).render().plain
+        assert "Audit" in keys_shown and "Quit" in keys_shown
+        assert not {"Rollback", "Promote", "Undo", "Weights"} & set(keys_shown.split())
         await pilot.press("r")
         await pilot.pause(0.5)
         messages = [n.message for n in app._notifications]

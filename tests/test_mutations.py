@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import os
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -237,16 +238,49 @@ async def test_quitting_mid_patch_leaves_an_unverified_outcome_not_a_dangling_in
     applying = asyncio.create_task(
         MutationService(client, audit, ACTOR).apply(proposal(route, bot_v1=50, bot_v2=50))
     )
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if audit.path.exists() and audit.rows():
-            break
+    await intent_written(audit)
+    await asyncio.sleep(0.1)  # past the intent row: the PATCH is held by the slow fault
     applying.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(applying, timeout=5)
     outcome, intent = audit.rows(route.route_id)
     assert outcome["intent_id"] == intent["id"] and outcome["status"] == "unverified"
     assert "cancelled" in outcome["error"]
+
+
+async def intent_written(audit: AuditStore) -> None:
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if audit.path.exists() and audit.rows():
+            return
+    raise AssertionError("no intent row after 1 s")
+
+
+class SlowIntentAudit(AuditStore):
+    """The real store, with the thread kept busy after the intent row is written."""
+
+    def record_intent(self, **row: Any) -> int:
+        written = super().record_intent(**row)
+        time.sleep(0.3)
+        return written
+
+
+async def test_quitting_while_the_intent_is_written_records_that_nothing_was_sent(
+    tmp_path: Path, client: RelayClient
+) -> None:
+    audit = SlowIntentAudit(tmp_path / "audit.db")
+    route = await new_route(client)
+    applying = asyncio.create_task(
+        MutationService(client, audit, ACTOR).apply(proposal(route, bot_v1=50, bot_v2=50))
+    )
+    await intent_written(audit)
+    applying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(applying, timeout=5)
+    outcome, intent = audit.rows(route.route_id)
+    assert outcome["intent_id"] == intent["id"] and outcome["status"] == "failed"
+    assert outcome["error"] == "cancelled before it was sent"
+    assert (await client.get_route(route.route_id)).revision == route.revision
 
 
 # ------------------------------------------------------------------------------- refused

@@ -71,3 +71,32 @@ def test_backoff_doubles_to_a_5_second_cap_and_honours_retry_after() -> None:
     assert [retry_delay(1.0, n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert retry_delay(1.0, 1, retry_after=8.0) == 8.0
     assert retry_delay(10.0, 3) == 5.0  # a failing registry is retried within 5 s
+
+
+def test_a_read_back_shows_at_once_and_outlives_a_poll_sent_before_it() -> None:
+    now = [10.0]
+    state = ConsoleState(CONFIG, clock=lambda: now[0])
+    state.relay_answered(poll(("a", "b")), wall=0, sent_at=9.0)
+    assert state.views()[0].route.revision == 1
+    rolled = Route("r", (Rule("a", 0), Rule("b", 100)), 2)
+    now[0] = 11.0
+    state.route_read(rolled)
+    assert state.views()[0].route == rolled  # views are rebuilt, not served from the cache
+    # A poll sent at 10.5 (before the read-back) answers with the old route: not shown.
+    now[0] = 11.2
+    state.relay_answered(poll(("a", "b")), wall=0, sent_at=10.5)
+    assert state.routes == (rolled,)
+    # A poll sent after the read-back is the truth, whatever it says.
+    now[0] = 12.0
+    state.relay_answered(poll(("a", "b")), wall=0, sent_at=11.5)
+    assert state.routes[0].revision == 1
+    # ...and the read-back is forgotten: an older poll no longer brings it back.
+    state.relay_answered(poll(("a", "b")), wall=0, sent_at=10.5)
+    assert state.routes[0].revision == 1
+
+
+def test_a_read_back_of_a_route_not_polled_changes_nothing() -> None:
+    state = ConsoleState(CONFIG, clock=lambda: 5.0)
+    state.relay_answered(poll(("a",)), wall=0, sent_at=4.0)
+    state.route_read(Route("other", (Rule("x", 100),), 7))
+    assert [r.route_id for r in state.routes] == ["r"]

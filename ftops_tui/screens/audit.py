@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable, change_text
+from ftops_tui.widgets.key_bar import KeyBar
 
 LIMIT = 500
 
@@ -33,7 +34,7 @@ class AuditScreen(Screen[None]):
         yield Label("", id="audit-title")
         table: DataTable[str | Text] = DataTable(id="audit", cursor_type="row")
         yield table
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

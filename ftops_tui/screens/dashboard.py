@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from ftops_tui.app import StateChanged
 from ftops_tui.widgets.events_pane import EventsPane
+from ftops_tui.widgets.key_bar import KeyBar
 from ftops_tui.widgets.routes_pane import RoutesPane
 from ftops_tui.widgets.source_bar import SourceBar
 from ftops_tui.widgets.verdict_pane import VerdictPane
@@ -33,7 +34,7 @@ MUTATIONS = (
 
 
 def _bindings(watch: bool) -> list[BindingType]:
-    # In --watch the keys still answer (to say the console is read-only) but leave the footer.
+    # In --watch the keys still answer (to say the console is read-only) but leave the key bar.
     keys: list[BindingType] = [
         Binding(key, f"mutate('{action}')", label, id=action, show=not watch)
         for key, action, label in MUTATIONS
@@ -69,7 +70,7 @@ class DashboardScreen(Screen[None]):
         yield VerdictPane()
         yield EventsPane()
         yield Static(id="problem")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(RoutesPane).focus()
@@ -129,7 +130,7 @@ class DashboardScreen(Screen[None]):
 
 
 class WatchDashboardScreen(DashboardScreen):
-    """--watch: the same panes; mutation keys leave the footer and only say READ-ONLY."""
+    """--watch: the same panes; mutation keys leave the key bar and only say READ-ONLY."""
 
     BINDINGS = _bindings(watch=True)
     read_only = True

@@ -189,7 +189,54 @@ class AuditStore:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Database]:
-        """One connection per call: short transactions, any thread, any number of processes."""
+        """One connection per call: short transactions, any thread, any number of processes.
+
+        Kept to few calls into C: each is a point where this thread (the console writes
+        from a worker thread) may wait up to 5 ms for the GIL behind a busy event loop."""
+        conn = self._connect()
+        try:
+            # Imported here: sqlite_utils imports pandas when it is installed (mlflow brings
+            # it), ~0.4 s that must not delay the console's first frame.
+            from sqlite_utils import Database
+
+            db = Database(conn, execute_plugins=False, recursive_triggers=False)
+            try:
+                # An audit row must survive a power cut, not only a crash of this program.
+                conn.executescript("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+                if not self._ready:
+                    self._create(db)
+                yield db
+            except sqlite3.IntegrityError:
+                raise  # a refused row is a bug or an attack, not an unavailable file
+            except (OSError, sqlite3.Error) as exc:
+                self._ready = False  # the next write checks the file and its table again
+                raise self._fail(exc) from None
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return self._open()
+        except AuditUnavailable:
+            if not self._ready:
+                raise
+            self._ready = False  # something changed under us: look again, as the first time
+            return self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        # The directory and the table are made (or checked) until the file has been opened
+        # once; after that only a failure makes the next write look again.
+        if not self._ready:
+            self._make_directory()
+        try:
+            if not self._ready and self.path.is_dir():
+                # sqlite's own message for this is "unable to open database file".
+                raise IsADirectoryError(f"{self.path} is a directory")
+            return sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._fail(exc) from None
+
+    def _make_directory(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -198,32 +245,6 @@ class AuditStore:
                 f"cannot be made ({exc.strerror or exc}; is something other than a "
                 "directory in the way?)"
             ) from None
-        try:
-            if self.path.is_dir():
-                # sqlite's own message for this is "unable to open database file".
-                raise IsADirectoryError(f"{self.path} is a directory")
-            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
-        except (OSError, sqlite3.Error) as exc:
-            raise self._fail(exc) from None
-        try:
-            # Imported here: sqlite_utils imports pandas when it is installed (mlflow brings
-            # it), ~0.4 s that must not delay the console's first frame.
-            from sqlite_utils import Database
-
-            db = Database(conn, execute_plugins=False, recursive_triggers=False)
-            try:
-                db.execute("PRAGMA foreign_keys = ON")
-                # An audit row must survive a power cut, not only a crash of this program.
-                db.execute("PRAGMA synchronous = FULL")
-                if not self._ready:
-                    self._create(db)
-                yield db
-            except sqlite3.IntegrityError:
-                raise  # a refused row is a bug or an attack, not an unavailable file
-            except (OSError, sqlite3.Error) as exc:
-                raise self._fail(exc) from None
-        finally:
-            conn.close()
 
     def _create(self, db: Database) -> None:
         present = next(
