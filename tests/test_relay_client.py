@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 
 import httpx
 import pytest
@@ -302,3 +303,16 @@ async def test_key_never_appears_in_repr_errors_or_logs(
     for exc in errors:
         assert RELAY_KEY not in str(exc) and RELAY_KEY not in repr(exc)
     assert RELAY_KEY not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "verified"),
+    [("http://127.0.0.1:1/v1", False), ("https://relay.example/v1", True), ("HTTPS://r/v1", True)],
+)
+async def test_an_https_relay_is_always_verified_and_plain_http_skips_the_ca_bundle(
+    url: str, verified: bool
+) -> None:
+    async with RelayClient(url, api_key=None) as client:
+        # httpx keeps its TLS settings on the pool: no public way to ask.
+        context = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
+        assert (context.verify_mode == ssl.CERT_REQUIRED) is verified
