@@ -167,7 +167,7 @@ def _console(
 ) -> int:
     from ftops_tui import wiring
     from ftops_tui.app import make_app
-    from ftops_tui.sources.audit import actor_identity
+    from ftops_tui.sources.identity import actor_identity
 
     _log_to_file(env)
     app = make_app(

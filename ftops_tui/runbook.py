@@ -23,13 +23,15 @@ from typing import Any
 
 from ftops_tui import wiring
 from ftops_tui.config import Config
+from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.models import Event, Route
 from ftops_tui.domain.overview import history_of, stable_tag_of
 from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.weights import validate
 from ftops_tui.mutations import MutationService, Outcome
-from ftops_tui.sources.audit import AuditStore, AuditUnavailable, actor_identity, change_text
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable
+from ftops_tui.sources.identity import actor_identity
 from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import NotFound, RelayError

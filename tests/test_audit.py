@@ -22,9 +22,9 @@ from ftops_tui.sources.audit import (
     COLUMNS,
     AuditStore,
     AuditUnavailable,
-    actor_identity,
     rules_from_json,
 )
+from ftops_tui.sources.identity import actor_identity
 from ftops_tui.sources.relay_client import RelayClient
 
 A: Rules = (Rule("bot-v1", 90), Rule("bot-v2", 10))

@@ -20,7 +20,8 @@ from fixtures.relay import RELAY_KEY
 from ftops_tui.config import load_config
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.runbook import register, run
-from ftops_tui.sources.audit import COLUMNS, AuditStore, actor_identity
+from ftops_tui.sources.audit import COLUMNS, AuditStore
+from ftops_tui.sources.identity import actor_identity
 
 ENV_NAME = "RUNBOOK_TEST_RELAY_KEY"
 ENV = {ENV_NAME: RELAY_KEY}

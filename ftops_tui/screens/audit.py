@@ -11,7 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Label
 
-from ftops_tui.sources.audit import AuditStore, AuditUnavailable, change_text
+from ftops_tui.domain.audit_text import change_text
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 from ftops_tui.widgets.key_bar import KeyBar
 
 LIMIT = 500

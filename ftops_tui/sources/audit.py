@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import pwd
-import socket
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -44,7 +41,6 @@ __all__ = [
     "STATUSES",
     "AuditStore",
     "AuditUnavailable",
-    "actor_identity",
     "rules_from_json",
 ]
 
@@ -434,46 +430,3 @@ class AuditStore:
             else:
                 return intent, outcome
         return None
-
-
-def actor_identity(env: Mapping[str, str] = os.environ) -> str:
-    """`user@host`, plus ` via <ip>` when the session came in over SSH.
-
-    The user is the process's real uid (what the OS says, not what $USER claims); $USER
-    only stands in when the uid has no passwd entry, as in some containers.
-    """
-    try:
-        user = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        user = env.get("USER") or env.get("LOGNAME") or str(os.getuid())
-    actor = f"{user}@{socket.gethostname() or 'localhost'}"
-    # SSH_CLIENT is "ip port port", SSH_CONNECTION "ip port ip port": the client is first.
-    for var in ("SSH_CLIENT", "SSH_CONNECTION"):
-        fields = env.get(var, "").split()
-        if fields:
-            return f"{actor} via {fields[0]}"
-    return actor
-
-
-def _rules_text(cell: str | None) -> dict[str, Any]:
-    if not cell:
-        return {}
-    value = json.loads(cell)
-    if isinstance(value, list):
-        return {r["version_tag"]: r["weight"] for r in value}
-    return dict(value)
-
-
-def change_text(row: Mapping[str, Any]) -> str:
-    """What a row changed, in one line: the audit screen and `audit` print it the same way."""
-    before, after = _rules_text(row["before_json"]), _rules_text(row["after_json"])
-    if row["action"] == "alias":
-        target = f"{after.get('model')} @{after.get('alias')}"
-        if row["kind"] == "outcome":
-            return f"of #{row['intent_id']}: {target} now {after.get('version') or 'unknown'}"
-        return f"{target} {before.get('version') or '-'}->{after.get('version')}"
-    if row["kind"] == "outcome":
-        now = ", ".join(f"{t} {w}%" for t, w in after.items()) or "unknown"
-        return f"of #{row['intent_id']}: now {now}"
-    tags = list(dict.fromkeys([*before, *after]))
-    return ", ".join(f"{t} {before.get(t, '-')}->{after.get(t, '-')}" for t in tags)
