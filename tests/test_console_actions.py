@@ -28,6 +28,7 @@ from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.registry_seed import seed_demo_registry
 from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.widgets.key_bar import KeyBar
 from ftops_tui.widgets.routes_pane import RoutesPane
 from ftops_tui.widgets.versions_pane import VersionsPane
 
@@ -446,6 +447,7 @@ async def test_keys_can_be_remapped_in_the_config(
     app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
+        assert " R Rollback " in app.screen.query_one(KeyBar).render().plain
         await pilot.press("r")
         await pilot.pause(0.3)
         assert not isinstance(app.screen, ConfirmScreen), "r is no longer rollback"
