@@ -140,6 +140,9 @@ class FtopsApp(App[None]):
             if self.state.relay.stopped:
                 self._retry.clear()
                 await self._retry.wait()
+            # Cleared before the poll, not after: a change made while this poll is in
+            # flight asks for another one, which must not be lost.
+            self._wake.clear()
             sent_at = self.state.clock()
             try:
                 poll = await poll_relay(
@@ -160,7 +163,6 @@ class FtopsApp(App[None]):
             self._changed()
             health = self.state.relay
             delay = retry_delay(config.poll.interval_s, health.failures, health.retry_after)
-            self._wake.clear()
             # Sleep until the next poll is due, or until a mutation asks for a fresh look.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -168,9 +170,9 @@ class FtopsApp(App[None]):
     def poll_now(self) -> None:
         self._wake.set()
 
-    def route_read(self, route: Route) -> None:
+    def route_read(self, route: Route, sent_at: float | None = None) -> None:
         """A change's read-back goes on screen now; the poll it asks for brings the rest."""
-        self.state.route_read(route)
+        self.state.route_read(route, sent_at)
         self._changed()
 
     def _observe(self, events: tuple[Event, ...]) -> None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +82,7 @@ class Outcome:
     route: Route | None
     intent_id: int | None
     alias_error: str | None = None
+    read_at: float | None = None  # monotonic time the read-back of `route` was sent
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class _Result:
     message: str
     route: Route | None
     error: str = ""
+    read_at: float | None = None
 
 
 def _describe(route: Route) -> str:
@@ -113,11 +118,13 @@ class MutationService:
         audit: AuditStore,
         actor: str,
         registry: MlflowRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._relay = relay
         self._audit = audit
         self.actor = actor
         self._registry = registry
+        self._clock = clock
 
     # ------------------------------------------------------------------ the flow
 
@@ -127,30 +134,13 @@ class MutationService:
             return Outcome("refused", f"{refusal}; nothing was sent", None, None)
         if proposal.promote is not None and same_rules(proposal.before, proposal.after):
             return await self._alias_only(proposal, proposal.promote)
-        writing = asyncio.ensure_future(
-            asyncio.to_thread(
-                self._audit.record_intent,
-                action=proposal.action,
-                actor=self.actor,
-                route_id=proposal.route_id,
-                before=proposal.before,
-                after=proposal.after,
-                expected_revision=proposal.expected_revision,
-                reason=proposal.reason,
-            )
-        )
+        intent = _IntentWrite(self, proposal)
         try:
-            intent_id = await asyncio.shield(writing)
+            intent_id = await asyncio.to_thread(intent.write)
         except AuditUnavailable as exc:
             return Outcome("refused", f"audit log unavailable: {exc}; nothing was sent", None, None)
         except asyncio.CancelledError:
-            # Quitting while the intent row is written: the thread writes it anyway, so it
-            # gets its outcome too (nothing was sent), or it would look pending forever.
-            with contextlib.suppress(AuditUnavailable):
-                intent_id = await writing
-                self._record_outcome_now(
-                    intent_id, proposal, _Result("failed", "", None, "cancelled before it was sent")
-                )
+            intent.cancel()
             raise
 
         try:
@@ -179,7 +169,12 @@ class MutationService:
             else:
                 message += f"; {move.model} @{move.alias} now points to version {move.version}"
         return Outcome(
-            result.status, _loud(warnings, message), result.route, intent_id, alias_error
+            result.status,
+            _loud(warnings, message),
+            result.route,
+            intent_id,
+            alias_error,
+            read_at=result.read_at,
         )
 
     def _refusal(self, proposal: Proposal) -> str | None:
@@ -224,6 +219,7 @@ class MutationService:
             f"{proposal.expected_revision}"
         )
         tail = "your change was not applied and nothing was overwritten"
+        read_at = self._clock()  # what a poll sent before this may not undo
         try:
             route = await self._relay.get_route(proposal.route_id)
         except RelayError as read_exc:
@@ -234,10 +230,15 @@ class MutationService:
                 exc.message,
             )
         return _Result(
-            "conflict", f"{head}: it is now at {_describe(route)}; {tail}", route, exc.message
+            "conflict",
+            f"{head}: it is now at {_describe(route)}; {tail}",
+            route,
+            exc.message,
+            read_at=read_at,
         )
 
     async def _verify(self, proposal: Proposal) -> _Result:
+        read_at = self._clock()  # what a poll sent before this may not undo
         try:
             route = await self._relay.get_route(proposal.route_id)
         except RelayError as exc:
@@ -249,18 +250,21 @@ class MutationService:
                 f"read-back failed: {exc.message}",
             )
         if same_rules(route.route_rules, proposal.after):
-            return _Result("applied", f"route {route.route_id} is now at {_describe(route)}", route)
+            message = f"route {route.route_id} is now at {_describe(route)}"
+            return _Result("applied", message, route, read_at=read_at)
         return _Result(
             "unverified",
             f"the relay accepted the change, but reading it back shows {_describe(route)}, "
             "not what was sent",
             route,
             "read-back differs from what was sent",
+            read_at=read_at,
         )
 
     async def _find_out(self, proposal: Proposal, exc: RelayError) -> _Result:
         """The PATCH got no usable answer: one GET decides what is known, and no more."""
         not_sent = _never_sent(exc)
+        read_at = self._clock()  # what a poll sent before this may not undo
         try:
             route = await self._relay.get_route(proposal.route_id)
         except RelayError as read_exc:
@@ -288,6 +292,7 @@ class MutationService:
                 f"lost: {exc.message}; reading the route back shows the change)",
                 route,
                 exc.message,
+                read_at=read_at,
             )
         if route.revision == expected:
             answered = isinstance(exc, ServerError | MalformedResponse)
@@ -297,6 +302,7 @@ class MutationService:
                     f"{exc.message}; the route is still at {_describe(route)}: nothing changed",
                     route,
                     exc.message,
+                    read_at=read_at,
                 )
             # No answer came back, so the request may still be on its way and be applied
             # after this GET: saying "failed" here could be a lie.
@@ -307,6 +313,7 @@ class MutationService:
                 "trying again",
                 route,
                 exc.message,
+                read_at=read_at,
             )
         if route.revision == expected + 1:
             # Someone else's change took revision expected+1, so ours (guarded by
@@ -317,6 +324,7 @@ class MutationService:
                 f"{_describe(route)}; your change was not applied ({exc.message})",
                 route,
                 exc.message,
+                read_at=read_at,
             )
         return _Result(
             "unverified",
@@ -324,6 +332,7 @@ class MutationService:
             f"(now {_describe(route)}): see the audit log and the relay's events",
             route,
             exc.message,
+            read_at=read_at,
         )
 
     # ------------------------------------------------------------------ audit outcome
@@ -453,6 +462,50 @@ class MutationService:
         if status == "applied":
             return _AliasResult(intent_id, None, warning)
         return _AliasResult(intent_id, error or "the registry did not confirm it", warning)
+
+
+class _IntentWrite:
+    """The intent row, written in a thread, and what happens when the console quits meanwhile.
+
+    The thread cannot be stopped, so the row is written anyway and must get an outcome
+    (`failed`: nothing was sent), or it would look pending forever. Whichever side comes second,
+    the thread finishing the row or the cancel, writes that outcome: nothing may wait for the
+    thread after a cancel, since a second cancel (asyncio.run tearing down) would cut it short.
+    """
+
+    def __init__(self, service: MutationService, proposal: Proposal) -> None:
+        self._service = service
+        self._proposal = proposal
+        self._lock = threading.Lock()
+        self._intent_id: int | None = None
+        self._cancelled = False
+
+    def write(self) -> int:
+        p = self._proposal
+        intent_id = self._service._audit.record_intent(
+            action=p.action,
+            actor=self._service.actor,
+            route_id=p.route_id,
+            before=p.before,
+            after=p.after,
+            expected_revision=p.expected_revision,
+            reason=p.reason,
+        )
+        with self._lock:
+            self._intent_id, cancelled = intent_id, self._cancelled
+        if cancelled:
+            self._never_sent(intent_id)
+        return intent_id
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled, intent_id = True, self._intent_id
+        if intent_id is not None:
+            self._never_sent(intent_id)
+
+    def _never_sent(self, intent_id: int) -> None:
+        result = _Result("failed", "", None, "cancelled before it was sent")
+        self._service._record_outcome_now(intent_id, self._proposal, result)
 
 
 @dataclass(frozen=True)

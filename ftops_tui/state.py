@@ -144,6 +144,7 @@ class ConsoleState:
     # Routes read back after a change, with when they were read: newer than any poll sent
     # before that moment, so such a poll must not put the old weights back on screen.
     _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
+    _polled_at: float | None = field(default=None, repr=False)  # when the shown poll was sent
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -176,14 +177,18 @@ class ConsoleState:
         self._views = None
         return flagged
 
-    def route_read(self, route: Route) -> None:
-        """A route read on its own (a change's read-back): shown at once, without waiting
-        for the next poll."""
-        self._read_back[route.route_id] = (self.clock(), route)
+    def route_read(self, route: Route, sent_at: float | None = None) -> None:
+        """A route read on its own (a change's read-back, its GET sent at monotonic
+        `sent_at`): shown at once, without waiting for the next poll."""
+        at = self.clock() if sent_at is None else sent_at
+        if self._polled_at is not None and at <= self._polled_at:
+            return  # the routes on screen come from a poll sent after it: they are newer
+        self._read_back[route.route_id] = (at, route)
         self.routes = tuple(route if r.route_id == route.route_id else r for r in self.routes)
         self._views = None
 
     def _newest(self, polled: tuple[Route, ...], sent_at: float | None) -> tuple[Route, ...]:
+        self._polled_at = sent_at
         if sent_at is None:
             self._read_back.clear()
             return polled

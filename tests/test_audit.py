@@ -329,3 +329,14 @@ def test_a_log_removed_while_open_is_made_again_on_the_next_write(tmp_path: Path
     path.parent.rmdir()
     change(store, B, A)  # the store does not check on every write, so it must notice a failure
     assert [r["kind"] for r in store.rows()] == ["outcome", "intent"]
+
+
+def test_a_log_file_deleted_under_its_directory_is_set_up_again_and_the_row_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    change(store, A, B)
+    path.unlink()  # sqlite will quietly make an empty file here: no table in it
+    change(store, B, A)
+    assert [r["kind"] for r in store.rows()] == ["outcome", "intent"]

@@ -244,6 +244,53 @@ async def test_the_key_bar_lists_the_keys_and_a_click_presses_one(
         await until(lambda: type(app.screen).__name__ == "AuditScreen", what="audit screen")
 
 
+async def test_on_a_narrow_terminal_the_key_bar_keeps_one_line_and_the_palette_key(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: app.state.polls > 0, what="first poll")
+        bar = app.screen.query_one(KeyBar)
+        shown = bar.render().plain
+        assert len(shown) == 80 and "\n" not in shown
+        assert shown.startswith(" r Rollback ") and shown.rstrip().endswith("palette")
+        assert "…" in shown  # the rest is cut short, visibly
+
+
+async def test_the_key_bar_takes_the_new_colours_when_the_theme_changes(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(160, 45)) as pilot:
+        bar = app.screen.query_one(KeyBar)
+        await until(lambda: bool(bar.render().plain.strip()), what="keys")
+
+        def styles() -> list[str]:
+            return [str(s.style) for s in bar.render().spans]
+
+        dark = styles()
+        app.theme = "ftops-light"
+        await pilot.pause()
+        await until(lambda: styles() != dark, what="new colours")
+
+
+async def test_a_poll_asked_for_while_one_is_in_flight_is_not_lost(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    # 5 s between polls: a lost request would show as a 5 s wait.
+    config = console_config(
+        relay.url, sqlite_registry_uri, poll={"interval_s": 5.0, "window_s": 15}
+    )
+    app = console(config, RELAY_KEY)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: app.state.polls == 1, what="first poll")
+        relay.state.faults.update({"mode": "slow", "delay_s": 0.4, "remaining": 1})
+        app.poll_now()  # the second poll: held 0.4 s by the relay (timeout 0.5 s)
+        await pilot.pause(0.2)
+        app.poll_now()  # asked for while the second is in flight
+        await until(lambda: app.state.polls >= 3, timeout=3.0, what="a third poll at once")
+
+
 async def test_watch_mode_refuses_mutation_keys_and_hides_them(
     relay: RelayServer, sqlite_registry_uri: str
 ) -> None:

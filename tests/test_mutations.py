@@ -275,8 +275,16 @@ async def test_quitting_while_the_intent_is_written_records_that_nothing_was_sen
     )
     await intent_written(audit)
     applying.cancel()
+    await asyncio.sleep(0)
+    applying.cancel()  # twice, as when asyncio.run cancels what is left on quitting
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(applying, timeout=5)
+    # The cancel waits for nothing (a second cancel, as when asyncio.run tears down, could
+    # cut it short): the thread writes the outcome once the intent row is in.
+    for _ in range(100):
+        if len(audit.rows(route.route_id)) == 2:
+            break
+        await asyncio.sleep(0.02)
     outcome, intent = audit.rows(route.route_id)
     assert outcome["intent_id"] == intent["id"] and outcome["status"] == "failed"
     assert outcome["error"] == "cancelled before it was sent"
@@ -547,3 +555,13 @@ async def test_two_consoles_and_a_cli_changing_one_route_at_once_stay_consistent
     final = await client.get_route(route.route_id)
     assert final.revision == route.revision + len(applied)
     assert final.route_rules == rules_from_json(applied[-1]["after_json"])
+
+
+async def test_an_outcome_says_when_its_read_back_was_sent(
+    client: RelayClient, service: MutationService
+) -> None:
+    route = await new_route(client)
+    before = time.monotonic()
+    outcome = await service.apply(proposal(route, bot_v1=50, bot_v2=50))
+    assert outcome.status == "applied" and outcome.read_at is not None
+    assert before < outcome.read_at < time.monotonic()

@@ -100,3 +100,15 @@ def test_a_read_back_of_a_route_not_polled_changes_nothing() -> None:
     state.relay_answered(poll(("a",)), wall=0, sent_at=4.0)
     state.route_read(Route("other", (Rule("x", 100),), 7))
     assert [r.route_id for r in state.routes] == ["r"]
+
+
+def test_a_read_back_counts_from_when_it_was_sent_not_when_it_arrived() -> None:
+    now = [20.0]
+    state = ConsoleState(CONFIG, clock=lambda: now[0])
+    state.relay_answered(poll(("a", "b")), wall=0, sent_at=19.0)
+    # The read-back's GET went out at 10.0 (a promote then spent seconds on the registry);
+    # a poll sent at 15.0 is newer, and a later route_read must not put the old route back.
+    state.route_read(Route("r", (Rule("a", 0), Rule("b", 100)), 2), sent_at=10.0)
+    assert state.routes[0].revision == 1  # the poll on screen was sent after it
+    state.relay_answered(poll(("a", "b")), wall=0, sent_at=15.0)
+    assert state.routes[0].revision == 1

@@ -102,7 +102,7 @@ class MutationFlow:
             reason = confirmed
             outcome = await service.apply(replace(proposal, reason=confirmed))
             if outcome.route is not None:
-                app.route_read(outcome.route)  # on screen now, not after the next poll
+                app.route_read(outcome.route, outcome.read_at)  # now, not at the next poll
             app.poll_now()
             if outcome.status == "conflict" and outcome.route is not None:
                 # Never retried blindly: show what changed and who did it, then ask again

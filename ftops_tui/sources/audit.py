@@ -274,10 +274,17 @@ class AuditStore:
         names = ", ".join(cells)
         marks = ", ".join("?" for _ in cells)
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+        sql, values = f"{verb} INTO {TABLE} ({names}) VALUES ({marks})", list(cells.values())
         with self._db() as db:
-            cursor = db.execute(
-                f"{verb} INTO {TABLE} ({names}) VALUES ({marks})", list(cells.values())
-            )
+            try:
+                cursor = db.execute(sql, values)
+            except sqlite3.OperationalError as exc:
+                if not str(exc).startswith("no such table"):
+                    raise
+                # The file was deleted or replaced since it was set up: set it up again
+                # and write this row, rather than lose it.
+                self._create(db)
+                cursor = db.execute(sql, values)
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
     # ------------------------------------------------------------------ writing

@@ -3,19 +3,30 @@
 The Footer rebuilds one widget per key (and restyles each) every time the screen's bindings
 change, which happens whenever a modal closes: measured, that was ~30 ms of the ~65 ms between
 confirming a rollback and seeing it on screen (benchmarks/rollback.py). This bar rebuilds a
-line of text, and repaints only when that text changed.
+line of text, and repaints only when that text changed. As in the Footer, the command
+palette's key stays at the right edge; on a narrow terminal the other keys are cut short.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.widget import Widget
 
 if TYPE_CHECKING:
     from textual.screen import Screen
+    from textual.theme import Theme
+
+
+@dataclass(frozen=True)
+class _Key:
+    start: int  # cells from the left of its part of the line
+    end: int
+    key: str | None  # None: shown but disabled
 
 
 class KeyBar(Widget):
@@ -23,41 +34,41 @@ class KeyBar(Widget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._line = Text()
-        self._keys: list[tuple[int, int, str | None]] = []  # (start, end, key or None: disabled)
+        self._keys, self._key_spans = Text(), list[_Key]()
+        self._palette, self._palette_spans = Text(), list[_Key]()
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self._bindings_changed(self.screen)
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+        self.app.theme_changed_signal.unsubscribe(self)
+
+    def _theme_changed(self, _theme: Theme) -> None:
+        # The line carries the old theme's colours: drop the cached styles and rebuild it.
+        self.notify_style_update()
+        self._bindings_changed(self.screen)
 
     def _bindings_changed(self, screen: Screen[object]) -> None:
         if not self.is_attached or screen is not self.screen:
             return
-        line, keys = self._build()
-        self._keys = keys
-        if line != self._line:
-            self._line = line
+        palette = self.app.COMMAND_PALETTE_BINDING if self.app.ENABLE_COMMAND_PALETTE else None
+        active = self.screen.active_bindings
+        keys = [(k, b, on) for k, (_n, b, on, _t) in active.items() if b.show and k != palette]
+        pinned = [(k, b, on) for k, (_n, b, on, _t) in active.items() if k == palette]
+        (line, spans), (right, right_spans) = self._build(keys), self._build(pinned)
+        self._key_spans, self._palette_spans = spans, right_spans
+        if (line, right) != (self._keys, self._palette):
+            self._keys, self._palette = line, right
             self.refresh()
 
-    def _build(self) -> tuple[Text, list[tuple[int, int, str | None]]]:
+    def _build(self, shown: list[tuple[str, Binding, bool]]) -> tuple[Text, list[_Key]]:
         key_style = self.get_component_rich_style("key-bar--key", partial=True)
         text_style = self.get_component_rich_style("key-bar--description", partial=True)
         dim_style = self.get_component_rich_style("key-bar--disabled", partial=True)
-        line = Text(no_wrap=True, overflow="ellipsis", end="")
-        keys: list[tuple[int, int, str | None]] = []
-        seen: set[str] = set()
-        palette = self.app.COMMAND_PALETTE_BINDING if self.app.ENABLE_COMMAND_PALETTE else None
-        shown = [
-            (key, binding, enabled)
-            for key, (_node, binding, enabled, _tip) in self.screen.active_bindings.items()
-            if binding.show and key != palette
-        ]
-        if palette is not None and palette in self.screen.active_bindings:
-            _node, binding, enabled, _tip = self.screen.active_bindings[palette]
-            shown.append((palette, binding, enabled))
+        line, spans, seen = Text(end=""), list[_Key](), set[str]()
         for key, binding, enabled in shown:
             if binding.action in seen:  # several keys for one action: the first one says it
                 continue
@@ -67,17 +78,27 @@ class KeyBar(Widget):
             line.append(f"{binding.description} ", text_style)
             if not enabled:
                 line.stylize(dim_style, start)
-            keys.append((start, line.cell_len, key if enabled else None))
-        return line, keys
+            spans.append(_Key(start, line.cell_len, key if enabled else None))
+        return line, spans
 
     def render(self) -> Text:
-        return self._line
+        width = self.size.width
+        room = max(0, width - self._palette.cell_len)
+        keys = self._keys.copy()
+        if keys.cell_len > room:
+            keys.truncate(room, overflow="ellipsis")
+        gap = " " * (width - keys.cell_len - self._palette.cell_len)
+        return Text.assemble(keys, gap, self._palette, no_wrap=True, end="")
 
     def on_click(self, event: events.Click) -> None:
-        for start, end, key in self._keys:
-            if start <= event.x < end:
-                if key is None:
+        width = self.size.width
+        offset = width - self._palette.cell_len
+        spans = [*self._key_spans, *(_Key(s.start + offset, s.end + offset, s.key)
+                                     for s in self._palette_spans)]  # fmt: skip
+        for span in spans:
+            if span.start <= event.x < span.end:
+                if span.key is None:
                     self.app.bell()
                 else:
-                    self.app.simulate_key(key)
+                    self.app.simulate_key(span.key)
                 return
