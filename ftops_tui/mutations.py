@@ -1,7 +1,8 @@
 """The one path by which the console and the runbook commands change a route.
 
     validate -> intent row -> PATCH (guarded by expected_revision) -> read back -> outcome row
-    [-> for a promote: alias intent row -> move the registry alias -> read back -> outcome row]
+    [-> for a promote: alias intent row -> move the registry alias -> read back -> outcome row
+        (alias_moves.py)]
 
 Nothing is sent unless the intent row was written. A write is never retried: when the relay's
 answer is lost, one GET finds out what happened, and whatever cannot be confirmed is reported
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from ftops_tui.alias_moves import move_alias, not_recorded
 from ftops_tui.domain.models import Route, Rules
 from ftops_tui.domain.proposals import (
     AliasMove,
@@ -37,7 +39,7 @@ from ftops_tui.domain.proposals import (
 )
 from ftops_tui.domain.weights import validate
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable, rules_from_json
-from ftops_tui.sources.registry import MlflowRegistry, RegistryError, RegistryNotFound
+from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import (
     Conflict,
@@ -159,7 +161,7 @@ class MutationService:
         alias_error = None
         if proposal.promote is not None and result.status == "applied":
             move = proposal.promote
-            moved = await self._move_alias(move, proposal)
+            moved = await move_alias(self._audit, self._registry, self.actor, move, proposal)
             alias_error = moved.error
             warnings.append(moved.warning)
             if alias_error is not None:
@@ -358,7 +360,7 @@ class MutationService:
         try:
             await asyncio.to_thread(lambda: self._audit.record_outcome(**kwargs))
         except AuditUnavailable as exc:
-            return _not_recorded(intent_id, result.status, exc)
+            return not_recorded(intent_id, result.status, exc)
         return ""
 
     def _record_outcome_now(self, intent_id: int, proposal: Proposal, result: _Result) -> None:
@@ -370,7 +372,7 @@ class MutationService:
 
     async def _alias_only(self, proposal: Proposal, move: AliasMove) -> Outcome:
         """Weights already at 100%: only the alias moves (e.g. a promote whose alias failed)."""
-        moved = await self._move_alias(move, proposal)
+        moved = await move_alias(self._audit, self._registry, self.actor, move, proposal)
         tag = next((r.version_tag for r in proposal.after if r.weight == 100), "the version")
         if moved.error is not None:
             return Outcome(
@@ -393,75 +395,6 @@ class MutationService:
             None,
             moved.intent_id,
         )
-
-    async def _alias_target(self, model: str, alias: str) -> str | None:
-        assert self._registry is not None
-        snapshot = await self._registry.fetch([model])
-        for version in snapshot.versions:
-            if version.model == model and alias in version.aliases:
-                return version.version
-        return None
-
-    async def _move_alias(self, move: AliasMove, proposal: Proposal) -> _AliasResult:
-        """Move the alias with its own intent and outcome rows, verified by reading it back."""
-        assert self._registry is not None
-        try:
-            previous: str | None = await self._alias_target(move.model, move.alias)
-        except RegistryError:
-            previous = None  # the move below will say what is wrong with the registry
-        target = {"model": move.model, "alias": move.alias, "version": move.version}
-        try:
-            intent_id = await asyncio.to_thread(
-                self._audit.record_intent,
-                action="alias",
-                actor=self.actor,
-                route_id=proposal.route_id,
-                before={**target, "version": previous},
-                after=target,
-                expected_revision=None,
-                reason=proposal.reason,
-            )
-        except AuditUnavailable as exc:
-            return _AliasResult(None, f"audit log unavailable ({exc}), so it was not sent")
-
-        status, error = "applied", ""
-        try:
-            await self._registry.move_alias(move.model, move.alias, move.version)
-        except RegistryNotFound as exc:
-            status, error = "failed", exc.message  # no such model or version: nothing moved
-        except RegistryError as exc:
-            status, error = "unknown", exc.message
-        seen: str | None = None
-        if status != "failed":
-            try:
-                seen = await self._alias_target(move.model, move.alias)
-            except RegistryError as read_exc:
-                status = "unverified"
-                error = "; ".join(e for e in (error, f"read-back: {read_exc.message}") if e)
-            else:
-                if seen == move.version:
-                    status = "applied"  # even if the call reported an error, it did move
-                elif status == "unknown":
-                    status = "failed"
-                else:
-                    status, error = "unverified", f"read-back shows version {seen}"
-        kwargs: dict[str, Any] = {
-            "action": "alias",
-            "actor": self.actor,
-            "route_id": proposal.route_id,
-            "status": status,
-            "revision": None,
-            "after": {**target, "version": seen},
-            "error": error,
-        }
-        warning = ""
-        try:
-            await asyncio.to_thread(lambda: self._audit.record_outcome(intent_id, **kwargs))
-        except AuditUnavailable as exc:
-            warning = _not_recorded(intent_id, status, exc)
-        if status == "applied":
-            return _AliasResult(intent_id, None, warning)
-        return _AliasResult(intent_id, error or "the registry did not confirm it", warning)
 
 
 class _IntentWrite:
@@ -506,20 +439,6 @@ class _IntentWrite:
     def _never_sent(self, intent_id: int) -> None:
         result = _Result("failed", "", None, "cancelled before it was sent")
         self._service._record_outcome_now(intent_id, self._proposal, result)
-
-
-@dataclass(frozen=True)
-class _AliasResult:
-    intent_id: int | None
-    error: str | None  # None: the alias points where it should (read back)
-    warning: str = ""  # the outcome row could not be written
-
-
-def _not_recorded(intent_id: int, status: str, exc: AuditUnavailable) -> str:
-    return (
-        f"AUDIT OUTCOME NOT RECORDED: the audit log has intent {intent_id} but not its "
-        f"outcome ({status}): {exc}."
-    )
 
 
 def _loud(warnings: list[str], message: str) -> str:
