@@ -120,6 +120,8 @@ class MutationService:
         audit: AuditStore,
         actor: str,
         registry: MlflowRegistry | None = None,
+        # Stamps Outcome.read_at, which the console compares with its polls' send times:
+        # it must be the console state's clock (both are time.monotonic unless a test says).
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._relay = relay

@@ -248,13 +248,15 @@ async def test_on_a_narrow_terminal_the_key_bar_keeps_one_line_and_the_palette_k
     relay: RelayServer, sqlite_registry_uri: str
 ) -> None:
     app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
-    async with app.run_test(size=(80, 24)):
+    async with app.run_test(size=(80, 24)) as pilot:
         await until(lambda: app.state.polls > 0, what="first poll")
         bar = app.screen.query_one(KeyBar)
         shown = bar.render().plain
         assert len(shown) == 80 and "\n" not in shown
         assert shown.startswith(" r Rollback ") and shown.rstrip().endswith("palette")
         assert "…" in shown  # the rest is cut short, visibly
+        await pilot.click(KeyBar, offset=(78, 0))  # on "palette", over where hidden keys would be
+        await until(lambda: type(app.screen).__name__ == "CommandPalette", what="the palette")
 
 
 async def test_the_key_bar_takes_the_new_colours_when_the_theme_changes(

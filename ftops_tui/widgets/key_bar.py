@@ -81,20 +81,27 @@ class KeyBar(Widget):
             spans.append(_Key(start, line.cell_len, key if enabled else None))
         return line, spans
 
+    def _visible(self) -> int:
+        """Cells of the keys' part that show a key whole or in part (not the `…`)."""
+        room = max(0, self.size.width - self._palette.cell_len)
+        return self._keys.cell_len if self._keys.cell_len <= room else max(0, room - 1)
+
     def render(self) -> Text:
         width = self.size.width
         room = max(0, width - self._palette.cell_len)
-        keys = self._keys.copy()
+        keys = self._keys.copy() if room else Text()
         if keys.cell_len > room:
             keys.truncate(room, overflow="ellipsis")
-        gap = " " * (width - keys.cell_len - self._palette.cell_len)
+        gap = " " * max(0, width - keys.cell_len - self._palette.cell_len)
         return Text.assemble(keys, gap, self._palette, no_wrap=True, end="")
 
     def on_click(self, event: events.Click) -> None:
-        width = self.size.width
-        offset = width - self._palette.cell_len
-        spans = [*self._key_spans, *(_Key(s.start + offset, s.end + offset, s.key)
-                                     for s in self._palette_spans)]  # fmt: skip
+        offset = self.size.width - self._palette.cell_len
+        visible = self._visible()
+        spans = [
+            *(_Key(s.start + offset, s.end + offset, s.key) for s in self._palette_spans),
+            *(_Key(s.start, min(s.end, visible), s.key) for s in self._key_spans),
+        ]
         for span in spans:
             if span.start <= event.x < span.end:
                 if span.key is None:
