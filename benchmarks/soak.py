@@ -60,6 +60,8 @@ from _common import (
     write_config,
 )
 
+from ftops_tui.paths import log_path
+
 SLOT_S = 20.0
 HOLD_S = 10.0
 WARMUP_S = 10.0
@@ -268,6 +270,9 @@ def main() -> int:
             return fail(str(exc))
         finally:
             relay.close()
+        # The console logs each change of a source's state: on a miss, it says what happened.
+        log = log_path(console_env(workdir, key))
+        log_tail = log.read_text().splitlines()[-60:] if failed and log.exists() else []
     print_table(
         f"soak: ftops-tui --watch, {slots} slots of {SLOT_S:g} s ({slots * SLOT_S:g} s), faults "
         "cycling" + (" -- RUN FAILED" if failed else ""),
@@ -275,6 +280,8 @@ def main() -> int:
          "cleared (med / max) / target", "result"],
         rows,
     )  # fmt: skip
+    if log_tail:
+        print("the console's log, last lines:", *log_tail, sep="\n")
     return 1 if failed else 0
 
 

@@ -26,7 +26,7 @@ from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import RelayError
-from ftops_tui.state import ConsoleState, SeenEvent
+from ftops_tui.state import ConsoleState, Problem, SeenEvent, SourceHealth
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class FtopsApp(App[None]):
             # flight asks for another one, which must not be lost.
             self._wake.clear()
             sent_at = self.state.clock()
+            was = self.state.relay.problem
             try:
                 poll = await poll_relay(
                     self.services.relay,
@@ -160,6 +161,7 @@ class FtopsApp(App[None]):
                 for seen in self.state.relay_answered(poll, self._wall_clock(), sent_at):
                     self._flag(seen)
                 self._observe(poll.events)
+            _log_transition("relay", was, self.state.relay)
             self._changed()
             health = self.state.relay
             delay = retry_delay(config.poll.interval_s, health.failures, health.retry_after)
@@ -212,6 +214,7 @@ class FtopsApp(App[None]):
                     retry_delay(config.poll.interval_s, self.state.registry.failures)
                 )
         while True:
+            was = self.state.registry.problem
             try:
                 snapshot = await self.services.registry.fetch()
             except RegistryError as exc:
@@ -221,6 +224,7 @@ class FtopsApp(App[None]):
                 self.state.registry_failed(exc)
             else:
                 self.state.registry_answered(registry_facts(snapshot))
+            _log_transition("registry", was, self.state.registry)
             self._changed()
             failures = self.state.registry.failures
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
@@ -298,6 +302,17 @@ def screen_commands(screen: Screen[object]) -> Iterable[SystemCommand]:
                 screen.app.call_later(screen.run_action, action)
 
             yield SystemCommand(binding.description, f"key: {binding.key}", run)
+
+
+def _log_transition(source: str, was: Problem | None, health: SourceHealth) -> None:
+    """One line when a source starts failing, fails differently, or answers again: what the
+    log file needs for a post-incident look, without a line per poll."""
+    if health.problem == was:
+        return
+    if health.problem is None:
+        log.info("%s answers again", source)
+    else:
+        log.warning("%s %s: %s", source, health.problem.value, health.message)
 
 
 def make_app(

@@ -155,6 +155,10 @@ def _log_to_file(env: Mapping[str, str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # httpx logs every request at INFO: three lines a second, ~200 MB a week in --watch.
+    # The console logs when a source starts or stops failing instead (app.py).
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _console(

@@ -1,0 +1,73 @@
+"""The log file: one line when a source starts or stops failing, never one per request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fixtures.relay import RELAY_KEY
+
+from ftops_tui.app import _log_transition
+from ftops_tui.cli import _log_to_file
+from ftops_tui.paths import log_path
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.sources.relay_errors import ServerError, Unreachable
+from ftops_tui.state import SourceHealth
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {n: logging.getLogger(n).level for n in ("httpx", "httpcore")}
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:], root.level = handlers, level
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
+def test_requests_are_not_logged_one_by_one(
+    tmp_path: Path, relay: RelayServer, restore_logging: None
+) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    _log_to_file(env)
+    headers = {"Authorization": f"Bearer {RELAY_KEY}"}
+    with httpx.Client(base_url=relay.url + "/", headers=headers) as http:
+        for _ in range(3):
+            http.get("routes/traffic").raise_for_status()
+    logging.getLogger("ftops_tui.app").info("marker")
+    text = log_path(env).read_text()
+    assert "marker" in text and "HTTP Request" not in text
+
+
+def test_a_source_logs_when_it_starts_failing_changes_and_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = SourceHealth()
+    caplog.set_level(logging.INFO, logger="ftops_tui.app")
+
+    def poll(exc: Exception | None) -> None:
+        was = health.problem
+        if exc is None:
+            health.ok(1.0)
+        else:
+            health.failed(exc, 1.0)
+        _log_transition("relay", was, health)
+
+    poll(None)
+    poll(Unreachable("GET /routes/traffic: cannot reach relay (refused)"))
+    poll(Unreachable("GET /routes/traffic: cannot reach relay (refused)"))  # same: no line
+    poll(ServerError("GET /routes/traffic: 500", status=500))
+    poll(None)
+    poll(None)
+    assert [r.getMessage() for r in caplog.records] == [
+        "relay UNREACHABLE: GET /routes/traffic: cannot reach relay (refused)",
+        "relay SERVER ERROR: GET /routes/traffic: 500",
+        "relay answers again",
+    ]
