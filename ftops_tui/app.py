@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -86,6 +88,7 @@ class FtopsApp(App[None]):
         self.last_outcome: Outcome | None = None
         self._mutation: Worker[None] | None = None
         self._audit_warned = False
+        self._settled = False
         self.problems: list[str] = []
         self._signals: list[signal.Signals] = []
 
@@ -127,6 +130,8 @@ class FtopsApp(App[None]):
                 self._signals.append(sig)
 
     async def on_unmount(self) -> None:
+        if self._settled:
+            gc.unfreeze()  # as it was: a process that goes on (tests) collects them again
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.remove_signal_handler(sig)
@@ -226,8 +231,17 @@ class FtopsApp(App[None]):
                 self.state.registry_answered(registry_facts(snapshot))
             _log_transition("registry", was, self.state.registry)
             self._changed()
+            self._settle()
             failures = self.state.registry.failures
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
+
+    def _settle(self) -> None:
+        """Once mlflow and scipy are in (~300k objects, all kept for good), hide them from
+        the cycle collector: each full collection walked them all, stalling the screen for
+        ~90-180 ms several times a minute (benchmarks/poll_cycle.py, rollback.py)."""
+        if not self._settled and "scipy.stats" in sys.modules:
+            gc.freeze()
+            self._settled = True
 
     def _flag(self, seen: SeenEvent) -> None:
         e = seen.event

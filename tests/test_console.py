@@ -391,3 +391,15 @@ async def test_cursor_stays_on_its_route_across_polls(
         await until(lambda: app.state.polls >= polls + 3, what="three more polls")
         assert routes.selected_route == chosen and routes.cursor_row == 2
         assert chosen in app.screen.query_one(VersionsPane).border_title  # type: ignore[operator]
+
+
+async def test_once_started_the_long_lived_objects_are_kept_out_of_the_collector(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    import gc
+
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    async with app.run_test(size=(160, 45)):
+        # Frozen after a registry answer once scipy is in; polls every 0.2 s, registry every 2 s.
+        await until(lambda: gc.get_freeze_count() > 0, timeout=20, what="objects frozen")
+    assert gc.get_freeze_count() == 0  # and given back when the console stops
