@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from ftops_tui.domain.proposals import (
     weights_text,
 )
 from ftops_tui.domain.weights import validate
+from ftops_tui.intent_rows import NEVER_SENT, IntentWrite
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable, rules_from_json
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
@@ -138,9 +138,22 @@ class MutationService:
             return Outcome("refused", f"{refusal}; nothing was sent", None, None)
         if proposal.promote is not None and same_rules(proposal.before, proposal.after):
             return await self._alias_only(proposal, proposal.promote)
-        intent = _IntentWrite(self, proposal)
+        intent = IntentWrite(
+            lambda: self._audit.record_intent(
+                action=proposal.action,
+                actor=self.actor,
+                route_id=proposal.route_id,
+                before=proposal.before,
+                after=proposal.after,
+                expected_revision=proposal.expected_revision,
+                reason=proposal.reason,
+            ),
+            lambda intent_id: self._record_outcome_now(
+                intent_id, proposal, _Result("failed", "", None, NEVER_SENT)
+            ),
+        )
         try:
-            intent_id = await asyncio.to_thread(intent.write)
+            intent_id = await asyncio.to_thread(intent.run)
         except AuditUnavailable as exc:
             return Outcome("refused", f"audit log unavailable: {exc}; nothing was sent", None, None)
         except asyncio.CancelledError:
@@ -397,50 +410,6 @@ class MutationService:
             None,
             moved.intent_id,
         )
-
-
-class _IntentWrite:
-    """The intent row, written in a thread, and what happens when the console quits meanwhile.
-
-    The thread cannot be stopped, so the row is written anyway and must get an outcome
-    (`failed`: nothing was sent), or it would look pending forever. Whichever side comes second,
-    the thread finishing the row or the cancel, writes that outcome: nothing may wait for the
-    thread after a cancel, since a second cancel (asyncio.run tearing down) would cut it short.
-    """
-
-    def __init__(self, service: MutationService, proposal: Proposal) -> None:
-        self._service = service
-        self._proposal = proposal
-        self._lock = threading.Lock()
-        self._intent_id: int | None = None
-        self._cancelled = False
-
-    def write(self) -> int:
-        p = self._proposal
-        intent_id = self._service._audit.record_intent(
-            action=p.action,
-            actor=self._service.actor,
-            route_id=p.route_id,
-            before=p.before,
-            after=p.after,
-            expected_revision=p.expected_revision,
-            reason=p.reason,
-        )
-        with self._lock:
-            self._intent_id, cancelled = intent_id, self._cancelled
-        if cancelled:
-            self._never_sent(intent_id)
-        return intent_id
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._cancelled, intent_id = True, self._intent_id
-        if intent_id is not None:
-            self._never_sent(intent_id)
-
-    def _never_sent(self, intent_id: int) -> None:
-        result = _Result("failed", "", None, "cancelled before it was sent")
-        self._service._record_outcome_now(intent_id, self._proposal, result)
 
 
 def _loud(warnings: list[str], message: str) -> str:

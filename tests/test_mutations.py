@@ -424,17 +424,26 @@ async def promote_world(client: RelayClient) -> tuple[str, str, Route]:
     return old, new, await new_route(client, (old, 75), (new, 25))
 
 
+async def promote_setup(
+    client: RelayClient, tmp_path: Path, uri: str, registry: MlflowRegistry
+) -> tuple[str, str, Route, MlflowRegistry, Proposal]:
+    """A route at 75/25 and a model of its own with `champion` on version 1; the proposal
+    promotes version 2 (the canary)."""
+    old, new, route = await promote_world(client)
+    model = f"promo-model-{uuid.uuid4().hex[:8]}"
+    make_model(uri, model, [old, new], tmp_path)
+    facts = registry_facts(await registry.fetch([model]))
+    made = promote_proposal(route, new, facts[new], "champion", "canary is good")
+    assert isinstance(made, Proposal)
+    return model, new, route, registry, made
+
+
 async def test_promote_gives_100_percent_then_moves_the_alias_in_the_registry(
     tmp_path: Path, client: RelayClient, audit: AuditStore, sqlite_registry_uri: str
 ) -> None:
-    old, new, route = await promote_world(client)
-    model = f"promo-model-{uuid.uuid4().hex[:8]}"
-    make_model(sqlite_registry_uri, model, [old, new], tmp_path)
-    registry = MlflowRegistry(sqlite_registry_uri)
-    facts = registry_facts(await registry.fetch([model]))
-
-    made = promote_proposal(route, new, facts[new], "champion", "canary is good")
-    assert isinstance(made, Proposal)
+    model, new, route, registry, made = await promote_setup(
+        client, tmp_path, sqlite_registry_uri, MlflowRegistry(sqlite_registry_uri)
+    )
     outcome = await MutationService(client, audit, ACTOR, registry).apply(made)
 
     assert outcome.status == "applied" and outcome.alias_error is None, outcome.message
@@ -565,3 +574,35 @@ async def test_an_outcome_says_when_its_read_back_was_sent(
     outcome = await service.apply(proposal(route, bot_v1=50, bot_v2=50))
     assert outcome.status == "applied" and outcome.read_at is not None
     assert before < outcome.read_at < time.monotonic()
+
+
+class SlowMoveRegistry(MlflowRegistry):
+    """The real registry, with the console quitting while the alias move is on its way."""
+
+    async def move_alias(self, model: str, alias: str, version: str) -> None:
+        await asyncio.sleep(1.0)
+        await super().move_alias(model, alias, version)
+
+
+async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
+    tmp_path: Path, client: RelayClient, audit: AuditStore, sqlite_registry_uri: str
+) -> None:
+    _model, _new, route, registry, made = await promote_setup(
+        client, tmp_path, sqlite_registry_uri, SlowMoveRegistry(sqlite_registry_uri)
+    )
+    applying = asyncio.create_task(MutationService(client, audit, ACTOR, registry).apply(made))
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        if any(r["action"] == "alias" for r in audit.rows(route.route_id)):
+            break
+    applying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(applying, timeout=5)
+    rows = audit.rows(route.route_id)[::-1]
+    assert [(r["kind"], r["action"], r["status"]) for r in rows] == [
+        ("intent", "promote", None),
+        ("outcome", "promote", "applied"),
+        ("intent", "alias", None),
+        ("outcome", "alias", "unverified"),
+    ]
+    assert rows[3]["error"] == "cancelled while the alias move was in flight"
