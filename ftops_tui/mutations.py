@@ -230,15 +230,20 @@ class MutationService:
             return await self._find_out(proposal, exc)
         return await self._verify(proposal)
 
+    async def _read(self, route_id: str) -> tuple[Route, float]:
+        """The route as the relay has it now, and when that GET was sent: a poll sent
+        before that moment must not put older weights back on screen (ConsoleState)."""
+        sent = self._clock()
+        return await self._relay.get_route(route_id), sent
+
     async def _conflict(self, proposal: Proposal, exc: Conflict) -> _Result:
         head = (
             f"route {proposal.route_id} changed after it was read at revision "
             f"{proposal.expected_revision}"
         )
         tail = "your change was not applied and nothing was overwritten"
-        read_at = self._clock()  # what a poll sent before this may not undo
         try:
-            route = await self._relay.get_route(proposal.route_id)
+            route, read_at = await self._read(proposal.route_id)
         except RelayError as read_exc:
             return _Result(
                 "conflict",
@@ -255,9 +260,8 @@ class MutationService:
         )
 
     async def _verify(self, proposal: Proposal) -> _Result:
-        read_at = self._clock()  # what a poll sent before this may not undo
         try:
-            route = await self._relay.get_route(proposal.route_id)
+            route, read_at = await self._read(proposal.route_id)
         except RelayError as exc:
             return _Result(
                 "unverified",
@@ -281,9 +285,8 @@ class MutationService:
     async def _find_out(self, proposal: Proposal, exc: RelayError) -> _Result:
         """The PATCH got no usable answer: one GET decides what is known, and no more."""
         not_sent = _never_sent(exc)
-        read_at = self._clock()  # what a poll sent before this may not undo
         try:
-            route = await self._relay.get_route(proposal.route_id)
+            route, read_at = await self._read(proposal.route_id)
         except RelayError as read_exc:
             if not_sent:
                 return _Result(

@@ -107,6 +107,16 @@ async def test_applied_change_writes_intent_and_outcome_with_actor_reason_revisi
     assert event.actor == ACTOR and event.reason == "ci"
 
 
+async def test_an_outcome_says_when_its_read_back_was_sent(
+    client: RelayClient, service: MutationService
+) -> None:
+    route = await new_route(client)
+    before = time.monotonic()
+    outcome = await service.apply(proposal(route, bot_v1=50, bot_v2=50))
+    assert outcome.status == "applied" and outcome.read_at is not None
+    assert before < outcome.read_at < time.monotonic()
+
+
 # ------------------------------------------------------------------------------- conflict
 
 
@@ -481,6 +491,38 @@ async def test_an_alias_that_cannot_move_is_reported_as_weights_moved_alias_not(
     assert (alias_outcome["action"], alias_outcome["status"]) == ("alias", "failed")
 
 
+class SlowMoveRegistry(MlflowRegistry):
+    """The real registry, with the console quitting while the alias move is on its way."""
+
+    async def move_alias(self, model: str, alias: str, version: str) -> None:
+        await asyncio.sleep(1.0)
+        await super().move_alias(model, alias, version)
+
+
+async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
+    tmp_path: Path, client: RelayClient, audit: AuditStore, sqlite_registry_uri: str
+) -> None:
+    _model, _new, route, registry, made = await promote_setup(
+        client, tmp_path, sqlite_registry_uri, SlowMoveRegistry(sqlite_registry_uri)
+    )
+    applying = asyncio.create_task(MutationService(client, audit, ACTOR, registry).apply(made))
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        if any(r["action"] == "alias" for r in audit.rows(route.route_id)):
+            break
+    applying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(applying, timeout=5)
+    rows = audit.rows(route.route_id)[::-1]
+    assert [(r["kind"], r["action"], r["status"]) for r in rows] == [
+        ("intent", "promote", None),
+        ("outcome", "promote", "applied"),
+        ("intent", "alias", None),
+        ("outcome", "alias", "unverified"),
+    ]
+    assert rows[3]["error"] == "cancelled while the alias move was in flight"
+
+
 # ------------------------------------------------------------------------------- builders
 
 
@@ -564,45 +606,3 @@ async def test_two_consoles_and_a_cli_changing_one_route_at_once_stay_consistent
     final = await client.get_route(route.route_id)
     assert final.revision == route.revision + len(applied)
     assert final.route_rules == rules_from_json(applied[-1]["after_json"])
-
-
-async def test_an_outcome_says_when_its_read_back_was_sent(
-    client: RelayClient, service: MutationService
-) -> None:
-    route = await new_route(client)
-    before = time.monotonic()
-    outcome = await service.apply(proposal(route, bot_v1=50, bot_v2=50))
-    assert outcome.status == "applied" and outcome.read_at is not None
-    assert before < outcome.read_at < time.monotonic()
-
-
-class SlowMoveRegistry(MlflowRegistry):
-    """The real registry, with the console quitting while the alias move is on its way."""
-
-    async def move_alias(self, model: str, alias: str, version: str) -> None:
-        await asyncio.sleep(1.0)
-        await super().move_alias(model, alias, version)
-
-
-async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
-    tmp_path: Path, client: RelayClient, audit: AuditStore, sqlite_registry_uri: str
-) -> None:
-    _model, _new, route, registry, made = await promote_setup(
-        client, tmp_path, sqlite_registry_uri, SlowMoveRegistry(sqlite_registry_uri)
-    )
-    applying = asyncio.create_task(MutationService(client, audit, ACTOR, registry).apply(made))
-    for _ in range(250):
-        await asyncio.sleep(0.02)
-        if any(r["action"] == "alias" for r in audit.rows(route.route_id)):
-            break
-    applying.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(applying, timeout=5)
-    rows = audit.rows(route.route_id)[::-1]
-    assert [(r["kind"], r["action"], r["status"]) for r in rows] == [
-        ("intent", "promote", None),
-        ("outcome", "promote", "applied"),
-        ("intent", "alias", None),
-        ("outcome", "alias", "unverified"),
-    ]
-    assert rows[3]["error"] == "cancelled while the alias move was in flight"
