@@ -1,4 +1,4 @@
-"""Runs `ftops-tui ARGS` (through `cli.main`, exactly as the installed command does) in the
+"""Runs `ftops-tui ARGS` (through `cli.run`, exactly as the installed command does) in the
 terminal it was started in, and writes to OUT (JSON) the monotonic times at which
 
 - `first_frame`: the first frame of the dashboard was written to the terminal (and flushed),
@@ -55,7 +55,7 @@ def main() -> int:
 
     FtopsApp._display = display  # type: ignore[method-assign,assignment]
     try:
-        code = cli.main(sys.argv[2:])
+        code = cli.run(sys.argv[2:])
     finally:
         if "all_data" not in marks:
             save(out, marks)

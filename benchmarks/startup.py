@@ -1,7 +1,7 @@
 """Start-up: launch -> first frame painted, and launch -> every pane filled.
 
 Each run is a fresh interpreter in a real pty (tmux, 160x45), running the console through
-`cli.main` under `_startup_harness.py`, which stamps when a frame of the dashboard was
+`cli.run` under `_startup_harness.py`, which stamps when a frame of the dashboard was
 written to the pty. "Launch" is the moment this script presses Enter in a shell waiting in
 that pane (`read; exec python ...`), so interpreter start and every import are counted.
 tmux is not polled during the start (a tmux client every few ms competes for the 2 cores and

@@ -1,3 +1,3 @@
-from ftops_tui.cli import main
+from ftops_tui.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

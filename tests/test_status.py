@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from ftops_tui.cli import main
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
 from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.sources.audit import AuditStore
 
 ENV_NAME = "STATUS_TEST_RELAY_KEY"
+AUTH = {"Authorization": f"Bearer {RELAY_KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +146,77 @@ def test_status_reports_configured_routes_the_relay_does_not_have(
     main(["status", "--json", "--config", str(config)], env=env_with_key())
     body = json.loads(capsys.readouterr().out)
     assert body["missing_routes"] == ["ghost"]
+
+
+# Runs `python -m ftops_tui ARGS` (its __main__, as the installed command does) and, at exit,
+# prints to stderr which of the packages named in argv[1] ended up loaded.
+_REPORT_LOADED = """
+import atexit, runpy, sys
+watched = sys.argv[1].split(",")
+loaded = lambda: [m for m in watched if sys.modules.get(m)]
+atexit.register(lambda: print("loaded:", *loaded(), file=sys.stderr))
+sys.argv = ["ftops-tui", *sys.argv[2:]]
+runpy.run_module("ftops_tui", run_name="__main__")
+"""
+WATCHED = ("pandas", "pyarrow", "mlflow", "sqlite_utils")
+
+
+def run_command(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORT_LOADED, ",".join(WATCHED), *argv],
+        env=env_with_key(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    reports = [line for line in result.stderr.splitlines() if line.startswith("loaded:")]
+    assert reports, result.stderr[-2000:]
+    return result, set(reports[-1].split()[1:])
+
+
+@pytest.mark.parametrize("registry", ["sqlite", "mlflow server"])
+def test_the_command_reads_the_registry_without_loading_pandas(
+    registry: str,
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    mlflow_server_uri: str,
+) -> None:
+    uri = sqlite_registry_uri if registry == "sqlite" else mlflow_server_uri
+    config = write_config(tmp_path, demo_relay.url, uri)
+    result, loaded = run_command("status", "--json", "--config", str(config))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["registry"]["state"] == "ok"
+    assert loaded == {"mlflow"}
+
+
+def test_a_runbook_change_writes_its_audit_rows_without_loading_pandas(
+    tmp_path: Path, relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    audit = tmp_path / "audit.db"
+    config = write_config(tmp_path, relay.url, sqlite_registry_uri, f"audit:\n  path: {audit}\n")
+    route = f"no-pandas-{uuid.uuid4().hex[:8]}"  # the shared relay: a route of its own
+    rules = [{"version_tag": "bot-v1", "weight": 90}, {"version_tag": "bot-v2", "weight": 10}]
+    created = httpx.post(
+        f"{relay.base}/v1/routes/traffic",
+        json={"route_id": route, "route_rules": rules},
+        headers=AUTH,
+    )
+    created.raise_for_status()
+    result, loaded = run_command(
+        "set-weights",
+        route,
+        "bot-v1=50",
+        "bot-v2=50",
+        "--reason",
+        "half",
+        "--yes",
+        "--config",
+        str(config),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert [r["kind"] for r in AuditStore(audit).rows(route)] == ["outcome", "intent"]
+    assert loaded == {"sqlite_utils"}
 
 
 def test_bad_config_exits_2_before_anything_naming_file_and_key(tmp_path: Path) -> None:
