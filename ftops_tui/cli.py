@@ -200,17 +200,21 @@ def _console(
     from ftops_tui.sources.identity import actor_identity
 
     _log_to_file(env)
+    audit = wiring.audit_store(config, env)
     app = make_app(
         config,
         wiring.relay_client(config, env),
         wiring.registry(config),
-        audit=wiring.audit_store(config, env),
+        audit=audit,
         watch=watch,
         theme=theme,
         actor=actor_identity(env),
         prepare=prepare,
     )
-    app.run()
+    try:
+        app.run()
+    finally:
+        audit.close()  # every row into the file itself, and no WAL left beside it
     return EXIT_OK
 
 

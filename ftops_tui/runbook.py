@@ -181,7 +181,10 @@ async def _mutate(
         _confirm(args.yes, interactive)
         audit = wiring.audit_store(config, env)
         service = MutationService(relay, audit, actor_identity(env))
-        outcome = await service.apply(proposal)
+        try:
+            outcome = await service.apply(proposal)
+        finally:
+            audit.close()
         _report(outcome)
         return EXIT_BY_STATUS[outcome.status]
 
@@ -304,11 +307,14 @@ def print_audit(args: argparse.Namespace, path: Path) -> int:
     for `audit --demo`)."""
     rows: list[dict[str, Any]] = []
     if path.exists():
+        store = AuditStore(path)
         try:
-            rows = AuditStore(path).rows(args.route, args.limit)
+            rows = store.rows(args.route, args.limit)
         except AuditUnavailable as exc:
             print(f"ftops-tui: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        finally:
+            store.close()
     elif not args.json:
         print(f"no audit log at {path} yet", file=sys.stderr)
     if args.json:

@@ -3,14 +3,17 @@ events recorded once, concurrent writers, scrubbing, unwritable paths, undo book
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -325,9 +328,8 @@ def test_a_log_removed_while_open_is_made_again_on_the_next_write(tmp_path: Path
     path = tmp_path / "state" / "audit.db"
     store = AuditStore(path)
     change(store, A, B)
-    path.unlink()
-    path.parent.rmdir()
-    change(store, B, A)  # the store does not check on every write, so it must notice a failure
+    shutil.rmtree(path.parent)  # the file, its WAL and the directory, with the store open
+    change(store, B, A)
     assert [r["kind"] for r in store.rows()] == ["outcome", "intent"]
 
 
@@ -340,3 +342,89 @@ def test_a_log_file_deleted_under_its_directory_is_set_up_again_and_the_row_kept
     path.unlink()  # sqlite will quietly make an empty file here: no table in it
     change(store, B, A)
     assert [r["kind"] for r in store.rows()] == ["outcome", "intent"]
+
+
+def test_one_store_shared_by_threads_writes_every_row(tmp_path: Path) -> None:
+    # The console's store: one connection, handed to whichever worker thread writes.
+    store = AuditStore(tmp_path / "audit.db")
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for i in range(25):
+                change(store, A, B, actor=name, route=f"r-{name}", revision=i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(f"w{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert len(AuditStore(tmp_path / "audit.db").rows()) == 4 * 25 * 2
+
+
+def rows_in_the_file_itself(path: Path, scratch: Path) -> int:
+    """Rows in `path` without its WAL: what a copy or a rename of the file alone keeps."""
+    scratch.mkdir(exist_ok=True)
+    probe = scratch / "probe.db"
+    shutil.copyfile(path, probe)
+    try:
+        with contextlib.closing(sqlite3.connect(probe)) as conn:
+            return int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+    except sqlite3.OperationalError:  # no table yet: still in the WAL
+        return 0
+    finally:
+        for leftover in scratch.glob("probe.db*"):
+            leftover.unlink()
+
+
+def test_rows_reach_the_file_itself_soon_after_each_write(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    change(store, A, B)
+    deadline = time.monotonic() + 5
+    while rows_in_the_file_itself(path, tmp_path / "scratch") < 2:
+        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
+        time.sleep(0.02)
+    change(store, B, A)
+    while rows_in_the_file_itself(path, tmp_path / "scratch") < 4:
+        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
+        time.sleep(0.02)
+
+
+def test_a_log_renamed_away_keeps_its_rows_and_the_next_go_to_the_new_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    change(store, A, B, route="before")
+    deadline = time.monotonic() + 5
+    while rows_in_the_file_itself(path, tmp_path / "scratch") < 2:
+        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
+        time.sleep(0.02)
+    # Rotated away by an operator, and a fresh log made in its place, with the store open.
+    path.rename(tmp_path / "audit-old.db")
+    fresh = AuditStore(path)
+    change(fresh, B, C, route="fresh")
+    fresh.close()
+    change(store, C, A, route="after")
+    assert [r["route_id"] for r in store.rows()] == ["after", "after", "fresh", "fresh"]
+    assert [r["route_id"] for r in AuditStore(tmp_path / "audit-old.db").rows()] == [
+        "before",
+        "before",
+    ]
+
+
+def test_closing_the_store_leaves_no_wal_behind_and_it_opens_again_on_use(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    change(store, A, B)
+    assert (tmp_path / "audit.db-wal").exists()  # kept open between rows
+    store.close()
+    assert not (tmp_path / "audit.db-wal").exists()  # checkpointed into the file
+    change(store, B, A)
+    assert len(store.rows()) == 4

@@ -1,10 +1,13 @@
 """The audit log (console.md, "Audit log"): one append-only SQLite table, `audit_log`.
 
 Two consoles and a runbook command may write to the same file at once, so the file runs in
-WAL mode with a busy timeout, and every write is one short transaction on its own connection
-(which also makes the store safe to call from any thread: the console calls it through
-`asyncio.to_thread`). The database itself refuses UPDATE and DELETE on `audit_log` (triggers),
-so "append-only" does not depend on every writer being well behaved. A program with write
+WAL mode with a busy timeout, and every write is one short transaction. The store keeps one
+connection open and lets one thread at a time use it (the console calls it through
+`asyncio.to_thread`); before each use it checks that `path` is still the file it opened.
+Rows are copied from the WAL into the file itself shortly after each write (a checkpoint,
+off the caller's path), so a file copied or renamed away holds every row written.
+The database itself refuses UPDATE and DELETE on `audit_log` (triggers), so "append-only"
+does not depend on every writer being well behaved. A program with write
 access to the file can still drop the table or delete the file; that is for file permissions.
 
 Columns are console.md's, plus one addition: `event_seq`, the relay Event's `seq` on
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +72,9 @@ KINDS = ("intent", "outcome", "observed")
 ACTIONS = ("rollback", "set_weights", "step", "promote", "undo", "alias")
 STATUSES = ("applied", "conflict", "rejected", "failed", "unverified")
 BUSY_TIMEOUT_S = 5.0
+# Long enough that a change's two rows and its redraw are done before it runs; short enough
+# that a log renamed away (rotation) right after a change still has the change in it.
+CHECKPOINT_AFTER_S = 0.05
 MASK = "***"
 
 
@@ -165,6 +173,10 @@ class AuditStore:
         # Longest first, so a secret that contains another is masked whole.
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
         self._ready = False
+        self._lock = threading.Lock()
+        self._open_db: Database | None = None
+        self._opened: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._checkpoint_timer: threading.Timer | None = None
 
     def __repr__(self) -> str:
         return f"AuditStore({str(self.path)!r})"
@@ -185,10 +197,28 @@ class AuditStore:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Database]:
-        """One connection per call: short transactions, any thread, any number of processes.
+        """The store's connection, for one thread at a time.
 
-        Kept to few calls into C: each is a point where this thread (the console writes
-        from a worker thread) may wait up to 5 ms for the GIL behind a busy event loop."""
+        Kept open on purpose: with a connection per write, closing the last connection to a
+        WAL file checkpointed it and deleted the WAL, ~5 ms and two more fsyncs for every
+        row (README, Performance); kept open, a row costs its commit's one fsync."""
+        with self._lock:
+            db = self._database()
+            try:
+                yield db
+            except sqlite3.IntegrityError:
+                raise  # a refused row is a bug or an attack, not an unavailable file
+            except (OSError, sqlite3.Error) as exc:
+                self._close()  # the next use opens the file and checks its table again
+                raise self._fail(exc) from None
+
+    def _database(self) -> Database:
+        here = self._identity()
+        if self._open_db is not None and here is not None and here == self._opened:
+            return self._open_db
+        # Never opened, or the file was deleted or replaced since: a row must not go to a
+        # file that is no longer at `path`.
+        self._close()
         conn = self._connect()
         try:
             # Imported here: sqlite_utils imports pandas when it is installed (mlflow brings
@@ -196,19 +226,56 @@ class AuditStore:
             from sqlite_utils import Database
 
             db = Database(conn, execute_plugins=False, recursive_triggers=False)
-            try:
-                # An audit row must survive a power cut, not only a crash of this program.
-                conn.executescript("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
-                if not self._ready:
-                    self._create(db)
-                yield db
-            except sqlite3.IntegrityError:
-                raise  # a refused row is a bug or an attack, not an unavailable file
-            except (OSError, sqlite3.Error) as exc:
-                self._ready = False  # the next write checks the file and its table again
-                raise self._fail(exc) from None
-        finally:
+            # An audit row must survive a power cut, not only a crash of this program.
+            conn.executescript("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+            if not self._ready:
+                self._create(db)
+        except (OSError, sqlite3.Error) as exc:
             conn.close()
+            self._ready = False
+            raise self._fail(exc) from None
+        self._open_db, self._opened = db, self._identity()
+        return db
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _close(self) -> None:
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
+            self._checkpoint_timer = None
+        if self._open_db is not None:
+            self._open_db.conn.close()  # the last connection to close checkpoints the WAL
+        self._open_db, self._opened, self._ready = None, None, False
+
+    def close(self) -> None:
+        """Closes the connection (the next use opens it again)."""
+        with self._lock:
+            self._close()
+
+    def _checkpoint_soon(self) -> None:
+        """Called with the lock held, after a committed write."""
+        if self._checkpoint_timer is None:
+            timer = threading.Timer(CHECKPOINT_AFTER_S, self._checkpoint)
+            timer.daemon = True
+            self._checkpoint_timer = timer
+            timer.start()
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            self._checkpoint_timer = None
+            if self._open_db is None:
+                return
+            try:
+                # PASSIVE never waits for another console's reader; what it cannot copy now,
+                # the next write's checkpoint (or the last connection's close) copies.
+                self._open_db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                self._close()  # something is wrong with the file: the next use looks again
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -228,7 +295,8 @@ class AuditStore:
             if not self._ready and self.path.is_dir():
                 # sqlite's own message for this is "unable to open database file".
                 raise IsADirectoryError(f"{self.path} is a directory")
-            return sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S)
+            # Shared by the threads that call in, one at a time (self._lock).
+            return sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise self._fail(exc) from None
 
@@ -285,6 +353,7 @@ class AuditStore:
                 # and write this row, rather than lose it.
                 self._create(db)
                 cursor = db.execute(sql, values)
+            self._checkpoint_soon()
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
     # ------------------------------------------------------------------ writing
