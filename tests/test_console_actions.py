@@ -354,6 +354,32 @@ async def test_a_relay_that_stops_answering_mid_patch_is_never_a_silent_success(
     assert audit.rows(route_id)[0]["status"] in ("failed", "unverified")
 
 
+async def test_the_confirmation_stays_open_while_sending_and_closes_with_the_result(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        confirm = await confirm_open(app)
+        relay.state.faults.update({"mode": "slow", "delay_s": 0.35})  # under the 0.5 s timeout
+        await pilot.press("enter")
+        note = confirm.query_one("#confirm-error")
+        await until(lambda: "sending" in str(note.render()), what="the sending note")
+        assert confirm.query_one("#reason", Input).disabled
+        await pilot.press("escape")  # too late to call it back: nothing happens
+        assert app.screen is confirm and app.last_outcome is None
+        await pilot.press("question_mark")  # help opened over it meanwhile
+        await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
+        relay.state.faults.update({"mode": "none"})
+        assert app.last_outcome is not None and app.last_outcome.status == "applied"
+        # Closed with the result, help and all, and the dashboard shows the new weights.
+        await until(lambda: app.screen is app.dashboard, what="the dashboard")
+        assert "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0))
+    assert (await current(relay, route_id)).revision == 2
+
+
 async def test_an_unwritable_audit_log_means_no_patch_is_sent(
     relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
 ) -> None:

@@ -95,22 +95,29 @@ class MutationFlow:
                 return
             if not proposal.reason:
                 proposal = replace(proposal, reason=default_reason(proposal))
-            confirmed = await app.push_screen_wait(ConfirmScreen(proposal, banner))
+            confirm = ConfirmScreen(proposal, banner)
+            await app.push_screen(confirm)
+            confirmed = await confirm.answered
             if confirmed is None:
+                confirm.close()
                 app.notify("cancelled: nothing was sent")
                 return
             reason = confirmed
             outcome = await service.apply(replace(proposal, reason=confirmed))
+            # From here until the confirmation closes nothing awaits, so the dashboard is
+            # redrawn once: with the verified weights and the result.
             if outcome.route is not None:
                 app.route_read(outcome.route, outcome.read_at)  # now, not at the next poll
             app.poll_now()
             if outcome.status == "conflict" and outcome.route is not None:
                 # Never retried blindly: show what changed and who did it, then ask again
                 # against the route as it is now.
+                confirm.close()
                 banner = f"CONFLICT: {outcome.message}"
                 view = self._view(outcome.route)
                 continue
             self._report(outcome)
+            confirm.close()
             return
 
     async def _proposal(
