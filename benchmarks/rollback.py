@@ -7,11 +7,12 @@ One run, one event loop: the console (Pilot, `App.run_test`, headless, 160x45) a
 - raw: PATCH the route to 100/0 (with expected_revision) and GET it back, with httpx alone;
   then put it back to 95/5 (not timed) and wait until the console shows that;
 - console: press `r`, wait for the confirmation, then time from pressing `enter` until
-  (1) `app.last_outcome` is set (the mutation path: confirm dismissed, audit intent row
-  written, guarded PATCH, GET read-back, audit outcome row written, result reported), and
-  (2) the first frame the compositor produces after the routes pane's row reads 100/0
-  (the poll the mutation asks for: routes + events, then batch metrics; the state update;
-  the dashboard's repaint; the next screen refresh). (2) is "weights verified on screen".
+  (1) `app.last_outcome` is set (the mutation path: the confirmation's answer taken, audit
+  intent row written, guarded PATCH, GET read-back, audit outcome row written, the read-back
+  put on the state and the result reported), and
+  (2) the first frame the compositor produces after that with the routes pane's row reading
+  100/0 (the confirmation closed, the dashboard's repaint, the next screen refresh). (2) is
+  "weights verified on screen".
   Headless, so that frame is composed but not written to a terminal.
   Then the route is put back to 95/5 (not timed).
 
@@ -160,13 +161,13 @@ def instrument(app: FtopsApp, client: RelayClient, audit: AuditStore) -> Stamps:
 
 #: (label, first stamp, last stamp) of the phases shown.
 PHASES = (
-    ("  enter -> mutation starts (confirm dismissed)", "enter", "apply"),
+    ("  enter -> mutation starts (answer taken)", "enter", "apply"),
     ("  audit intent row (thread, incl. GIL waits)", "apply", "intent"),
     ("  intent row -> PATCH sent", "intent", "patch"),
     ("  PATCH + GET read-back (console's client)", "patch", "read_back"),
     ("  audit outcome row (thread)", "read_back", "outcome_row"),
     ("  outcome row -> reported (last_outcome set)", "outcome_row", "reported"),
-    ("  reported -> 100/0 on screen (poll, repaint, frame)", "reported", "frame"),
+    ("  reported -> 100/0 on screen (close, repaint, frame)", "reported", "frame"),
 )
 
 
