@@ -292,6 +292,15 @@ class FtopsApp(App[None]):
 
         self.push_screen(AuditScreen(self.services.audit, route_id))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from ftops_tui.screens.confirm import ConfirmScreen
+
+        # A confirmation closes with its change's result: nothing may open over it meanwhile.
+        if action not in ("help", "command_palette") or not self.screen_stack:
+            return True
+        top = self.screen_stack[-1]
+        return not (isinstance(top, ConfirmScreen) and top.sending)
+
     def action_help(self) -> None:
         from ftops_tui.screens.help import HelpScreen
 

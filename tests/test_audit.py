@@ -417,14 +417,52 @@ def test_a_log_renamed_away_keeps_its_rows_and_the_next_go_to_the_new_file(
     ]
 
 
-def test_closing_the_store_leaves_no_wal_behind_and_it_opens_again_on_use(
+def wal_gone(path: Path) -> bool:
+    return not path.with_name(path.name + "-wal").exists()
+
+
+def until_wal_gone(path: Path) -> None:
+    deadline = time.monotonic() + 5
+    while not wal_gone(path):
+        assert time.monotonic() < deadline, "the file was not let go within 5 s"
+        time.sleep(0.02)
+
+
+def test_between_changes_no_store_holds_the_file_and_it_alone_has_every_row(
+    tmp_path: Path,
+) -> None:
+    # Two consoles on one log: once both are idle, the last to let go has copied the WAL
+    # into the file and removed it, so renaming the file away (rotation) keeps every row.
+    path = tmp_path / "audit.db"
+    one, two = AuditStore(path), AuditStore(path)
+    change(one, A, B, route="one")
+    change(two, B, C, route="two")
+    until_wal_gone(path)
+    assert rows_in_the_file_itself(path, tmp_path / "scratch") == 4
+    path.rename(tmp_path / "audit-old.db")
+    change(one, C, A, route="after")
+    assert {r["route_id"] for r in AuditStore(tmp_path / "audit-old.db").rows()} == {
+        "one",
+        "two",
+    }
+    assert [r["route_id"] for r in two.rows()] == ["after", "after"]
+
+
+def test_close_lets_the_file_go_at_once_and_the_next_use_opens_it_again(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "audit.db"
     store = AuditStore(path)
-    change(store, A, B)
-    assert (tmp_path / "audit.db-wal").exists()  # kept open between rows
+    store.record_intent(
+        action="rollback",
+        actor="a",
+        route_id="r",
+        before=A,
+        after=B,
+        expected_revision=1,
+        reason="why",
+    )
     store.close()
-    assert not (tmp_path / "audit.db-wal").exists()  # checkpointed into the file
+    assert wal_gone(path)
     change(store, B, A)
-    assert len(store.rows()) == 4
+    assert len(store.rows()) == 3

@@ -23,6 +23,7 @@ from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.screens.audit import AuditScreen
 from ftops_tui.screens.confirm import ConfirmScreen
+from ftops_tui.screens.help import HelpScreen
 from ftops_tui.screens.weights import WeightsScreen
 from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
@@ -370,14 +371,34 @@ async def test_the_confirmation_stays_open_while_sending_and_closes_with_the_res
         assert confirm.query_one("#reason", Input).disabled
         await pilot.press("escape")  # too late to call it back: nothing happens
         assert app.screen is confirm and app.last_outcome is None
-        await pilot.press("question_mark")  # help opened over it meanwhile
+        await pilot.press("question_mark", "ctrl+p")  # neither help nor the palette opens
+        assert app.screen is confirm
         await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
         relay.state.faults.update({"mode": "none"})
         assert app.last_outcome is not None and app.last_outcome.status == "applied"
-        # Closed with the result, help and all, and the dashboard shows the new weights.
+        # Closed with the result, and the dashboard shows the new weights.
         await until(lambda: app.screen is app.dashboard, what="the dashboard")
         assert "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0))
     assert (await current(relay, route_id)).revision == 2
+
+
+async def test_closing_a_confirmation_with_a_screen_over_it_leaves_the_next_screen_alone(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        confirm = await confirm_open(app)
+        await app.push_screen(HelpScreen(below=confirm))  # opened over it before the answer
+        confirm.close()
+        # What a conflict does next: a second confirmation, pushed at once.
+        second = ConfirmScreen(confirm.proposal, "CONFLICT: test")
+        await app.push_screen(second)
+        await pilot.pause(0.2)
+        assert app.screen is second and confirm not in app.screen_stack
+        assert confirm.answered.done() and confirm.answered.result() is None
 
 
 async def test_an_unwritable_audit_log_means_no_patch_is_sent(

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from ftops_tui.domain.models import rules_to_mapping
@@ -45,8 +46,9 @@ def change_table(proposal: Proposal) -> Table:
 
 
 class ConfirmScreen(ModalScreen[None]):
-    """`answered` resolves to the reason (enter) or None (escape). From the answer on, keys
-    change nothing here; the caller sends the change, then `close()`s it."""
+    """`answered` resolves to the reason (enter) or None (escape). From the answer on, enter
+    and escape do nothing here, and the app opens nothing over it (help, the palette) while
+    the change is being sent; the caller sends it, then `close()`s the screen."""
 
     # enter confirms wherever the focus is (the reason field submits with enter too).
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "confirm", "Confirm")]
@@ -61,6 +63,13 @@ class ConfirmScreen(ModalScreen[None]):
         self.banner = banner
         # Made by the caller, in the app's event loop.
         self.answered: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._sending_note: Timer | None = None
+        self._finished = False
+
+    @property
+    def sending(self) -> bool:
+        """Confirmed and not closed yet: the change is on its way."""
+        return self.answered.done() and self.answered.result() is not None and not self._finished
 
     def compose(self) -> ComposeResult:
         p = self.proposal
@@ -85,6 +94,11 @@ class ConfirmScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()
 
+    def on_unmount(self) -> None:
+        # Removed by anything but `close()`: the caller must not wait for an answer forever.
+        if not self.answered.done():
+            self.answered.set_result(None)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.action_confirm()
@@ -99,7 +113,7 @@ class ConfirmScreen(ModalScreen[None]):
             )
             return
         self.answered.set_result(reason)
-        self.set_timer(self.SENDING_NOTE_AFTER_S, self._show_sending)
+        self._sending_note = self.set_timer(self.SENDING_NOTE_AFTER_S, self._show_sending)
 
     def action_cancel(self) -> None:
         if not self.answered.done():
@@ -112,7 +126,13 @@ class ConfirmScreen(ModalScreen[None]):
         )
 
     def close(self) -> None:
-        """Closes this screen and any opened over it (help) meanwhile."""
+        """Closes this screen, and any screen that was opened over it."""
+        self._finished = True
+        if self._sending_note is not None:
+            self._sending_note.stop()
         if self in self.app.screen_stack:
-            self.pop_until_active()
+            # Popped now, not scheduled as `pop_until_active` does: a scheduled pop would
+            # take the next screen the caller pushes (a conflict's second confirmation).
+            while self.app.screen is not self:
+                self.app.pop_screen()
             self.dismiss()

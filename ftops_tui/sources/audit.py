@@ -1,11 +1,11 @@
 """The audit log (console.md, "Audit log"): one append-only SQLite table, `audit_log`.
 
 Two consoles and a runbook command may write to the same file at once, so the file runs in
-WAL mode with a busy timeout, and every write is one short transaction. The store keeps one
-connection open and lets one thread at a time use it (the console calls it through
-`asyncio.to_thread`); before each use it checks that `path` is still the file it opened.
-Rows are copied from the WAL into the file itself shortly after each write (a checkpoint,
-off the caller's path), so a file copied or renamed away holds every row written.
+WAL mode with a busy timeout, and every write is one short transaction. A store opens its
+connection for a use and keeps it for the uses that follow within 50 ms (a change's intent
+and outcome rows), one thread at a time (the console calls it through `asyncio.to_thread`),
+then lets the file go: no console holds the file between changes, and the last connection to
+close copies the WAL into the file and removes it, so a copied or renamed log has every row.
 The database itself refuses UPDATE and DELETE on `audit_log` (triggers), so "append-only"
 does not depend on every writer being well behaved. A program with write
 access to the file can still drop the table or delete the file; that is for file permissions.
@@ -72,9 +72,11 @@ KINDS = ("intent", "outcome", "observed")
 ACTIONS = ("rollback", "set_weights", "step", "promote", "undo", "alias")
 STATUSES = ("applied", "conflict", "rejected", "failed", "unverified")
 BUSY_TIMEOUT_S = 5.0
-# Long enough that a change's two rows and its redraw are done before it runs; short enough
-# that a log renamed away (rotation) right after a change still has the change in it.
-CHECKPOINT_AFTER_S = 0.05
+# How long the connection stays open after a use. Long enough for a change's outcome row to
+# reuse the intent row's connection and for the close (which copies the WAL into the file:
+# two fsyncs) to come after the change is on screen; short enough that the file is let go
+# right after each change.
+IDLE_CLOSE_S = 0.05
 MASK = "***"
 
 
@@ -176,7 +178,7 @@ class AuditStore:
         self._lock = threading.Lock()
         self._open_db: Database | None = None
         self._opened: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
-        self._checkpoint_timer: threading.Timer | None = None
+        self._idle_timer: threading.Timer | None = None
 
     def __repr__(self) -> str:
         return f"AuditStore({str(self.path)!r})"
@@ -197,32 +199,43 @@ class AuditStore:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Database]:
-        """The store's connection, for one thread at a time.
+        """The store's connection, for one thread at a time; closed once idle.
 
-        Kept open on purpose: with a connection per write, closing the last connection to a
-        WAL file checkpointed it and deleted the WAL, ~5 ms and two more fsyncs for every
-        row (README, Performance); kept open, a row costs its commit's one fsync."""
-        with self._lock:
+        Opened per use and closed at once, every row paid for the close: the last
+        connection to a WAL file checkpoints it and deletes the WAL, two more fsyncs, ~5 ms a
+        row (README, Performance). Now the close comes IDLE_CLOSE_S after the last use, off
+        the caller's path, and a change's two rows share one connection."""
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise AuditUnavailable(
+                f"audit log {self.path} is busy: another write has held it for {BUSY_TIMEOUT_S:g} s"
+            )
+        try:
             db = self._database()
             try:
                 yield db
             except sqlite3.IntegrityError:
                 raise  # a refused row is a bug or an attack, not an unavailable file
             except (OSError, sqlite3.Error) as exc:
-                self._close()  # the next use opens the file and checks its table again
+                self._release()
+                self._ready = False  # the next use checks the file and its table again
                 raise self._fail(exc) from None
+            self._release_when_idle()
+        finally:
+            self._lock.release()
 
     def _database(self) -> Database:
-        here = self._identity()
-        if self._open_db is not None and here is not None and here == self._opened:
-            return self._open_db
-        # Never opened, or the file was deleted or replaced since: a row must not go to a
-        # file that is no longer at `path`.
-        self._close()
+        if self._open_db is not None:
+            if self._identity() == self._opened:
+                return self._open_db
+            # Deleted or replaced since it was opened: a row must not go to a file that is
+            # no longer at `path`. Look at the new one as the first time.
+            self._release()
+            self._ready = False
         conn = self._connect()
         try:
             # Imported here: sqlite_utils imports pandas when it is installed (mlflow brings
-            # it), ~0.4 s that must not delay the console's first frame.
+            # it; the `ftops-tui` command leaves it out), ~0.4 s that must not delay the
+            # console's first frame.
             from sqlite_utils import Database
 
             db = Database(conn, execute_plugins=False, recursive_triggers=False)
@@ -244,38 +257,32 @@ class AuditStore:
             return None
         return stat.st_dev, stat.st_ino
 
-    def _close(self) -> None:
-        if self._checkpoint_timer is not None:
-            self._checkpoint_timer.cancel()
-            self._checkpoint_timer = None
+    def _release(self) -> None:
+        """Closes the connection, if open. Called with the lock held."""
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
         if self._open_db is not None:
-            self._open_db.conn.close()  # the last connection to close checkpoints the WAL
-        self._open_db, self._opened, self._ready = None, None, False
+            self._open_db.conn.close()
+        self._open_db, self._opened = None, None
+
+    def _release_when_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        timer = threading.Timer(IDLE_CLOSE_S, self._release_if_idle)
+        timer.daemon = True
+        self._idle_timer = timer
+        timer.start()
+
+    def _release_if_idle(self) -> None:
+        with self._lock:
+            if self._idle_timer is threading.current_thread():  # not replaced by a later use
+                self._release()
 
     def close(self) -> None:
-        """Closes the connection (the next use opens it again)."""
+        """Closes the connection now (the next use opens it again)."""
         with self._lock:
-            self._close()
-
-    def _checkpoint_soon(self) -> None:
-        """Called with the lock held, after a committed write."""
-        if self._checkpoint_timer is None:
-            timer = threading.Timer(CHECKPOINT_AFTER_S, self._checkpoint)
-            timer.daemon = True
-            self._checkpoint_timer = timer
-            timer.start()
-
-    def _checkpoint(self) -> None:
-        with self._lock:
-            self._checkpoint_timer = None
-            if self._open_db is None:
-                return
-            try:
-                # PASSIVE never waits for another console's reader; what it cannot copy now,
-                # the next write's checkpoint (or the last connection's close) copies.
-                self._open_db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error:
-                self._close()  # something is wrong with the file: the next use looks again
+            self._release()
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -295,7 +302,7 @@ class AuditStore:
             if not self._ready and self.path.is_dir():
                 # sqlite's own message for this is "unable to open database file".
                 raise IsADirectoryError(f"{self.path} is a directory")
-            # Shared by the threads that call in, one at a time (self._lock).
+            # Used by whichever thread calls in, one at a time (self._lock).
             return sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise self._fail(exc) from None
@@ -353,7 +360,6 @@ class AuditStore:
                 # and write this row, rather than lose it.
                 self._create(db)
                 cursor = db.execute(sql, values)
-            self._checkpoint_soon()
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
     # ------------------------------------------------------------------ writing
