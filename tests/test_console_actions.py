@@ -369,6 +369,7 @@ async def test_the_confirmation_stays_open_while_sending_and_closes_with_the_res
         note = confirm.query_one("#confirm-error")
         await until(lambda: "sending" in str(note.render()), what="the sending note")
         assert confirm.query_one("#reason", Input).disabled
+        assert "closes with the result" in str(confirm.query_one("#confirm-hint").render())
         await pilot.press("escape")  # too late to call it back: nothing happens
         assert app.screen is confirm and app.last_outcome is None
         await pilot.press("question_mark", "ctrl+p")  # neither help nor the palette opens

@@ -89,7 +89,7 @@ class ConfirmScreen(ModalScreen[None]):
             yield Label("reason (recorded in the audit log):")
             yield Input(value=p.reason, placeholder="why (required)", id="reason")
             yield Label("", id="confirm-error")
-            yield Label("enter confirm · escape cancel", classes="hint")
+            yield Label("enter confirm · escape cancel", id="confirm-hint", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()
@@ -124,6 +124,7 @@ class ConfirmScreen(ModalScreen[None]):
         self.query_one("#confirm-error", Label).update(
             Text("sending… (it cannot be called back now)", style="bold")
         )
+        self.query_one("#confirm-hint", Label).update("this closes with the result")
 
     def close(self) -> None:
         """Closes this screen, and any screen that was opened over it."""
