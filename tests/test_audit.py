@@ -328,7 +328,7 @@ def test_a_log_removed_while_open_is_made_again_on_the_next_write(tmp_path: Path
     path = tmp_path / "state" / "audit.db"
     store = AuditStore(path)
     change(store, A, B)
-    shutil.rmtree(path.parent)  # the file, its WAL and the directory, with the store open
+    shutil.rmtree(path.parent)  # the file, its WAL and the directory, right after a change
     change(store, B, A)
     assert [r["kind"] for r in store.rows()] == ["outcome", "intent"]
 
@@ -380,18 +380,20 @@ def rows_in_the_file_itself(path: Path, scratch: Path) -> int:
             leftover.unlink()
 
 
+def until_rows_in_the_file_itself(path: Path, rows: int) -> None:
+    deadline = time.monotonic() + 5
+    while rows_in_the_file_itself(path, path.parent / "scratch") < rows:
+        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
+        time.sleep(0.02)
+
+
 def test_rows_reach_the_file_itself_soon_after_each_write(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     store = AuditStore(path)
     change(store, A, B)
-    deadline = time.monotonic() + 5
-    while rows_in_the_file_itself(path, tmp_path / "scratch") < 2:
-        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
-        time.sleep(0.02)
+    until_rows_in_the_file_itself(path, 2)
     change(store, B, A)
-    while rows_in_the_file_itself(path, tmp_path / "scratch") < 4:
-        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
-        time.sleep(0.02)
+    until_rows_in_the_file_itself(path, 4)
 
 
 def test_a_log_renamed_away_keeps_its_rows_and_the_next_go_to_the_new_file(
@@ -400,11 +402,8 @@ def test_a_log_renamed_away_keeps_its_rows_and_the_next_go_to_the_new_file(
     path = tmp_path / "audit.db"
     store = AuditStore(path)
     change(store, A, B, route="before")
-    deadline = time.monotonic() + 5
-    while rows_in_the_file_itself(path, tmp_path / "scratch") < 2:
-        assert time.monotonic() < deadline, "rows still only in the WAL after 5 s"
-        time.sleep(0.02)
-    # Rotated away by an operator, and a fresh log made in its place, with the store open.
+    until_rows_in_the_file_itself(path, 2)
+    # Rotated away by an operator and a fresh log made in its place; the store writes on.
     path.rename(tmp_path / "audit-old.db")
     fresh = AuditStore(path)
     change(fresh, B, C, route="fresh")
@@ -438,7 +437,7 @@ def test_between_changes_no_store_holds_the_file_and_it_alone_has_every_row(
     change(one, A, B, route="one")
     change(two, B, C, route="two")
     until_wal_gone(path)
-    assert rows_in_the_file_itself(path, tmp_path / "scratch") == 4
+    assert rows_in_the_file_itself(path, path.parent / "scratch") == 4
     path.rename(tmp_path / "audit-old.db")
     change(one, C, A, route="after")
     assert {r["route_id"] for r in AuditStore(tmp_path / "audit-old.db").rows()} == {
