@@ -30,6 +30,7 @@ Exit status 1 if the console crashed or a fault was never shown or cleared.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -142,9 +143,11 @@ def run_slot(index: int, relay: RelayProcess, watch: Watch, tallies: dict[str, T
     name, settings, expected = FAULTS[index % len(FAULTS)]
     tally = tallies[name]
     slot_end = time.monotonic() + SLOT_S
+    # The wall-clock start goes into every miss, to find the slot in the console's log.
+    slot = f"slot {index} (from {time.strftime('%H:%M:%S')})"
     if name == "normal":
         if watch.wait_words(lambda w: not relay_ok(w), SLOT_S - 1) is not None:
-            tally.misses.append(f"slot {index}: relay not ok while nothing was wrong")
+            tally.misses.append(f"{slot}: relay not ok while nothing was wrong")
         watch.rss_per_cycle.append(rss_bytes(watch.pid))
         return
     injected = time.monotonic()
@@ -154,7 +157,7 @@ def run_slot(index: int, relay: RelayProcess, watch: Watch, tallies: dict[str, T
         relay.fault(**settings)
     shown = watch.wait_words(shows(expected), HOLD_S)
     if shown is None:
-        tally.misses.append(f"slot {index}: {expected!r} never shown (saw {watch.check()!r})")
+        tally.misses.append(f"{slot}: {expected!r} never shown (saw {watch.check()!r})")
     else:
         tally.shown.append(shown)
     watch.idle_until(injected + HOLD_S)
@@ -166,11 +169,11 @@ def run_slot(index: int, relay: RelayProcess, watch: Watch, tallies: dict[str, T
         # Polling stops on a 401: the header must still say so after the key is fixed.
         watch.idle_until(time.monotonic() + 2.5)
         if "UNAUTHORIZED" not in watch.check():
-            tally.misses.append(f"slot {index}: polling resumed on its own after a 401")
+            tally.misses.append(f"{slot}: polling resumed on its own after a 401")
         watch.term.keys("C-r")
     cleared = watch.wait_words(relay_ok, max(2.0, slot_end - time.monotonic()))
     if cleared is None:
-        tally.misses.append(f"slot {index}: never back to 'relay ok' (saw {watch.check()!r})")
+        tally.misses.append(f"{slot}: never back to 'relay ok' (saw {watch.check()!r})")
     else:
         tally.cleared.append(cleared)
     watch.idle_until(slot_end)
@@ -271,8 +274,13 @@ def main() -> int:
         finally:
             relay.close()
         # The console logs each change of a source's state: on a miss, it says what happened.
+        # Kept whole (the temporary directory goes), its path printed with the table.
         log = log_path(console_env(workdir, key))
-        log_tail = log.read_text().splitlines()[-60:] if failed and log.exists() else []
+        kept: Path | None = None
+        if failed and log.exists():
+            kept = Path(tempfile.gettempdir()) / f"ftops-soak-{time.strftime('%Y%m%dT%H%M%S')}.log"
+            shutil.copyfile(log, kept)
+        log_tail = kept.read_text().splitlines()[-60:] if kept else []
     print_table(
         f"soak: ftops-tui --watch, {slots} slots of {SLOT_S:g} s ({slots * SLOT_S:g} s), faults "
         "cycling" + (" -- RUN FAILED" if failed else ""),
@@ -280,8 +288,8 @@ def main() -> int:
          "cleared (med / max) / target", "result"],
         rows,
     )  # fmt: skip
-    if log_tail:
-        print("the console's log, last lines:", *log_tail, sep="\n")
+    if kept is not None:
+        print(f"the console's log, whole: {kept}; its last lines:", *log_tail, sep="\n")
     return 1 if failed else 0
 
 
