@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures.console import console, console_config, until
+from fixtures.console import KEY_ENV, console, console_config, until
 from fixtures.relay import RELAY_KEY
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -359,12 +359,20 @@ async def test_the_confirmation_stays_open_while_sending_and_closes_with_the_res
     relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
 ) -> None:
     route_id = await new_route(relay)
-    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    # Each request held 1.5 s (of a 5 s timeout): ~3 s of sending, time for the keys below
+    # even on a busy machine.
+    config = console_config(
+        relay.url,
+        sqlite_registry_uri,
+        routes=[route_id],
+        relay={"url": relay.url, "api_key_env": KEY_ENV, "timeout_s": 5},
+    )
+    app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
         await pilot.press("r")
         confirm = await confirm_open(app)
-        relay.state.faults.update({"mode": "slow", "delay_s": 0.35})  # under the 0.5 s timeout
+        relay.state.faults.update({"mode": "slow", "delay_s": 1.5})
         await pilot.press("enter")
         note = confirm.query_one("#confirm-error")
         await until(lambda: "sending" in str(note.render()), what="the sending note")
@@ -392,7 +400,7 @@ async def test_closing_a_confirmation_with_a_screen_over_it_leaves_the_next_scre
         await ready(app)
         await pilot.press("r")
         confirm = await confirm_open(app)
-        await app.push_screen(HelpScreen(below=confirm))  # opened over it before the answer
+        await app.push_screen(HelpScreen(below=app.screen))  # opened over it before the answer
         confirm.close()
         # What a conflict does next: a second confirmation, pushed at once.
         second = ConfirmScreen(confirm.proposal, "CONFLICT: test")
