@@ -28,7 +28,15 @@ class RelayPoll:
 async def poll_relay(
     client: RelayClient, wanted: Sequence[str] | None, *, window_s: float, after_seq: int
 ) -> RelayPoll:
-    routes, page = await asyncio.gather(client.list_routes(), client.events(after_seq=after_seq))
+    listing = asyncio.ensure_future(client.list_routes())
+    paging = asyncio.ensure_future(client.events(after_seq=after_seq))
+    try:
+        routes, page = await asyncio.gather(listing, paging)
+    except BaseException:
+        # When one fails the other must not run on past this poll: it would overlap the next.
+        listing.cancel()
+        paging.cancel()
+        raise
     if wanted is not None:
         by_id = {r.route_id: r for r in routes}
         routes = [by_id[r] for r in wanted if r in by_id]
