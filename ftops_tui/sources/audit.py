@@ -199,12 +199,12 @@ class AuditStore:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Database]:
-        """The store's connection, for one thread at a time; closed once idle.
+        """The store's connection, for one thread at a time; closed IDLE_CLOSE_S after its
+        last use, from a timer thread.
 
-        Opened per use and closed at once, every row paid for the close: the last
-        connection to a WAL file checkpoints it and deletes the WAL, two more fsyncs, ~5 ms a
-        row (README, Performance). Now the close comes IDLE_CLOSE_S after the last use, off
-        the caller's path, and a change's two rows share one connection."""
+        Not closed at once: closing the last connection to a WAL file checkpoints it and
+        deletes the WAL (two more fsyncs, ~5 ms), which every row used to pay on the
+        caller's path (README, Performance). Now a change's two rows share one connection."""
         if not self._lock.acquire(timeout=BUSY_TIMEOUT_S):
             raise AuditUnavailable(
                 f"audit log {self.path} is busy: another write has held it for {BUSY_TIMEOUT_S:g} s"
