@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.widgets.glyphs import weight_bar, weights_text
-from ftops_tui.widgets.table_sync import Cell, Row, sync_rows
+from ftops_tui.widgets.steady_table import SteadyTable
+from ftops_tui.widgets.table_sync import Row, sync_rows
 
 BAR_WIDTH = 12
 
 
-class RoutesPane(DataTable[Cell]):
+class RoutesPane(SteadyTable):
     BORDER_TITLE = "routes"
 
     def __init__(self) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.overview import RouteView, VersionView
 from ftops_tui.state import ConsoleState
 from ftops_tui.widgets.glyphs import sparkline
-from ftops_tui.widgets.table_sync import Cell, Row, sync_rows
+from ftops_tui.widgets.steady_table import SteadyTable
+from ftops_tui.widgets.table_sync import Row, sync_rows
 
 SPARK = 10
 
@@ -39,7 +39,7 @@ def _registry_cell(v: VersionView) -> str:
     return text
 
 
-class VersionsPane(DataTable[Cell]):
+class VersionsPane(SteadyTable):
     BORDER_TITLE = "versions"
 
     def __init__(self) -> None:

@@ -1,0 +1,91 @@
+"""A DataTable that redraws only the cells whose values changed.
+
+DataTable keys its rendered cells on a counter that every update bumps, so one new figure
+re-renders every cell of the table, header included (~0.1 ms a cell: ~4 ms of the path
+from a confirmed rollback to the screen, README Performance). This table keeps a cell's
+rendering while its value is the same object (`sync_rows` replaces only the values that
+changed) and everything else DataTable renders it from is the same.
+
+It overrides DataTable's private `_render_cell`: Textual is pinned in pyproject.toml, and
+tests/test_steady_table.py compares this table line for line with a plain DataTable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.segment import Segment
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
+
+from ftops_tui.widgets.table_sync import Cell
+
+SegmentLines = list[list[Segment]]
+
+
+class SteadyTable(DataTable[Cell]):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # (row, column) -> (what else the rendering depends on, the value, the rendering)
+        self._steady: dict[tuple[RowKey, ColumnKey], tuple[tuple[object, ...], object, Any]] = {}
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Any,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        column_key = self._column_locations.get_key(column_index)
+        row_key = self._header_row_key if row_index < 0 else self._row_locations.get_key(row_index)
+        if column_key is None or row_key is None:  # row labels: this console's tables have none
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value: object
+        if row_index < 0:
+            value, height = self.columns[column_key].label, self.header_height
+        else:
+            value, height = self._data[row_key][column_key], self.rows[row_key].height
+        # Everything DataTable's own cell cache keys on, except its update counter, plus
+        # what that counter stands in for: position (mouse metadata carries it), width,
+        # height and the table's settings. Styles from CSS: cleared in notify_style_update.
+        depends = (
+            row_index,
+            column_index,
+            base_style,
+            width,
+            height,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.show_cursor,
+            self.cursor_type,
+            self.cell_padding,
+            self.fixed_rows,
+            self.fixed_columns,
+            self.cursor_foreground_priority,
+            self.cursor_background_priority,
+        )
+        kept = self._steady.get((row_key, column_key))
+        if kept is not None and kept[1] is value and kept[0] == depends:
+            lines: SegmentLines = kept[2]
+            return lines
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._steady[(row_key, column_key)] = (depends, value, lines)
+        return lines
+
+    def notify_style_update(self) -> None:
+        self._steady.clear()  # a theme or CSS change restyles every cell
+        super().notify_style_update()
+
+    def remove_row(self, row_key: RowKey | str) -> None:
+        super().remove_row(row_key)
+        for key in [k for k in self._steady if k[0] == row_key]:
+            del self._steady[key]
+
+    def clear(self, columns: bool = False) -> SteadyTable:
+        self._steady.clear()
+        super().clear(columns)
+        return self

@@ -1,0 +1,157 @@
+"""SteadyTable: renders exactly what a plain DataTable renders, re-rendering only the cells
+whose values changed (widgets/steady_table.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from ftops_tui.widgets.steady_table import SteadyTable
+from ftops_tui.widgets.table_sync import Cell, sync_rows
+
+
+class TwoTables(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DataTable[Cell](id="plain", cursor_type="row")
+        yield SteadyTable(id="steady", cursor_type="row")
+
+    def on_mount(self) -> None:
+        for table in self.tables:
+            table.styles.height = 8
+            for label in ("route", "weights", "rev"):
+                table.add_column(label, key=label)
+
+    @property
+    def tables(self) -> tuple[DataTable[Cell], DataTable[Cell]]:
+        return self.query_one("#plain", DataTable), self.query_one("#steady", SteadyTable)
+
+
+def lines(table: DataTable[Cell]) -> list[list[tuple[str, str, Any]]]:
+    """Every line the table renders: text, style and the mouse metadata of each segment."""
+    rendered = []
+    for y in range(table.size.height):
+        strip = table.render_line(y)
+        rendered.append([(s.text, str(s.style), s.style.meta if s.style else None) for s in strip])
+    return rendered
+
+
+def same_on_both(app: TwoTables, change: Callable[[DataTable[Cell]], object]) -> None:
+    plain, steady = app.tables
+    change(plain)
+    change(steady)
+
+
+def assert_alike(app: TwoTables) -> None:
+    plain, steady = app.tables
+    assert lines(steady) == lines(plain)
+
+
+@contextmanager
+def cells_rendered(app: App[None]) -> Iterator[list[int]]:
+    """How many render_lines calls the console makes meanwhile (a fixed number per cell)."""
+    count = [0]
+    original = app.console.render_lines
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return original(*args, **kwargs)
+
+    app.console.render_lines = counting  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        app.console.render_lines = original  # type: ignore[method-assign]
+
+
+ROWS = [
+    ("checkout", ("checkout", Text("█████", style="green"), "3")),
+    ("search", ("search", Text("███", style="green"), "7")),
+    ("summarise", ("summarise", "-", "1")),
+    ("translate", ("translate", Text("▲ ALERT", style="bold reverse"), "12")),
+]
+
+
+async def test_renders_what_a_plain_table_renders_through_every_kind_of_change() -> None:
+    app = TwoTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.set_focus(None)
+        same_on_both(app, lambda t: sync_rows(t, ROWS))
+        await pilot.pause()
+        assert_alike(app)
+
+        # A value that differs only in style, a longer value (the column widens).
+        same_on_both(app, lambda t: t.update_cell("search", "weights", Text("███", style="red")))
+        assert_alike(app)
+        same_on_both(
+            app, lambda t: t.update_cell("search", "route", "search-v2-long", update_width=True)
+        )
+        await pilot.pause()
+        assert_alike(app)
+
+        # The cursor moves; a row goes (the rows below move up a line); one comes.
+        same_on_both(app, lambda t: t.move_cursor(row=2))
+        assert_alike(app)
+        same_on_both(app, lambda t: t.remove_row("checkout"))
+        await pilot.pause()
+        assert_alike(app)
+        same_on_both(app, lambda t: t.add_row("embed", "-", "2", key="embed"))
+        await pilot.pause()
+        assert_alike(app)
+
+        # Focus (its own cursor colours), a theme change, the cursor hidden.
+        plain, steady = app.tables
+        plain.focus()
+        await pilot.pause()
+        focused_plain = lines(plain)
+        steady.focus()
+        await pilot.pause()
+        assert lines(steady) == focused_plain
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        steady_themed = lines(steady)
+        plain.focus()
+        await pilot.pause()
+        assert lines(plain) == steady_themed
+        app.set_focus(None)
+        same_on_both(app, lambda t: setattr(t, "show_cursor", False))
+        await pilot.pause()
+        assert_alike(app)
+
+        # Emptied and filled again with the same value objects.
+        same_on_both(app, lambda t: t.clear())
+        same_on_both(app, lambda t: sync_rows(t, ROWS[:2]))
+        await pilot.pause()
+        assert_alike(app)
+
+
+async def test_one_changed_value_re_renders_one_cell() -> None:
+    app = TwoTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.set_focus(None)
+        same_on_both(app, lambda t: sync_rows(t, ROWS))
+        await pilot.pause()
+        plain, steady = app.tables
+        lines(plain), lines(steady)  # both fully rendered once
+
+        changed = [*ROWS[:3], ("translate", ("translate", Text("ok"), "13"))]
+        same_on_both(app, lambda t: sync_rows(t, changed))
+        with cells_rendered(app) as plain_cells:
+            lines(plain)
+        with cells_rendered(app) as steady_cells:
+            lines(steady)
+        # 3 columns x (4 rows + header) for the plain table; the two new values here (a cell
+        # may take more than one render_lines call: the same number in both tables).
+        assert plain_cells[0] > 0
+        assert steady_cells[0] * 15 == plain_cells[0] * 2
+        assert_alike(app)
+
+        # Nothing changed: nothing re-rendered.
+        same_on_both(app, lambda t: sync_rows(t, changed))
+        with cells_rendered(app) as steady_cells:
+            lines(steady)
+        assert steady_cells[0] == 0
