@@ -132,6 +132,16 @@ class MutationService:
 
     # ------------------------------------------------------------------ the flow
 
+    async def prepare(self) -> None:
+        """Opens the audit log while the operator reads a confirmation, so the change's
+        intent row does not wait for it. A failure here is left for that row to report."""
+        with contextlib.suppress(AuditUnavailable):
+            await asyncio.to_thread(self._audit.prepare)
+
+    async def unprepare(self) -> None:
+        """The confirmation was cancelled: let the log go now rather than when the hold ends."""
+        await asyncio.to_thread(self._audit.close)
+
     async def apply(self, proposal: Proposal) -> Outcome:
         refusal = self._refusal(proposal)
         if refusal is not None:

@@ -23,6 +23,7 @@ from fixtures.relay import RELAY_KEY
 from ftops_tui.domain.models import Event, Rule, Rules
 from ftops_tui.sources.audit import (
     COLUMNS,
+    IDLE_CLOSE_S,
     AuditStore,
     AuditUnavailable,
     rules_from_json,
@@ -465,3 +466,24 @@ def test_close_lets_the_file_go_at_once_and_the_next_use_opens_it_again(
     assert wal_gone(path)
     change(store, B, A)
     assert len(store.rows()) == 3
+
+
+def test_prepare_holds_the_file_open_for_the_change_to_come_then_lets_it_go(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    store.prepare()  # a fresh file: made, with its table, as by a first write
+    time.sleep(IDLE_CLOSE_S * 6)
+    assert not wal_gone(path), "let go before the change came"
+    assert store.rows() == []
+    store.prepare()
+    change(store, A, B)
+    until_wal_gone(path)  # after the change's rows, the short hold again
+    assert rows_in_the_file_itself(path, path.parent / "scratch") == 2
+
+
+def test_prepare_reports_a_log_that_cannot_be_written(tmp_path: Path) -> None:
+    (tmp_path / "audit.db").mkdir()
+    with pytest.raises(AuditUnavailable, match="is a directory"):
+        AuditStore(tmp_path / "audit.db").prepare()

@@ -3,6 +3,7 @@ the revision on screen, read-back, result. Real relay, real SQLite audit file an
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from ftops_tui.screens.audit import AuditScreen
 from ftops_tui.screens.confirm import ConfirmScreen
 from ftops_tui.screens.help import HelpScreen
 from ftops_tui.screens.weights import WeightsScreen
-from ftops_tui.sources.audit import AuditStore
+from ftops_tui.sources.audit import IDLE_CLOSE_S, AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.registry_seed import seed_demo_registry
 from ftops_tui.sources.relay_client import RelayClient
@@ -174,6 +175,11 @@ async def test_reason_is_prefilled_from_the_active_alert(
         relay.state.upstreams.sim("support-bot-v2").update({"error_rate": 0.006})  # type: ignore[union-attr]
 
 
+def audit_log_open(audit: AuditStore) -> bool:
+    """A connection holds the log (its WAL goes when the last one closes)."""
+    return audit.path.with_name(audit.path.name + "-wal").exists()
+
+
 async def test_escape_cancels_and_nothing_is_sent_or_written(
     relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
 ) -> None:
@@ -183,8 +189,14 @@ async def test_escape_cancels_and_nothing_is_sent_or_written(
         await ready(app)
         await pilot.press("r")
         await confirm_open(app)
+        # The log is opened while the operator reads, for the change's first row.
+        await until(lambda: audit_log_open(audit), what="the audit log opened")
+        await asyncio.sleep(IDLE_CLOSE_S * 6)
+        assert audit_log_open(audit)
         await pilot.press("escape")
         await until(lambda: not isinstance(app.screen, ConfirmScreen))
+        # Cancelled: let go at once, not when the hold for the change runs out.
+        await until(lambda: not audit_log_open(audit), what="the audit log let go")
     assert (await current(relay, route_id)).revision == 1
     assert [r for r in audit.rows(route_id) if r["kind"] != "observed"] == []
 

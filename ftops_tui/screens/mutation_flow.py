@@ -97,10 +97,14 @@ class MutationFlow:
                 proposal = replace(proposal, reason=default_reason(proposal))
             confirm = ConfirmScreen(proposal, banner)
             await app.push_screen(confirm)
+            # The audit log is opened while the operator reads, not after the answer.
+            preparing = asyncio.ensure_future(service.prepare())
             confirmed = await confirm.answered
+            await preparing
             if confirmed is None:
                 confirm.close()
                 app.notify("cancelled: nothing was sent")
+                await service.unprepare()
                 return
             reason = confirmed
             outcome = await service.apply(replace(proposal, reason=confirmed))
