@@ -28,15 +28,18 @@ class RelayPoll:
 async def poll_relay(
     client: RelayClient, wanted: Sequence[str] | None, *, window_s: float, after_seq: int
 ) -> RelayPoll:
-    listing = asyncio.ensure_future(client.list_routes())
-    paging = asyncio.ensure_future(client.events(after_seq=after_seq))
-    try:
-        routes, page = await asyncio.gather(listing, paging)
-    except BaseException:
-        # When one fails the other must not run on past this poll: it would overlap the next.
-        listing.cancel()
-        paging.cancel()
-        raise
+    # When one call fails, the other is awaited to its end (the client's timeout bounds
+    # it), not cancelled: it must not run on past this poll, and an httpx request cancelled
+    # in flight can leave its connection in the pool for good (httpcore 1.0.9): an fd and a
+    # pool slot per failed poll, until after days the pool is full and every poll times out.
+    listed, paged = await asyncio.gather(
+        client.list_routes(), client.events(after_seq=after_seq), return_exceptions=True
+    )
+    if isinstance(listed, BaseException):
+        raise listed
+    if isinstance(paged, BaseException):
+        raise paged
+    routes, page = listed, paged
     if wanted is not None:
         by_id = {r.route_id: r for r in routes}
         routes = [by_id[r] for r in wanted if r in by_id]
