@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,27 @@ def rss_bytes(pid: int) -> int:
 
 def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def fd_kinds(pid: int) -> Counter[str]:
+    """The process's open fds by what they are: socket, pipe, tty, an anon inode such as
+    eventpoll, or a file by its name (mlflow.db, audit.db-wal, ftops-tui.log ...)."""
+    kinds: Counter[str] = Counter()
+    folder = f"/proc/{pid}/fd"
+    for fd in os.listdir(folder):
+        try:
+            target = os.readlink(f"{folder}/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith(("socket:", "pipe:")):
+            kinds[target.split(":")[0]] += 1
+        elif target.startswith("anon_inode:"):
+            kinds[target.removeprefix("anon_inode:").strip("[]")] += 1
+        elif target.startswith("/dev/pts/") or target == "/dev/tty":
+            kinds["tty"] += 1
+        else:
+            kinds[os.path.basename(target)] += 1
+    return kinds
 
 
 # -- figures -------------------------------------------------------------------------------------

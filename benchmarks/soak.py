@@ -34,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from _common import (
     demo_world,
     fail,
     fd_count,
+    fd_kinds,
     header_word,
     median,
     new_key,
@@ -97,6 +99,10 @@ class Watch:
     last_sample: float = 0.0
     problems_seen: int = 0
     rss_per_cycle: list[int] = field(default_factory=list)  # at the end of each "normal" slot
+    fds_per_cycle: list[int] = field(default_factory=list)
+    # What the fds are, a minute in and at the end: says which kind grew, if any.
+    kinds_first: Counter[str] | None = None
+    kinds_last: Counter[str] | None = None
 
     def check(self) -> str:
         """The relay's header words now; samples /proc once a second; raises if it died."""
@@ -106,6 +112,8 @@ class Watch:
         if now - self.last_sample >= 1.0:
             self.samples.append((now - self.started, rss_bytes(self.pid), fd_count(self.pid)))
             self.last_sample = now
+            if self.kinds_first is None and now - self.started >= 60:
+                self.kinds_first = fd_kinds(self.pid)
         screen = self.term.screen()
         if "unexpected error" in screen:
             self.problems_seen += 1
@@ -149,6 +157,7 @@ def run_slot(index: int, relay: RelayProcess, watch: Watch, tallies: dict[str, T
         if watch.wait_words(lambda w: not relay_ok(w), SLOT_S - 1) is not None:
             tally.misses.append(f"{slot}: relay not ok while nothing was wrong")
         watch.rss_per_cycle.append(rss_bytes(watch.pid))
+        watch.fds_per_cycle.append(fd_count(watch.pid))
         return
     injected = time.monotonic()
     if settings is None:
@@ -202,6 +211,7 @@ def soak(
         except Crashed as exc:
             crashed = f"the console died:\n{exc}"
         if not crashed:
+            watch.kinds_last = fd_kinds(pid)
             term.keys("q")
             if wait_until_gone(pid, 10) is False:
                 crashed = "the console did not quit on q"
@@ -239,11 +249,23 @@ def soak(
         fd = f"{fd0:.0f} -> {fd1:.0f} (min {min(fds)}, max {max(fds)})"
         rows.append(["open fds, first minute -> last 20 s", fd, str(len(samples)), "", "<= +2",
                      verdict(fd1 - fd0 <= 2)])  # fmt: skip
+        trend = ", ".join(str(n) for n in watch.fds_per_cycle)
+        rows.append(["open fds at the end of each cycle", trend, "", "", "", ""])
+        first_kinds, last_kinds = watch.kinds_first, watch.kinds_last
+        if first_kinds is not None and last_kinds is not None:
+            change = kinds_change(first_kinds, last_kinds)
+            rows.append(["open fds by kind, minute 1 -> end", change, "", "", "", ""])
     rows.append(["crash", crashed.splitlines()[0] if crashed else "none", "", "", "",
                  verdict(not crashed)])  # fmt: skip
     rows.append(["'unexpected error' on screen", f"{watch.problems_seen} captures", "", "", "",
                  ""])  # fmt: skip
     return rows, bool(crashed) or any(t.misses for t in tallies.values())
+
+
+def kinds_change(first: Counter[str], last: Counter[str]) -> str:
+    changed = [f"{k} {first[k]} -> {last[k]}" for k in sorted(first | last) if first[k] != last[k]]
+    same = [f"{k} {n}" for k, n in sorted(first.items()) if last[k] == n]
+    return "; ".join(changed or ["no change"]) + " (same: " + ", ".join(same) + ")"
 
 
 def wait_until_gone(pid: int, timeout: float) -> bool:
