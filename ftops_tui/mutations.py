@@ -139,8 +139,9 @@ class MutationService:
             await asyncio.to_thread(self._audit.prepare)
 
     async def unprepare(self) -> None:
-        """The confirmation was cancelled: let the log go now rather than when the hold ends."""
-        await asyncio.to_thread(self._audit.close)
+        """The change is done, refused or cancelled: the log is let go as after any write,
+        not when the hold `prepare` set runs out."""
+        await asyncio.to_thread(self._audit.release_soon)
 
     async def apply(self, proposal: Proposal) -> Outcome:
         refusal = self._refusal(proposal)

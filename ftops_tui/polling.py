@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ftops_tui.domain.models import Event, Route, VersionMetrics
 from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.sources.relay_errors import RateLimited, Unauthorized
 
 #: console.md: failed polls back off, capped at 5 s, so recovery shows within 5 s.
 MAX_BACKOFF_S = 5.0
@@ -35,10 +36,8 @@ async def poll_relay(
     listed, paged = await asyncio.gather(
         client.list_routes(), client.events(after_seq=after_seq), return_exceptions=True
     )
-    if isinstance(listed, BaseException):
-        raise listed
-    if isinstance(paged, BaseException):
-        raise paged
+    if isinstance(listed, BaseException) or isinstance(paged, BaseException):
+        raise telling_failure([r for r in (listed, paged) if isinstance(r, BaseException)])
     routes, page = listed, paged
     if wanted is not None:
         by_id = {r.route_id: r for r in routes}
@@ -46,6 +45,20 @@ async def poll_relay(
     tags = list(dict.fromkeys(t for r in routes for t in r.version_tags))
     metrics = await client.metrics(tags, window_s=window_s) if tags else {}
     return RelayPoll(tuple(routes), metrics, page.events, page.last_seq)
+
+
+def telling_failure(failures: Sequence[BaseException]) -> BaseException:
+    """The failure a poll reports when both its calls failed: a 401 (polling stops until
+    the operator retries) or a 429 (its Retry-After is honoured) must not be hidden behind
+    the other call's timeout or 500; otherwise the routes call's, which comes first."""
+    for failure in failures:
+        if not isinstance(failure, Exception):  # cancellation, interrupt: never swallowed
+            return failure
+    for wanted in (Unauthorized, RateLimited):
+        for failure in failures:
+            if isinstance(failure, wanted):
+                return failure
+    return failures[0]
 
 
 def retry_delay(interval_s: float, failures: int, retry_after: float | None = None) -> float:

@@ -134,6 +134,8 @@ async def test_rollback_is_r_then_enter_with_audit_rows_and_verified_weights(
         await until(lambda: app.last_outcome is not None, what="outcome")
         assert app.last_outcome is not None and app.last_outcome.status == "applied"
         await until(lambda: "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0)))
+        # The change done, the log is let go at once, not when the hold for it runs out.
+        await until(lambda: not audit_log_open(audit), what="the audit log let go")
     after = await current(relay, route_id)
     assert after.revision == before.revision + 1 and after.updated_by == ACTOR
     outcome, intent = audit.rows(route_id)[:2]

@@ -12,10 +12,16 @@ from typing import Any, cast
 import pytest
 from fixtures.relay import RELAY_KEY
 
-from ftops_tui.polling import poll_relay
+from ftops_tui.polling import poll_relay, telling_failure
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.sources.relay_errors import RelayError, ServerError
+from ftops_tui.sources.relay_errors import (
+    RateLimited,
+    RelayError,
+    RelayTimeout,
+    ServerError,
+    Unauthorized,
+)
 
 
 class RoutesFailEventsSlow:
@@ -47,12 +53,27 @@ async def test_a_failed_call_waits_for_the_other_call_to_end_without_cancelling_
 
 async def test_failing_polls_leave_no_connection_behind(relay: RelayServer) -> None:
     # Cancelling the second call when the first failed left, now and then, its connection
-    # stuck in httpx's pool (an fd each, for good): ~1 in 100 polls here.
+    # stuck in httpx's pool (an fd each, for good): ~1 in 100 polls, so 500 polls find it.
     relay.state.faults.update({"mode": "internal"})
     async with RelayClient(relay.url, api_key=RELAY_KEY, timeout_s=2.0) as client:
-        for _ in range(300):
+        for _ in range(500):
             with pytest.raises(RelayError):
                 await poll_relay(client, None, window_s=15, after_seq=0)
         pool = client._http._transport._pool  # type: ignore[attr-defined]  # httpcore's pool
         states = [connection.info() for connection in pool.connections]
         assert len(states) <= 2 and all(c.is_idle() for c in pool.connections), states
+
+
+def test_a_401_or_429_of_either_call_is_what_the_poll_reports() -> None:
+    timeout = RelayTimeout("GET /routes/traffic: no answer within the timeout")
+    unauthorized = Unauthorized("GET /events: missing or wrong API key", key_env="K")
+    limited = RateLimited("GET /events: too many requests", retry_after=2.0)
+    error = ServerError("GET /events: injected", status=500)
+    # Polling stops on a 401, and waits out a Retry-After: neither hides behind the other.
+    assert telling_failure([timeout, unauthorized]) is unauthorized
+    assert telling_failure([limited, unauthorized]) is unauthorized
+    assert telling_failure([timeout, limited]) is limited
+    assert telling_failure([timeout, error]) is timeout  # else the routes call's, first
+    assert telling_failure([error]) is error
+    cancelled = asyncio.CancelledError()
+    assert telling_failure([unauthorized, cancelled]) is cancelled

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from ftops_tui.widgets.steady_table import SteadyTable
@@ -103,6 +104,14 @@ async def test_renders_what_a_plain_table_renders_through_every_kind_of_change()
         await pilot.pause()
         assert_alike(app)
 
+        # Zebra stripes, the mouse over a row.
+        same_on_both(app, lambda t: setattr(t, "zebra_stripes", True))
+        await pilot.pause()
+        assert_alike(app)
+        same_on_both(app, lambda t: setattr(t, "hover_coordinate", Coordinate(1, 1)))
+        await pilot.pause()
+        assert_alike(app)
+
         # Focus (its own cursor colours), a theme change, the cursor hidden.
         plain, steady = app.tables
         plain.focus()
@@ -125,6 +134,9 @@ async def test_renders_what_a_plain_table_renders_through_every_kind_of_change()
         # Emptied and filled again with the same value objects.
         same_on_both(app, lambda t: t.clear())
         same_on_both(app, lambda t: sync_rows(t, ROWS[:2]))
+        await pilot.pause()
+        assert_alike(app)
+        same_on_both(app, lambda t: t.remove_column("rev"))
         await pilot.pause()
         assert_alike(app)
 

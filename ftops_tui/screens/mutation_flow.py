@@ -99,30 +99,32 @@ class MutationFlow:
             await app.push_screen(confirm)
             # The audit log is opened while the operator reads, not after the answer.
             preparing = asyncio.ensure_future(service.prepare())
-            confirmed = await confirm.answered
-            await preparing
-            if confirmed is None:
+            try:
+                confirmed = await confirm.answered
+                await preparing
+                if confirmed is None:
+                    confirm.close()
+                    app.notify("cancelled: nothing was sent")
+                    return
+                reason = confirmed
+                outcome = await service.apply(replace(proposal, reason=confirmed))
+                # From here until the confirmation closes nothing awaits, so the dashboard is
+                # redrawn once: with the verified weights and the result.
+                if outcome.route is not None:
+                    app.route_read(outcome.route, outcome.read_at)  # now, not at the next poll
+                app.poll_now()
+                if outcome.status == "conflict" and outcome.route is not None:
+                    # Never retried blindly: show what changed and who did it, then ask again
+                    # against the route as it is now.
+                    confirm.close()
+                    banner = f"CONFLICT: {outcome.message}"
+                    view = self._view(outcome.route)
+                    continue
+                self._report(outcome)
                 confirm.close()
-                app.notify("cancelled: nothing was sent")
-                await service.unprepare()
                 return
-            reason = confirmed
-            outcome = await service.apply(replace(proposal, reason=confirmed))
-            # From here until the confirmation closes nothing awaits, so the dashboard is
-            # redrawn once: with the verified weights and the result.
-            if outcome.route is not None:
-                app.route_read(outcome.route, outcome.read_at)  # now, not at the next poll
-            app.poll_now()
-            if outcome.status == "conflict" and outcome.route is not None:
-                # Never retried blindly: show what changed and who did it, then ask again
-                # against the route as it is now.
-                confirm.close()
-                banner = f"CONFLICT: {outcome.message}"
-                view = self._view(outcome.route)
-                continue
-            self._report(outcome)
-            confirm.close()
-            return
+            finally:
+                await service.unprepare()
 
     async def _proposal(
         self,

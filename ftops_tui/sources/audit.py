@@ -29,6 +29,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,8 +79,9 @@ BUSY_TIMEOUT_S = 5.0
 # right after each change.
 IDLE_CLOSE_S = 0.05
 # How long a connection opened ahead of a change (`prepare`, while its confirmation is on
-# screen) waits for the change's first row. An operator slower than this gets a fresh one.
-PREPARED_HOLD_S = 120.0
+# screen) waits for the change's rows; `release_soon` ends it when the change is done. Short:
+# while it is open, rows of other consoles wait in the WAL beside the file (README).
+PREPARED_HOLD_S = 30.0
 MASK = "***"
 
 
@@ -182,6 +184,7 @@ class AuditStore:
         self._open_db: Database | None = None
         self._opened: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
         self._idle_timer: threading.Timer | None = None
+        self._idle_deadline = 0.0  # time.monotonic() when the idle timer closes it
 
     def __repr__(self) -> str:
         return f"AuditStore({str(self.path)!r})"
@@ -269,9 +272,15 @@ class AuditStore:
             self._open_db.conn.close()
         self._open_db, self._opened = None, None
 
-    def _release_when_idle(self, hold_s: float) -> None:
+    def _release_when_idle(self, hold_s: float, *, shorten: bool = False) -> None:
+        """Closes the connection `hold_s` from now; a longer hold already set (a prepared
+        change) is kept unless `shorten`: rows written meanwhile must not cut it short."""
+        deadline = time.monotonic() + hold_s
         if self._idle_timer is not None:
+            if not shorten and self._idle_deadline > deadline:
+                return
             self._idle_timer.cancel()
+        self._idle_deadline = deadline
         timer = threading.Timer(hold_s, self._release_if_idle)
         timer.daemon = True
         self._idle_timer = timer
@@ -281,6 +290,13 @@ class AuditStore:
         with self._lock:
             if self._idle_timer is threading.current_thread():  # not replaced by a later use
                 self._release()
+
+    def release_soon(self) -> None:
+        """Ends a `prepare` hold: the connection closes IDLE_CLOSE_S from now, as after any
+        use (the change is done, refused or cancelled)."""
+        with self._lock:
+            if self._open_db is not None:
+                self._release_when_idle(IDLE_CLOSE_S, shorten=True)
 
     def close(self) -> None:
         """Closes the connection now (the next use opens it again)."""

@@ -4,7 +4,8 @@ DataTable keys its rendered cells on a counter that every update bumps, so one n
 re-renders every cell of the table, header included (~0.1 ms a cell: ~4 ms of the path
 from a confirmed rollback to the screen, README Performance). This table keeps a cell's
 rendering while its value is the same object (`sync_rows` replaces only the values that
-changed) and everything else DataTable renders it from is the same.
+changed) and everything else DataTable renders it from is the same. A cell's value must
+therefore be replaced, never changed in place (`sync_rows` replaces).
 
 It overrides DataTable's private `_render_cell`: Textual is pinned in pyproject.toml, and
 tests/test_steady_table.py compares this table line for line with a plain DataTable.
@@ -83,6 +84,11 @@ class SteadyTable(DataTable[Cell]):
     def remove_row(self, row_key: RowKey | str) -> None:
         super().remove_row(row_key)
         for key in [k for k in self._steady if k[0] == row_key]:
+            del self._steady[key]
+
+    def remove_column(self, column_key: ColumnKey | str) -> None:
+        super().remove_column(column_key)
+        for key in [k for k in self._steady if k[1] == column_key]:
             del self._steady[key]
 
     def clear(self, columns: bool = False) -> SteadyTable:
