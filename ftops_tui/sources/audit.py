@@ -390,8 +390,9 @@ class AuditStore:
 
     def prepare(self) -> None:
         """Opens the file for a change that is about to be written (its confirmation is on
-        screen), so that the change's first row does not wait for the opening (~1 ms of a
-        rollback, README Performance). Writes nothing; raises AuditUnavailable like a write.
+        screen), so that the change's first row does not wait for the opening (how much
+        that saves is in question: README Performance). Writes nothing; raises
+        AuditUnavailable like a write.
         """
         with self._db(hold_s=PREPARED_HOLD_S) as db:
             # Connecting alone reads nothing: a read opens the file, its WAL and index.
