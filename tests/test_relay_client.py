@@ -4,6 +4,7 @@ relay-api.md and every row of its error table."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -316,3 +317,82 @@ async def test_an_https_relay_is_always_verified_and_plain_http_skips_the_ca_bun
         # httpx keeps its TLS settings on the pool: no public way to ask.
         context = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
         assert (context.verify_mode == ssl.CERT_REQUIRED) is verified
+
+
+class DroppingServer:
+    """A real HTTP/1.1 server on loopback that answers at most `answers` requests per
+    connection (keeping it alive) and closes the connection unanswered when the next one
+    arrives: what a relay's keep-alive timeout does to a request sent in the same instant."""
+
+    BODY = b'{"routes": []}'
+
+    def __init__(self, answers: int) -> None:
+        self.answers = answers
+        self.connections = 0
+        self.requests: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        answered = 0
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                length = next(
+                    (int(line.split(":", 1)[1]) for line in head.splitlines()
+                     if line.lower().startswith("content-length:")),
+                    0,
+                )  # fmt: skip
+                await reader.readexactly(length)
+                self.requests.append(head.split(" ", 1)[0])
+                if answered == self.answers:
+                    return
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(self.BODY), self.BODY)
+                )
+                await writer.drain()
+                answered += 1
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+    async def client(self, stack: contextlib.AsyncExitStack) -> RelayClient:
+        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        stack.push_async_callback(server.wait_closed)
+        stack.callback(server.close)
+        port = server.sockets[0].getsockname()[1]
+        return await stack.enter_async_context(
+            RelayClient(f"http://127.0.0.1:{port}/v1", api_key=None, timeout_s=2.0)
+        )
+
+
+async def test_a_get_dropped_unanswered_on_a_reused_connection_is_sent_once_more() -> None:
+    server = DroppingServer(answers=1)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await server.client(stack)
+        assert await client.list_routes() == []
+        assert await client.list_routes() == []  # dropped on the reused connection, then sent anew
+    assert server.requests == ["GET", "GET", "GET"]
+    assert server.connections == 2
+
+
+async def test_a_get_dropped_twice_is_unreachable_after_two_tries() -> None:
+    server = DroppingServer(answers=0)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await server.client(stack)
+        with pytest.raises(Unreachable, match="cannot reach relay"):
+            await client.list_routes()
+    assert server.requests == ["GET", "GET"]
+
+
+async def test_a_write_dropped_unanswered_is_never_sent_again() -> None:
+    # The relay may have applied it: only a person retries a write (after the read-back).
+    server = DroppingServer(answers=1)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await server.client(stack)
+        await client.list_routes()
+        with pytest.raises(Unreachable):
+            await client.patch_route("bot-production", [Rule("bot-v1", 100)])
+    assert server.requests == ["GET", "PATCH"]
+    assert server.connections == 1

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 #: A 429 without a usable Retry-After still backs off this long.
 DEFAULT_RETRY_AFTER_S = 1.0
 
+#: How a request fails when its connection closed under it before any answer came.
+DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
 
 def iso_utc(moment: datetime) -> str:
     # Milliseconds: a window cut to whole seconds would drop the last second's requests.
@@ -219,7 +222,7 @@ class RelayClient:
             # Honour the relay's Retry-After: nothing is sent until it has passed.
             raise RateLimited(f"{what}: rate-limited, next call in {wait:.1f}s", retry_after=wait)
         try:
-            response = await self._http.request(method, path, params=params, json=json)
+            response = await self._send(method, path, params=params, json=json)
         except httpx.TimeoutException as exc:
             raise RelayTimeout(
                 f"{what}: no answer within the timeout ({type(exc).__name__})"
@@ -229,6 +232,26 @@ class RelayClient:
                 f"{what}: cannot reach relay at {self.base_url} ({_reason(exc)})"
             ) from None
         return self._body(what, response)
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any
+    ) -> httpx.Response:
+        """One request; a GET whose connection dropped before any answer is sent once more.
+
+        A keep-alive connection the relay closes for idleness just as it is reused fails
+        with no answer at all (uvicorn closes idle connections after 5 s, which is also the
+        polls' longest back-off; a loopback probe polling at the server's keep-alive lost 12
+        requests in 400 to it). The relay never saw that request, so a GET is safe to send
+        again on a new connection. A write is not: it may have arrived."""
+        try:
+            return await self._http.request(method, path, params=params, json=json)
+        except DROPPED_CONNECTION:
+            if method != "GET":
+                raise
+            log.debug(
+                "%s /%s: connection dropped with no answer; sending it once more", method, path
+            )
+        return await self._http.request(method, path, params=params, json=json)
 
     def _body(self, what: str, response: httpx.Response) -> Any:
         status = response.status_code
