@@ -357,13 +357,20 @@ class DroppingServer:
         finally:
             writer.close()
 
-    async def client(self, stack: contextlib.AsyncExitStack) -> RelayClient:
+    async def client(
+        self, stack: contextlib.AsyncExitStack, keepalive_expiry_s: float = 30.0
+    ) -> RelayClient:
         server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
         stack.push_async_callback(server.wait_closed)
         stack.callback(server.close)
         port = server.sockets[0].getsockname()[1]
         return await stack.enter_async_context(
-            RelayClient(f"http://127.0.0.1:{port}/v1", api_key=None, timeout_s=2.0)
+            RelayClient(
+                f"http://127.0.0.1:{port}/v1",
+                api_key=None,
+                timeout_s=2.0,
+                keepalive_expiry_s=keepalive_expiry_s,
+            )
         )
 
 
@@ -396,3 +403,15 @@ async def test_a_write_dropped_unanswered_is_never_sent_again() -> None:
             await client.patch_route("bot-production", [Rule("bot-v1", 100)])
     assert server.requests == ["GET", "PATCH"]
     assert server.connections == 1
+
+
+async def test_a_connection_idle_past_the_keepalive_expiry_is_not_reused() -> None:
+    # What keeps polls at the 5 s back-off off connections a 5 s keep-alive relay is closing.
+    server = DroppingServer(answers=1)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await server.client(stack, keepalive_expiry_s=0.2)
+        await client.list_routes()
+        await asyncio.sleep(0.4)
+        await client.list_routes()  # on a new connection: nothing dropped, nothing resent
+    assert server.requests == ["GET", "GET"]
+    assert server.connections == 2

@@ -48,6 +48,11 @@ DEFAULT_RETRY_AFTER_S = 1.0
 #: How a request fails when its connection closed under it before any answer came.
 DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
+#: A connection idle longer than this is closed, not reused. Below uvicorn's 5 s keep-alive
+#: (a common relay stack) and below the polls' 5 s longest back-off: a connection that such
+#: a relay may be closing at that very moment is never the one a poll is sent on.
+KEEPALIVE_EXPIRY_S = 4.0
+
 
 def iso_utc(moment: datetime) -> str:
     # Milliseconds: a window cut to whole seconds would drop the last second's requests.
@@ -71,6 +76,7 @@ class RelayClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key_env = key_env
@@ -85,7 +91,7 @@ class RelayClient:
             base_url=self.base_url + "/",
             headers=headers,
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30),
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=keepalive_expiry_s),
             transport=transport,
             # Loading the CA bundle takes 20-60 ms before the first frame, and a plain-http
             # relay never uses it (requests only go to paths under base_url, and redirects
