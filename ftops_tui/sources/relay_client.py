@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 #: A 429 without a usable Retry-After still backs off this long.
 DEFAULT_RETRY_AFTER_S = 1.0
 
-#: How a request fails when its connection closed under it before any answer came.
-DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+#: How a request fails when the relay closed its connection under it (closed: the
+#: "server disconnected" error; reset: a read error). A relay whose answer is broken HTTP
+#: fails the same way, and a GET to it is then sent twice.
+DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError)
 
 #: A connection idle longer than this is closed, not reused. Below uvicorn's 5 s keep-alive
 #: (a common relay stack) and below the polls' 5 s longest back-off: a connection that such
@@ -80,6 +82,7 @@ class RelayClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key_env = key_env
+        self._timeout_s = timeout_s
         self._clock = clock
         self._rng = rng or random.Random()
         self._not_before = 0.0
@@ -223,12 +226,9 @@ class RelayClient:
         json: Any = None,
     ) -> Any:
         what = f"{method} /{path}"
-        wait = self.backoff_remaining
-        if wait > 0:
-            # Honour the relay's Retry-After: nothing is sent until it has passed.
-            raise RateLimited(f"{what}: rate-limited, next call in {wait:.1f}s", retry_after=wait)
+        self._hold_back(what)
         try:
-            response = await self._send(method, path, params=params, json=json)
+            response = await self._send(what, method, path, params=params, json=json)
         except httpx.TimeoutException as exc:
             raise RelayTimeout(
                 f"{what}: no answer within the timeout ({type(exc).__name__})"
@@ -239,25 +239,40 @@ class RelayClient:
             ) from None
         return self._body(what, response)
 
-    async def _send(
-        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any
-    ) -> httpx.Response:
-        """One request; a GET whose connection dropped before any answer is sent once more.
+    def _hold_back(self, what: str) -> None:
+        """Honour the relay's Retry-After: nothing is sent until it has passed."""
+        wait = self.backoff_remaining
+        if wait > 0:
+            raise RateLimited(f"{what}: rate-limited, next call in {wait:.1f}s", retry_after=wait)
 
-        A keep-alive connection the relay closes for idleness just as it is reused fails
-        with no answer at all (uvicorn closes idle connections after 5 s, which is also the
-        polls' longest back-off; a loopback probe polling at the server's keep-alive lost 12
-        requests in 400 to it). The relay never saw that request, so a GET is safe to send
-        again on a new connection. A write is not: it may have arrived."""
+    async def _send(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        json: Any,
+    ) -> httpx.Response:
+        """One request; a GET whose connection was closed under it is sent once more, within
+        what is left of its timeout.
+
+        A keep-alive connection the relay closes for idleness just as a request goes out on
+        it gets no answer at all. The 4 s expiry keeps polls off connections a relay with a
+        5 s keep-alive (uvicorn's) may be closing; a relay with a shorter one can still do it.
+        A GET is safe to send again; a write is not, it may have been applied."""
+        started = time.monotonic()
         try:
             return await self._http.request(method, path, params=params, json=json)
-        except DROPPED_CONNECTION:
-            if method != "GET":
+        except DROPPED_CONNECTION as exc:
+            left = self._timeout_s - (time.monotonic() - started)
+            if method != "GET" or left <= 0:
                 raise
-            log.debug(
-                "%s /%s: connection dropped with no answer; sending it once more", method, path
+            log.info(
+                "%s: connection closed with no answer (%s); sent once more", what, _reason(exc)
             )
-        return await self._http.request(method, path, params=params, json=json)
+        self._hold_back(what)  # a 429 to a concurrent call may have come meanwhile
+        return await self._http.request(method, path, params=params, json=json, timeout=left)
 
     def _body(self, what: str, response: httpx.Response) -> Any:
         status = response.status_code
