@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from ftops_tui.widgets.steady_table import SteadyTable
+from ftops_tui.widgets.steady_table import BASE_CELL_CACHE, SteadyTable
 from ftops_tui.widgets.table_sync import Cell, sync_rows
 
 
@@ -167,3 +167,19 @@ async def test_one_changed_value_re_renders_one_cell() -> None:
         with cells_rendered(app) as steady_cells:
             lines(steady)
         assert steady_cells[0] == 0
+
+
+async def test_datatable_own_cell_cache_stays_small_through_many_updates() -> None:
+    # Its entries are keyed on DataTable's update counter: behind this table's own cache none
+    # is read again, so at DataTable's size (10,000) it only held dead cells.
+    app = TwoTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.set_focus(None)  # the first table would take it, and draw its cursor differently
+        await pilot.pause()
+        plain, steady = app.tables
+        for n in range(300):
+            rows = [*ROWS[:3], ("translate", ("translate", Text(f"{n}%"), str(n)))]
+            same_on_both(app, lambda t, rows=rows: sync_rows(t, rows))
+            assert_alike(app)
+        assert len(plain._cell_render_cache) > 300  # type: ignore[attr-defined]
+        assert len(steady._cell_render_cache) <= BASE_CELL_CACHE  # type: ignore[attr-defined]
