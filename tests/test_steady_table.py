@@ -10,6 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from ftops_tui.widgets.steady_table import BASE_CELL_CACHE, SteadyTable
@@ -183,3 +184,84 @@ async def test_datatable_own_cell_cache_stays_small_through_many_updates() -> No
             assert_alike(app)
         assert len(plain._cell_render_cache) > 300  # type: ignore[attr-defined]
         assert len(steady._cell_render_cache) <= BASE_CELL_CACHE  # type: ignore[attr-defined]
+
+
+def on_screen(table: DataTable[Cell]) -> list[list[tuple[str, str]]]:
+    """The table's lines as the compositor gets them (border included, from its line cache)."""
+    strips = table.render_lines(Region(0, 0, *table.outer_size))
+    return [[(s.text, str(s.style)) for s in strip] for strip in strips]
+
+
+def drawn_afresh(table: DataTable[Cell]) -> list[list[tuple[str, str]]]:
+    table.refresh()  # the whole table dirty: every line drawn again
+    return on_screen(table)
+
+
+@contextmanager
+def lines_drawn(table: DataTable[Cell]) -> Iterator[list[int]]:
+    count = [0]
+    original = table.render_line
+
+    def counting(y: int) -> Any:
+        count[0] += 1
+        return original(y)
+
+    table.render_line = counting  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        table.render_line = original  # type: ignore[method-assign]
+
+
+async def test_a_changed_value_redraws_its_row_only_and_nothing_goes_stale() -> None:
+    # DataTable repaints the whole table, header and border, for any one cell: a rollback's
+    # frame drew every line of both panes (README, Performance).
+    app = TwoTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.set_focus(None)
+        _, steady = app.tables
+        sync_rows(steady, ROWS)
+        await pilot.pause()
+
+        changed = [*ROWS[:3], ("translate", ("translate", Text("▲ ALERT"), "13"))]
+        with lines_drawn(steady) as drawn:
+            sync_rows(steady, changed)
+            await pilot.pause()
+        assert drawn[0] == 1
+        assert on_screen(steady) == drawn_afresh(steady)
+        assert "13" in steady.render_line(4).text  # the header, then the fourth row
+
+        # The cursor row, and a move of the cursor, are drawn right too.
+        steady.move_cursor(row=3)
+        await pilot.pause()
+        sync_rows(steady, [*ROWS[:3], ("translate", ("translate", Text("ok"), "14"))])
+        await pilot.pause()
+        assert on_screen(steady) == drawn_afresh(steady)
+
+
+async def test_a_column_widens_for_a_longer_value_and_keeps_its_width() -> None:
+    app = TwoTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.set_focus(None)
+        _, steady = app.tables
+        sync_rows(steady, ROWS)
+        await pilot.pause()
+        header = steady.render_line(0).text
+
+        longer = [("checkout", ("checkout-eu-west-1", Text("█████"), "3")), *ROWS[1:]]
+        with lines_drawn(steady) as drawn:
+            sync_rows(steady, longer)
+            await pilot.pause()
+        assert drawn[0] == steady.size.height  # every column after it moved
+        wide_header = steady.render_line(0).text
+        assert len(wide_header.rstrip()) > len(header.rstrip())
+        assert on_screen(steady) == drawn_afresh(steady)
+
+        # The long value goes: DataTable would narrow the column again (the columns to its
+        # right jump back, and the whole table is redrawn); this one keeps it.
+        with lines_drawn(steady) as drawn:
+            sync_rows(steady, ROWS)
+            await pilot.pause()
+        assert drawn[0] == 1
+        assert steady.render_line(0).text == wide_header
+        assert on_screen(steady) == drawn_afresh(steady)
