@@ -50,8 +50,13 @@ class ConfirmScreen(ModalScreen[None]):
     and escape do nothing here, and the app opens nothing over it (help, the palette) while
     the change is being sent; the caller sends it, then `close()`s the screen."""
 
-    # enter confirms wherever the focus is (the reason field submits with enter too).
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "confirm", "Confirm")]
+    # enter confirms wherever the focus is. A priority binding takes it before the reason
+    # field does: answering through the field's own submit message took two more message
+    # hops, ~0.7 ms of the rollback path (README, Performance).
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "confirm", "Confirm", priority=True),
+    ]
 
     # Most changes are on screen well within this; only a slow relay shows the note, and
     # showing it at once would redraw this screen while the audit row is being written.
@@ -98,10 +103,6 @@ class ConfirmScreen(ModalScreen[None]):
         # Removed by anything but `close()`: the caller must not wait for an answer forever.
         if not self.answered.done():
             self.answered.set_result(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_confirm()
 
     def action_confirm(self) -> None:
         if self.answered.done():
