@@ -85,7 +85,7 @@ def filled(app: Any, screen: Any) -> bool:
     if state.polls == 0 or state.registry.last_ok is None or state.relay.problem is not None:
         return False
     routes, versions = screen.query_one(RoutesPane), screen.query_one(VersionsPane)
-    joined = any(versions.get_cell(key, "registry") != "-" for key in versions.rows)
+    joined = any(str(versions.get_cell(key, "registry")) != "-" for key in versions.rows)
     events = bool(screen.query_one(EventsPane).lines)
     return routes.row_count > 0 and joined and events and fits(routes) and fits(versions)
 

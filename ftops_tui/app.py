@@ -200,7 +200,9 @@ class FtopsApp(App[None]):
             except AuditUnavailable as exc:
                 if not self._audit_warned:  # once: a read-only bastion should not nag
                     self._audit_warned = True
-                    self.notify(f"audit log unavailable: {exc}", severity="error", timeout=15)
+                    self.notify(
+                        f"audit log unavailable: {exc}", severity="error", timeout=15, markup=False
+                    )
 
         self.run_worker(run(), group="observe")
 
@@ -250,6 +252,7 @@ class FtopsApp(App[None]):
             title="⚑ EXTERNAL CHANGE",
             severity="warning",
             timeout=15,
+            markup=False,  # the actor and reason are another person's words
         )
 
     def _unexpected(self, where: str, exc: BaseException) -> None:

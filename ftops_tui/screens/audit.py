@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Label
 from ftops_tui.domain.audit_text import change_text
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 from ftops_tui.widgets.key_bar import KeyBar
+from ftops_tui.widgets.table_sync import as_text
 
 LIMIT = 500
 
@@ -33,7 +34,7 @@ class AuditScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Label("", id="audit-title")
-        table: DataTable[str | Text] = DataTable(id="audit", cursor_type="row")
+        table: DataTable[Text] = DataTable(id="audit", cursor_type="row")
         yield table
         yield KeyBar()
 
@@ -86,13 +87,13 @@ class AuditScreen(Screen[None]):
             table.add_row(*self._cells(row), key=str(row["id"]))
 
     @staticmethod
-    def _cells(row: dict[str, Any]) -> tuple[str | Text, ...]:
+    def _cells(row: dict[str, Any]) -> tuple[Text, ...]:
         status = row["status"] or ""
         flagged = status in ("conflict", "rejected", "failed", "unverified")
         words = row["reason"] or ""
         if row["error"]:
             words = f"{words} — error: {row['error']}" if words else f"error: {row['error']}"
-        return (
+        cells = (
             str(row["id"]),
             str(row["ts"])[:19].replace("T", " "),
             row["kind"],
@@ -103,3 +104,4 @@ class AuditScreen(Screen[None]):
             change_text(row),
             words,
         )
+        return tuple(as_text(cell) for cell in cells)  # a reason is typed by a person

@@ -41,7 +41,8 @@ def change_table(proposal: Proposal) -> Table:
     for tag in dict.fromkeys([*before, *after]):
         old, new = before.get(tag, 0), after.get(tag, 0)
         mark = Text("→", style="bold" if old != new else "dim")
-        table.add_row(tag, f"{old}%", mark, Text(f"{new}%", style="bold" if old != new else ""))
+        new_text = Text(f"{new}%", style="bold" if old != new else "")
+        table.add_row(Text(tag), f"{old}%", mark, new_text)  # a tag is text, not markup
     return table
 
 
@@ -90,7 +91,7 @@ class ConfirmScreen(ModalScreen[None]):
             yield Static(change_table(p), id="confirm-change")
             if p.promote is not None:
                 m = p.promote
-                yield Label(f"then move {m.model} @{m.alias} to version {m.version}")
+                yield Label(Text(f"then move {m.model} @{m.alias} to version {m.version}"))
             yield Label("reason (recorded in the audit log):")
             yield Input(value=p.reason, placeholder="why (required)", id="reason")
             yield Label("", id="confirm-error")

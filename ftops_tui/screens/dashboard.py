@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -102,9 +103,11 @@ class DashboardScreen(Screen[None]):
         problem.set_class(bool(problems), "shown")
         if problems:
             problem.update(
-                "unexpected error (the console keeps running): "
-                + problems[-1]
-                + "\ndetails in the log file; q quits, ctrl+r retries"
+                Text(
+                    "unexpected error (the console keeps running): "
+                    + problems[-1]
+                    + "\ndetails in the log file; q quits, ctrl+r retries"
+                )
             )
 
     # -- keys -> intents ------------------------------------------------------------------

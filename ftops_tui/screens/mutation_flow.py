@@ -91,7 +91,13 @@ class MutationFlow:
                     return
                 continue
             if isinstance(proposal, NoProposal):
-                app.notify(proposal.message, title="nothing sent", severity="warning", timeout=8)
+                app.notify(
+                    proposal.message,
+                    title="nothing sent",
+                    severity="warning",
+                    timeout=8,
+                    markup=False,
+                )
                 return
             if not proposal.reason:
                 proposal = replace(proposal, reason=default_reason(proposal))
@@ -151,5 +157,6 @@ class MutationFlow:
         severity = SEVERITY.get(outcome.status, "warning")
         if outcome.alias_error:
             title, severity = title + " (ALIAS NOT MOVED)", "error"
-        self.app.notify(outcome.message, title=title, severity=severity, timeout=20)
+        # The relay's own words are in the message: shown as written, never as markup.
+        self.app.notify(outcome.message, title=title, severity=severity, timeout=20, markup=False)
         self.app.last_outcome = outcome

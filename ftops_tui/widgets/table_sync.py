@@ -12,6 +12,22 @@ Cell = str | Text
 Row = tuple[str, Sequence[Cell]]
 
 
+def as_text(value: Cell) -> Text:
+    """A cell as it should be shown. DataTable reads a str cell as Rich markup: an actor
+    `deploy[bot]` showed as `deploy`, and a reason with `[/b]` in it stopped the console.
+    Route ids, actors, reasons and errors come from outside: they are text, never markup."""
+    return Text(value, end="") if isinstance(value, str) else value
+
+
+def _shown_as(shown: object, value: Cell) -> bool:
+    if not isinstance(shown, Text):
+        return False
+    if isinstance(value, str):
+        return shown.plain == value and not shown.spans and not shown.style
+    # Text's own == leaves out its style: a cell that only changes colour is a change.
+    return shown.plain == value.plain and shown.spans == value.spans and shown.style == value.style
+
+
 def sync_rows(table: DataTable[Cell], rows: Sequence[Row]) -> None:
     wanted = {key for key, _ in rows}
     for row_key in list(table.rows):
@@ -21,7 +37,7 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[Row]) -> None:
     for key, cells in rows:
         if key in table.rows:
             for column, value in zip(columns, cells, strict=True):
-                if table.get_cell(key, column) != value:
-                    table.update_cell(key, column, value, update_width=True)
+                if not _shown_as(table.get_cell(key, column), value):
+                    table.update_cell(key, column, as_text(value), update_width=True)
         else:
-            table.add_row(*cells, key=key)
+            table.add_row(*(as_text(cell) for cell in cells), key=key)

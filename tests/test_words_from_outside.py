@@ -1,0 +1,65 @@
+"""Words from outside the console (actors, reasons, route ids, the relay's messages) are shown
+as written. DataTable, Static and toasts read a str as Rich markup: an actor `deploy[bot]`
+showed as `deploy`, and a reason with `[/b]` in it stopped the console when the audit view
+opened. Real relay, real SQLite audit file and registry, driven through Pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fixtures.console import console, console_config, until
+from fixtures.relay import RELAY_KEY
+from rich.text import Text
+
+from ftops_tui.domain.models import Rule
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.screens.audit import AuditScreen
+from ftops_tui.sources.audit import AuditStore
+from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.widgets.routes_pane import RoutesPane
+from ftops_tui.widgets.table_sync import as_text
+
+ROUTE = "words-from-outside"
+ACTOR = "deploy[bot]"
+REASON = "[/b] canary [bold]step[/bold] [INC-42]"
+
+
+def test_a_str_cell_is_text_and_a_text_cell_is_kept() -> None:
+    assert as_text("deploy[bot]").plain == "deploy[bot]"
+    styled = Text("ok", style="bold")
+    assert as_text(styled) is styled
+
+
+async def test_actor_and_reason_with_brackets_are_shown_as_written(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+        if ROUTE not in {route.route_id for route in await other.list_routes()}:
+            rules = [
+                {"version_tag": "bot-v1", "weight": 90},
+                {"version_tag": "bot-v2", "weight": 10},
+            ]
+            await other.create_route({"route_id": ROUTE, "route_rules": rules})
+        audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+        app = console(
+            console_config(relay.url, sqlite_registry_uri, routes=[ROUTE]), RELAY_KEY, audit=audit
+        )
+        async with app.run_test(size=(160, 45)) as pilot:
+            routes = app.screen.query_one(RoutesPane)
+            await until(lambda: routes.row_count == 1, what="the route")
+            await other.patch_route(
+                ROUTE, [Rule("bot-v1", 80), Rule("bot-v2", 20)], actor=ACTOR, reason=REASON
+            )
+            await until(lambda: ACTOR in routes.render_line(1).text, what="the actor as written")
+
+            # Seen from another party: flagged in a toast and kept as an observed audit row.
+            await until(lambda: len(audit.rows(ROUTE)) >= 1, what="the observed row")
+            await pilot.press("a")
+            await until(lambda: isinstance(app.screen, AuditScreen), what="the audit view")
+            table = app.screen.query_one("#audit")
+            await until(lambda: table.row_count >= 1, what="audit rows")  # type: ignore[attr-defined]
+            await pilot.pause()
+            shown = "".join(table.render_line(y).text for y in range(2))  # type: ignore[attr-defined]
+            assert ACTOR in shown
+            assert REASON in shown
+            assert app.return_code is None and not app.problems  # still running, nothing caught
