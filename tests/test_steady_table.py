@@ -3,14 +3,15 @@ whose values changed (widgets/steady_table.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from ftops_tui.widgets.steady_table import BASE_CELL_CACHE, SteadyTable
@@ -213,16 +214,21 @@ def lines_drawn(table: DataTable[Cell]) -> Iterator[list[int]]:
         table.render_line = original  # type: ignore[method-assign]
 
 
-async def test_a_changed_value_redraws_its_row_only_and_nothing_goes_stale() -> None:
-    # DataTable repaints the whole table, header and border, for any one cell: a rollback's
-    # frame drew every line of both panes (README, Performance).
+@asynccontextmanager
+async def steady_with_rows() -> AsyncIterator[tuple[Pilot[None], DataTable[Cell]]]:
     app = TwoTables()
     async with app.run_test(size=(60, 20)) as pilot:
         app.set_focus(None)
         _, steady = app.tables
         sync_rows(steady, ROWS)
         await pilot.pause()
+        yield pilot, steady
 
+
+async def test_a_changed_value_redraws_its_row_only_and_nothing_goes_stale() -> None:
+    # DataTable repaints the whole table, header and border, for any one cell: a rollback's
+    # frame drew every line of both panes (README, Performance).
+    async with steady_with_rows() as (pilot, steady):
         changed = [*ROWS[:3], ("translate", ("translate", Text("▲ ALERT"), "13"))]
         with lines_drawn(steady) as drawn:
             sync_rows(steady, changed)
@@ -240,12 +246,7 @@ async def test_a_changed_value_redraws_its_row_only_and_nothing_goes_stale() -> 
 
 
 async def test_a_column_widens_for_a_longer_value_and_keeps_its_width() -> None:
-    app = TwoTables()
-    async with app.run_test(size=(60, 20)) as pilot:
-        app.set_focus(None)
-        _, steady = app.tables
-        sync_rows(steady, ROWS)
-        await pilot.pause()
+    async with steady_with_rows() as (pilot, steady):
         header = steady.render_line(0).text
 
         longer = [("checkout", ("checkout-eu-west-1", Text("█████"), "3")), *ROWS[1:]]
