@@ -20,8 +20,9 @@ routes (bounded in time) so every metrics window has figures. Then:
    for 9 calls; polls must still never overlap.
 
 Targets: cycle, frame included, <= 250 ms; at most 1 poll_relay in flight at any moment.
---plain-tables draws the routes and versions panes as a plain DataTable does (every cell
-again on any change), for comparison with widgets/steady_table.py.
+--plain-tables draws the routes and versions panes as a plain DataTable does (every cell and
+every line again on any change, columns narrowed again), for comparison with
+widgets/steady_table.py.
 
     .venv/bin/python benchmarks/poll_cycle.py [--duration 30] [--rps 100] [--polls 20]
         [--plain-tables]
@@ -292,6 +293,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.plain_tables:
         SteadyTable._render_cell = DataTable._render_cell  # type: ignore[method-assign]
+        SteadyTable.update_cell = DataTable.update_cell  # type: ignore[method-assign]
+        SteadyTable._update_column_widths = DataTable._update_column_widths  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
         workdir = Path(tmp)
         relay = RelayProcess(workdir, {}, new_key())

@@ -194,7 +194,8 @@ def on_screen(table: DataTable[Cell]) -> list[list[tuple[str, str]]]:
 
 
 def drawn_afresh(table: DataTable[Cell]) -> list[list[tuple[str, str]]]:
-    table.refresh()  # the whole table dirty: every line drawn again
+    table._clear_caches()  # type: ignore[attr-defined]  # DataTable's own line and row caches
+    table.refresh()  # and the widget's: every line drawn again
     return on_screen(table)
 
 
@@ -254,6 +255,7 @@ async def test_a_column_widens_for_a_longer_value_and_keeps_its_width() -> None:
             sync_rows(steady, longer)
             await pilot.pause()
         assert drawn[0] == steady.size.height  # every column after it moved
+        assert "checkout-eu-west-1" in steady.render_line(1).text
         wide_header = steady.render_line(0).text
         assert len(wide_header.rstrip()) > len(header.rstrip())
         assert on_screen(steady) == drawn_afresh(steady)
@@ -266,3 +268,30 @@ async def test_a_column_widens_for_a_longer_value_and_keeps_its_width() -> None:
         assert drawn[0] == 1
         assert steady.render_line(0).text == wide_header
         assert on_screen(steady) == drawn_afresh(steady)
+
+
+async def test_a_changed_row_of_a_scrolled_table_with_a_border_is_drawn_in_its_place() -> None:
+    # The panes have a border and scroll: the row's region moves by both.
+    app = TwoTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.set_focus(None)
+        _, steady = app.tables
+        steady.styles.border = ("round", "white")
+        rows = [(f"r{n}", (f"route-{n}", Text("██"), str(n))) for n in range(30)]
+        sync_rows(steady, rows)
+        await pilot.pause()
+        steady.scroll_to(y=12, animate=False)
+        await pilot.pause()
+        assert steady.scroll_offset.y == 12
+
+        rows[14] = ("r14", ("route-14", Text("█"), "99"))
+        with lines_drawn(steady) as drawn:
+            sync_rows(steady, rows)
+            await pilot.pause()
+        assert drawn[0] == 1
+        assert on_screen(steady) == drawn_afresh(steady)
+        assert any("99" in text for text in (line_text(strip) for strip in on_screen(steady)))
+
+
+def line_text(strip: list[tuple[str, str]]) -> str:
+    return "".join(text for text, _ in strip)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,8 +20,9 @@ class ChooseVersionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="choose-body"):
-            yield Label(self.question)
-            yield OptionList(*self.choices, id="choices")
+            # The question names the route, the choices are version tags: text, never markup.
+            yield Label(Text(self.question))
+            yield OptionList(*self.choices, id="choices", markup=False)
             yield Label("enter choose · escape cancel", classes="hint")
 
     def on_mount(self) -> None:

@@ -30,7 +30,7 @@ class WeightsScreen(ModalScreen[dict[str, int] | None]):
             )
             for rule in self.route.route_rules:
                 with Horizontal(classes="weight-row"):
-                    yield Label(rule.version_tag, classes="weight-tag")
+                    yield Label(Text(rule.version_tag), classes="weight-tag")
                     yield Input(
                         str(self.start.get(rule.version_tag, 0)),
                         type="integer",

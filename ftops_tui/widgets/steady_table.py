@@ -13,9 +13,11 @@ and narrows a column as soon as its longest value gets shorter (the columns to i
 jump left, and back at the next longer value, each time a full repaint). Here a changed
 cell repaints its row's line, and a column keeps the widest width it has had.
 
-It overrides DataTable's private `_render_cell` and `_update_column_widths`: Textual is
-pinned in pyproject.toml, and tests/test_steady_table.py compares this table line for line
-with a plain DataTable, and what it puts on screen with the table drawn afresh.
+It overrides DataTable's private `_render_cell` and `_update_column_widths`, and its
+`update_cell` writes DataTable's private `_data`, `_update_count`, `_updated_cells` and
+`_require_update_dimensions` as DataTable's own does: check them when Textual is upgraded.
+Textual is pinned in pyproject.toml, and tests/test_steady_table.py compares this table line
+for line with a plain DataTable, and what it puts on screen with the table drawn afresh.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import Any
 
 from rich.segment import Segment
 from textual.cache import LRUCache
+from textual.render import measure
 from textual.widgets import DataTable
+from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from ftops_tui.widgets.table_sync import Cell
@@ -101,7 +105,8 @@ class SteadyTable(DataTable[Cell]):
         update_width: bool = False,
     ) -> None:
         # DataTable.update_cell repaints the whole table, border and header included; only
-        # this row's line changed, unless a column widens (_update_column_widths repaints all).
+        # this row's line changed. A column that widens for the new value changes the table's
+        # virtual size on idle, and that repaints all of it.
         row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
         column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
         row_index = self._row_locations.get(row_key)
@@ -116,14 +121,23 @@ class SteadyTable(DataTable[Cell]):
         self.refresh_row(row_index)
 
     def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
-        # A column widens for a longer value and then keeps its width: DataTable narrows it
-        # again for a shorter one, so columns jumped sideways whenever a figure lost a digit
-        # (95% -> 100% -> 95%) and every such change repainted the whole table.
-        before = {key: column.content_width for key, column in self.columns.items()}
-        super()._update_column_widths(updated_cells)
-        for key, column in self.columns.items():
-            column.content_width = max(column.content_width, before.get(key, 0))
-        # A wider column makes the table's virtual size change, which repaints all of it.
+        # A column widens for a longer value and then keeps its width. DataTable narrows it
+        # again for a shorter one (measuring every cell of the column), so columns jumped
+        # sideways whenever a figure lost a digit (95% -> 100% -> 95%), each time repainting
+        # the whole table. Widths only grow here, so a wider column always changes the
+        # table's virtual size, which repaints it all.
+        console = self.app.console
+        for row_key, column_key in updated_cells:
+            column, row = self.columns.get(column_key), self.rows.get(row_key)
+            if column is None or row is None:
+                continue
+            value = default_cell_formatter(
+                self._data[row_key][column_key], wrap=row.height != 1, height=row.height
+            )
+            column.content_width = max(
+                column.content_width, measure(console, value, 1), measure(console, column.label, 1)
+            )
+        self._require_update_dimensions = True
 
     def notify_style_update(self) -> None:
         self._steady.clear()  # a theme or CSS change restyles every cell

@@ -16,14 +16,15 @@ def as_text(value: Cell) -> Text:
     """A cell as it should be shown. DataTable reads a str cell as Rich markup: an actor
     `deploy[bot]` showed as `deploy`, and a reason with `[/b]` in it stopped the console.
     Route ids, actors, reasons and errors come from outside: they are text, never markup."""
-    return Text(value, end="") if isinstance(value, str) else value
+    # no_wrap, as DataTable sets for its own one-line rows.
+    return Text(value, end="", no_wrap=True) if isinstance(value, str) else value
 
 
 def _shown_as(shown: object, value: Cell) -> bool:
     if not isinstance(shown, Text):
         return False
     if isinstance(value, str):
-        return shown.plain == value and not shown.spans and not shown.style
+        return shown.plain == value and not shown.spans and not shown.style and bool(shown.no_wrap)
     # Text's own == leaves out its style: a cell that only changes colour is a change.
     return shown.plain == value.plain and shown.spans == value.spans and shown.style == value.style
 

@@ -65,7 +65,8 @@ class VersionsPane(SteadyTable):
     def show(self, view: RouteView | None, state: ConsoleState) -> None:
         title = f"versions of {view.route.route_id}" if view else "versions"
         if title != self._title:  # assigning border_title repaints the pane, even unchanged
-            self._title = self.border_title = title
+            self._title = title
+            self.border_title = Text(title)  # a route id is text, never markup
         rows: list[Row] = []
         for v in view.versions if view else ():
             m = v.metrics
