@@ -38,6 +38,17 @@ class BenchError(RuntimeError):
     """A run failed (as opposed to a target being missed)."""
 
 
+def stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) ends the script through its `finally` blocks, as ctrl+c does: with
+    Python's default handling the relay process and the tmux server it had started were
+    left running."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def wait_until(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> float:
     """Seconds it took for `cond` to hold; BenchError after `timeout`."""
     start = time.monotonic()

@@ -38,6 +38,7 @@ from _common import (
     fail,
     new_key,
     print_table,
+    stop_on_sigterm,
     verdict,
 )
 
@@ -94,6 +95,7 @@ def main() -> int:
     parser.add_argument("--polls", type=int, default=1000)
     parser.add_argument("--fault", default="internal", help="relay fault mode (not slow)")
     args = parser.parse_args()
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
         relay = RelayProcess(Path(tmp), demo_world(load_rps=10, load_s=600), new_key())
         try:

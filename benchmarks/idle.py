@@ -42,6 +42,7 @@ from _common import (
     print_table,
     rss_bytes,
     seed_registry,
+    stop_on_sigterm,
     verdict,
     wait_until,
     write_config,
@@ -122,6 +123,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=10.0)
     args = parser.parse_args()
+    stop_on_sigterm()
     key = new_key()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
         workdir = Path(tmp)

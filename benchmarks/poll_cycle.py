@@ -55,6 +55,7 @@ from _common import (
     p95,
     print_table,
     seed_registry,
+    stop_on_sigterm,
     verdict,
 )
 from textual._compositor import Compositor
@@ -291,6 +292,7 @@ def main() -> int:
     parser.add_argument("--polls", type=int, default=20, help="polls timed without console")
     parser.add_argument("--plain-tables", action="store_true", help="panes drawn as DataTable")
     args = parser.parse_args()
+    stop_on_sigterm()
     if args.plain_tables:
         SteadyTable._render_cell = DataTable._render_cell  # type: ignore[method-assign]
         SteadyTable.update_cell = DataTable.update_cell  # type: ignore[method-assign]

@@ -54,6 +54,7 @@ from _common import (
     p95,
     print_table,
     seed_registry,
+    stop_on_sigterm,
     verdict,
 )
 
@@ -278,6 +279,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20)
     args = parser.parse_args()
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
         workdir = Path(tmp)
         relay = RelayProcess(workdir, demo_world(load_rps=20), new_key())

@@ -58,6 +58,7 @@ from _common import (
     print_table,
     rss_bytes,
     seed_registry,
+    stop_on_sigterm,
     verdict,
     wait_until,
     write_config,
@@ -281,6 +282,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of schedule")
     args = parser.parse_args()
+    stop_on_sigterm()
     slots = max(1, int(args.duration // SLOT_S))
     key = new_key()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:

@@ -44,6 +44,7 @@ from _common import (
     new_key,
     print_table,
     seed_registry,
+    stop_on_sigterm,
     verdict,
     write_config,
 )
@@ -139,6 +140,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="runs not counted (disk cache)")
     args = parser.parse_args()
+    stop_on_sigterm()
     key = new_key()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
         workdir = Path(tmp)
