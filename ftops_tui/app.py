@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import signal
 import sys
@@ -108,16 +107,12 @@ class FtopsApp(App[None]):
         self.set_interval(1.0, self._tick)
         if self._polling:
             self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
-            # Importing mlflow (the registry's first read, ~2 s) and scipy (~0.3 s) in threads
-            # still holds the GIL most of the time: they start once the first frame is on
-            # screen, so they never delay it.
-            self.call_after_refresh(self._load_in_background)
+            # Importing mlflow (the registry's first read, ~2 s) in a thread still holds the
+            # GIL most of the time: it starts once the first frame is on screen.
+            self.call_after_refresh(self._start_registry)
         self._catch_hangup()
 
-    def _load_in_background(self) -> None:
-        # The verdicts' statistics (scipy) load in a thread while the first poll is in
-        # flight, instead of on the event loop when its answer arrives.
-        self.run_worker(asyncio.to_thread(importlib.import_module, "scipy.stats"))
+    def _start_registry(self) -> None:
         self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
 
     def _catch_hangup(self) -> None:
@@ -238,10 +233,10 @@ class FtopsApp(App[None]):
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
 
     def _settle(self) -> None:
-        """Once mlflow and scipy are in (~300k objects, all kept for good), hide them from
-        the cycle collector: each full collection walked them all, stalling the screen for
-        ~90-180 ms several times a minute (benchmarks/poll_cycle.py, rollback.py)."""
-        if not self._settled and "scipy.stats" in sys.modules:
+        """Once mlflow is in (~300k objects, all kept for good), hide them from the cycle
+        collector: each full collection walked them all, stalling the screen for ~90-180 ms
+        several times a minute (benchmarks/poll_cycle.py, rollback.py)."""
+        if not self._settled and "mlflow" in sys.modules:
             gc.freeze()
             self._settled = True
 

@@ -400,6 +400,6 @@ async def test_once_started_the_long_lived_objects_are_kept_out_of_the_collector
 
     app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
     async with app.run_test(size=(160, 45)):
-        # Frozen after a registry answer once scipy is in; polls every 0.2 s, registry every 2 s.
+        # Frozen after a registry answer (mlflow is in); polls every 0.2 s, registry every 2 s.
         await until(lambda: gc.get_freeze_count() > 0, timeout=20, what="objects frozen")
     assert gc.get_freeze_count() == 0  # and given back when the console stops

@@ -1,14 +1,9 @@
-"""Health verdicts and the canary-vs-stable significance test."""
+"""Health verdicts (the significance test itself: test_significance.py)."""
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from ftops_tui.domain.health import Thresholds, VerdictKind, judge
 from ftops_tui.domain.models import VersionMetrics
-from ftops_tui.domain.significance import error_rate_worse
 
 T = Thresholds()
 
@@ -57,38 +52,3 @@ def test_too_little_traffic_is_not_judged() -> None:
 def test_stable_version_is_judged_on_absolute_thresholds_only() -> None:
     assert judge(metrics(1000, 100), None, T).kind is VerdictKind.BREACH
     assert judge(metrics(1000, 10), None, T).kind is VerdictKind.HEALTHY
-
-
-def test_significance_reports_insufficient_traffic_without_a_p_value() -> None:
-    result = error_rate_worse(1, 5, 0, 1000, alpha=0.05, min_requests=10)
-    assert not result.judged and not result.worse
-    assert "canary has 5 requests" in result.reason
-
-
-def test_significance_matches_a_hand_computed_fisher_p_value() -> None:
-    # Canary 3/10 errors, stable 0/10: P(X >= 3) under the hypergeometric(20, 3, 10) is
-    # C(10,3)/C(20,3) = 120/1140.
-    result = error_rate_worse(3, 10, 0, 10, alpha=0.05, min_requests=10)
-    assert result.p_value == pytest.approx(120 / 1140)
-    assert not result.worse
-
-
-def test_significance_refuses_impossible_counts() -> None:
-    with pytest.raises(ValueError):
-        error_rate_worse(11, 10, 0, 10, alpha=0.05, min_requests=1)
-
-
-@given(
-    st.integers(10, 2000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))),
-    st.integers(10, 2000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))),
-)
-def test_more_canary_errors_never_lowers_suspicion(
-    canary: tuple[int, int], stable: tuple[int, int]
-) -> None:
-    n, e = canary
-    if e == n:
-        return
-    p = error_rate_worse(e, n, stable[1], stable[0], alpha=0.05, min_requests=10).p_value
-    p_more = error_rate_worse(e + 1, n, stable[1], stable[0], alpha=0.05, min_requests=10).p_value
-    assert p is not None and p_more is not None
-    assert p_more <= p + 1e-12

@@ -158,7 +158,7 @@ atexit.register(lambda: print("loaded:", *loaded(), file=sys.stderr))
 sys.argv = ["ftops-tui", *sys.argv[2:]]
 runpy.run_module("ftops_tui", run_name="__main__")
 """
-WATCHED = ("pandas", "pyarrow", "mlflow", "sqlite_utils")
+WATCHED = ("pandas", "pyarrow", "scipy", "mlflow", "sqlite_utils")
 
 
 def run_command(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -186,7 +186,11 @@ def test_the_command_reads_the_registry_without_loading_pandas(
     config = write_config(tmp_path, demo_relay.url, uri)
     result, loaded = run_command("status", "--json", "--config", str(config))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout)["registry"]["state"] == "ok"
+    status = json.loads(result.stdout)
+    assert status["registry"]["state"] == "ok"
+    # A canary was judged against stable (the significance test ran) without scipy.
+    details = [v["verdict_detail"] for r in status["routes"] for v in r["rules"]]
+    assert any("Fisher exact" in d for d in details), details
     assert loaded == {"mlflow"}
 
 

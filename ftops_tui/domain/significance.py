@@ -2,13 +2,24 @@
 
 One-sided Fisher's exact test on the 2x2 table of errors and successes. It is exact at
 any sample size, which matters here: a canary at 5 % of traffic sees few requests, exactly
-where normal-approximation tests (chi-square, two-proportion z) are unreliable. scipy's
-implementation is used (it ships with mlflow) and imported lazily: it costs ~0.3 s.
+where normal-approximation tests (chi-square, two-proportion z) are unreliable.
+
+The test is a hypergeometric tail, computed here rather than with scipy's `fisher_exact`:
+importing scipy.stats took 0.9-1.2 s of the GIL on the way to the console's first full
+screen and held 72 MB for good (README, Performance). tests/test_significance.py checks it
+against scipy's over a grid of small tables and random large ones.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+
+# A tail is summed until a term adds less than this, relative to the sum so far: what is
+# left of the tail then changes the p-value by ~1e-15 at most, far below what is shown
+# (3 digits) or compared (alpha).
+_NEGLIGIBLE = 1e-17
 
 
 @dataclass(frozen=True)
@@ -49,14 +60,66 @@ def error_rate_worse(
         return Significance(
             None, False, f"not enough traffic: {', '.join(short)} (need {min_requests})"
         )
-    from scipy.stats import fisher_exact
-
-    table = [
-        [canary_errors, canary_requests - canary_errors],
-        [stable_errors, stable_requests - stable_errors],
-    ]
-    _, p = fisher_exact(table, alternative="greater")
-    p_value = float(p)
+    p_value = fisher_greater(canary_errors, canary_requests, stable_errors, stable_requests)
     worse = p_value < alpha
     verdict = "worse than stable" if worse else "not significantly worse"
     return Significance(p_value, worse, f"{verdict} (Fisher exact, one-sided, p={p_value:.3g})")
+
+
+def fisher_greater(
+    canary_errors: int, canary_requests: int, stable_errors: int, stable_requests: int
+) -> float:
+    """One-sided Fisher exact p-value: P(X >= canary_errors), X the canary's errors when the
+    errors seen are shared out at random between the two versions (hypergeometric, margins
+    fixed). Equals scipy's `fisher_exact(table, alternative="greater")`."""
+    r1, r2 = canary_requests, stable_requests
+    errors = canary_errors + stable_errors
+    lowest, highest = max(0, errors - r2), min(r1, errors)
+    if canary_errors <= lowest:
+        return 1.0
+    if canary_errors > highest:
+        return 0.0
+
+    def log_pmf(k: int) -> float:
+        return _log_comb(r1, k) + _log_comb(r2, errors - k) - _log_comb(r1 + r2, errors)
+
+    def ratio_up(k: int) -> float:  # pmf(k + 1) / pmf(k)
+        return (r1 - k) * (errors - k) / ((k + 1) * (r2 - errors + k + 1))
+
+    def ratio_down(k: int) -> float:  # pmf(k - 1) / pmf(k)
+        return k * (r2 - errors + k) / ((r1 - k + 1) * (errors - k + 1))
+
+    # Each tail is summed from its end nearest the mode outwards, where the terms only
+    # shrink: the upper tail itself when it starts past the mode (small p-values, the ones
+    # that matter, keep their precision), else 1 - the lower tail.
+    mode = (r1 + 1) * (errors + 1) // (r1 + r2 + 2)
+    if canary_errors > mode:
+        tail = _sum_outwards(canary_errors, highest, 1, log_pmf, ratio_up)
+        return min(1.0, tail)
+    tail = _sum_outwards(canary_errors - 1, lowest, -1, log_pmf, ratio_down)
+    return max(0.0, 1.0 - tail)
+
+
+def _sum_outwards(
+    start: int,
+    end: int,
+    step: int,
+    log_pmf: Callable[[int], float],
+    ratio: Callable[[int], float],
+) -> float:
+    """pmf(start) + pmf(start + step) + ... up to `end`, stopping once the terms no longer
+    count. Terms after the first come from their ratio to the one before: exact
+    arithmetic on the counts instead of a log-gamma each."""
+    term = math.exp(log_pmf(start))
+    total = 0.0
+    k = start
+    while True:
+        total += term
+        if k == end or term <= total * _NEGLIGIBLE:
+            return total
+        term *= ratio(k)
+        k += step
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
