@@ -8,10 +8,10 @@ import contextlib
 import gc
 import logging
 import signal
-import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -28,6 +28,9 @@ from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_f
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import RelayError
 from ftops_tui.state import ConsoleState, Problem, SeenEvent, SourceHealth
+
+if TYPE_CHECKING:
+    from textual.theme import Theme
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class FtopsApp(App[None]):
         *,
         watch: bool = False,
         theme: str | None = None,
+        themes: Mapping[str, Theme] | None = None,
         polling: bool = True,
         wall_clock: Callable[[], float] = time.time,
         state: ConsoleState | None = None,
@@ -79,6 +83,7 @@ class FtopsApp(App[None]):
         self.services = services
         self.read_only = watch
         self._theme_name = theme or services.config.theme
+        self._themes = themes
         self._polling = polling
         self._wall_clock = wall_clock
         self.state = state or ConsoleState(services.config, actor=services.actor)
@@ -97,7 +102,7 @@ class FtopsApp(App[None]):
         from ftops_tui.screens.dashboard import dashboard
         from ftops_tui.themes import load_themes
 
-        for theme in load_themes().values():
+        for theme in (self._themes or load_themes()).values():
             self.register_theme(theme)
         self.theme = self._theme_name
         if self.services.config.keys:
@@ -106,13 +111,14 @@ class FtopsApp(App[None]):
         self.push_screen(self.dashboard)
         self.set_interval(1.0, self._tick)
         if self._polling:
-            self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
-            # Importing mlflow (the registry's first read, ~2 s) in a thread still holds the
-            # GIL most of the time: it starts once the first frame is on screen.
-            self.call_after_refresh(self._start_registry)
+            # The first poll imports httpx (50-100 ms) and mlflow's import (the registry's
+            # first read, ~2 s, in a thread but holding the GIL most of the time): both
+            # start once the first frame is on screen, so neither delays it.
+            self.call_after_refresh(self._start_polling)
         self._catch_hangup()
 
-    def _start_registry(self) -> None:
+    def _start_polling(self) -> None:
+        self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
         self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
 
     def _catch_hangup(self) -> None:
@@ -212,6 +218,7 @@ class FtopsApp(App[None]):
                 self._unexpected("registry set-up", exc)
                 self.state.registry_failed(exc)
                 self._changed()
+                self._settle()
                 await asyncio.sleep(
                     retry_delay(config.poll.interval_s, self.state.registry.failures)
                 )
@@ -233,11 +240,14 @@ class FtopsApp(App[None]):
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
 
     def _settle(self) -> None:
-        """Once mlflow is in (~300k objects, all kept for good), hide them from the cycle
-        collector: each full collection walked them all, stalling the screen for ~90-180 ms
-        several times a minute (benchmarks/poll_cycle.py, rollback.py)."""
-        if not self._settled and "mlflow" in sys.modules:
+        """After the registry's first answer or failure, mlflow is in (~300k objects, all
+        kept for good): hide them from the cycle collector, whose full collections walked
+        them all, stalling the screen for ~90-180 ms several times a minute
+        (benchmarks/poll_cycle.py, rollback.py). The `ftops-tui` command turns the collector
+        off while the console starts (cli._console); it is back on from here."""
+        if not self._settled:
             gc.freeze()
+            gc.enable()
             self._settled = True
 
     def _flag(self, seen: SeenEvent) -> None:
@@ -344,6 +354,7 @@ def make_app(
     audit: AuditStore | None = None,
     watch: bool = False,
     theme: str | None = None,
+    themes: Mapping[str, Theme] | None = None,
     actor: str = "",
     prepare: Callable[[], None] | None = None,
 ) -> FtopsApp:
@@ -354,4 +365,4 @@ def make_app(
     services = Services(
         config, relay, registry, actor=actor, audit=audit, mutations=mutations, prepare=prepare
     )
-    return FtopsApp(services, watch=watch, theme=theme)
+    return FtopsApp(services, watch=watch, theme=theme, themes=themes)

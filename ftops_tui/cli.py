@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 from ftops_tui import __version__
 
 if TYPE_CHECKING:
+    from textual.theme import Theme
+
     from ftops_tui.config import Config
 
 EXIT_OK = 0
@@ -67,12 +70,14 @@ def _parser() -> argparse.ArgumentParser:
 # Imported by our libraries only for features the console never calls, each inside
 # `except ImportError`: mlflow imports pandas to register its dataset constructors and
 # pyarrow for its HDFS artifact store; sqlite-utils imports pandas for DataFrame support.
-# Together ~60 MB of RSS in a process meant to live for weeks in tmux (README, Performance).
-UNUSED_OPTIONAL_IMPORTS = ("pandas", "pyarrow")
+# Together ~60 MB of RSS in a process meant to live for weeks in tmux. httpx imports its
+# command-line client (click, and pygments through rich.syntax): 90-130 ms before the
+# relay's first answer on a slow day (README, Performance).
+UNUSED_OPTIONAL_IMPORTS = ("pandas", "pyarrow", "httpx._main")
 
 
 def leave_out_unused_imports() -> None:
-    """Make `import pandas` / `import pyarrow` raise ImportError in this process.
+    """Make importing any of UNUSED_OPTIONAL_IMPORTS raise ImportError in this process.
 
     `sys.modules[name] = None` is the import system's documented way to do that; the
     libraries then take their own without-it paths. One already imported is left alone."""
@@ -116,10 +121,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     if args.command in runbook.COMMANDS:
         return runbook.run(args, config, env)
-    theme = _check_theme(args.theme, env, config.theme)
-    if theme is None:
+    themes = _check_theme(args.theme, env, config.theme)
+    if themes is None:
         return EXIT_USAGE
-    return _console(config, env, watch=args.watch, theme=theme)
+    return _console(config, env, watch=args.watch, themes=themes)
 
 
 def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
@@ -147,8 +152,9 @@ def _stop_on_hangup() -> None:
 
 def _check_theme(
     name: str | None, env: Mapping[str, str], configured: str | None = None
-) -> str | None:
-    """The theme to use (--theme, else greys-only under NO_COLOR, else the config's), or
+) -> tuple[str, dict[str, Theme]] | None:
+    """The theme to use (--theme, else greys-only under NO_COLOR, else the config's) and every
+    theme there is (the console offers them all, and does not read the files twice), or
     None after saying which exist: a bad name is a usage error, found before anything starts."""
     from ftops_tui.themes import DEFAULT_THEME, ThemeError, load_themes
 
@@ -165,7 +171,7 @@ def _check_theme(
             file=sys.stderr,
         )
         return None
-    return chosen
+    return chosen, themes
 
 
 def _log_to_file(env: Mapping[str, str]) -> None:
@@ -192,8 +198,27 @@ def _console(
     env: Mapping[str, str],
     *,
     watch: bool,
-    theme: str,
+    themes: tuple[str, dict[str, Theme]],
     prepare: Callable[[], None] | None = None,
+) -> int:
+    # The cycle collector stays off until the console's first registry answer, when the
+    # app freezes what is loaded by then and turns it back on (FtopsApp._settle): while
+    # Textual and then mlflow load (~380k objects, nearly all kept for good), its passes
+    # over them took 15-20 % of the time to a full screen (README, Performance).
+    gc.disable()
+    try:
+        return _run_console(config, env, watch=watch, themes=themes, prepare=prepare)
+    finally:
+        gc.enable()
+
+
+def _run_console(
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    watch: bool,
+    themes: tuple[str, dict[str, Theme]],
+    prepare: Callable[[], None] | None,
 ) -> int:
     from ftops_tui import wiring
     from ftops_tui.app import make_app
@@ -207,7 +232,8 @@ def _console(
         wiring.registry(config),
         audit=audit,
         watch=watch,
-        theme=theme,
+        theme=themes[0],
+        themes=themes[1],
         actor=actor_identity(env),
         prepare=prepare,
     )
@@ -221,8 +247,8 @@ def _console(
 def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ftops_tui.demo import Demo
 
-    theme = _check_theme(args.theme, env)
-    if theme is None:
+    themes = _check_theme(args.theme, env)
+    if themes is None:
         return EXIT_USAGE
     _stop_on_hangup()
     demo = Demo(env=env)
@@ -233,7 +259,7 @@ def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             demo.config,
             {**env, **demo.env},
             watch=args.watch,
-            theme=theme,
+            themes=themes,
             prepare=demo.seed_registry,
         )
     except KeyboardInterrupt:

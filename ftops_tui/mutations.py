@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ftops_tui.alias_moves import move_alias, not_recorded
 from ftops_tui.domain.models import Route, Rules
 from ftops_tui.domain.proposals import (
@@ -107,6 +105,8 @@ def _never_sent(exc: RelayError) -> bool:
     The relay client raises its typed errors `from None`; the httpx error is still the
     exception's __context__, which is how a refused connection is told from a lost answer.
     """
+    import httpx  # here, not at the top: see relay_client.py
+
     context = exc.__context__
     return isinstance(context, httpx.ConnectError | httpx.ConnectTimeout)
 

@@ -403,3 +403,22 @@ async def test_once_started_the_long_lived_objects_are_kept_out_of_the_collector
         # Frozen after a registry answer (mlflow is in); polls every 0.2 s, registry every 2 s.
         await until(lambda: gc.get_freeze_count() > 0, timeout=20, what="objects frozen")
     assert gc.get_freeze_count() == 0  # and given back when the console stops
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["registry answers", "registry fails"])
+async def test_the_collector_is_back_on_after_the_registrys_first_answer_or_failure(
+    relay: RelayServer, sqlite_registry_uri: str, answers: bool
+) -> None:
+    import gc
+
+    uri = sqlite_registry_uri if answers else "http://127.0.0.1:1"  # refused
+    app = console(console_config(relay.url, uri), RELAY_KEY)
+    gc.disable()  # as the ftops-tui command starts the console (cli._console)
+    try:
+        async with app.run_test(size=(160, 45)):
+            await until(gc.isenabled, timeout=20, what="the collector back on")
+            assert gc.get_freeze_count() > 0
+            assert (app.state.registry.last_ok is not None) is answers
+            assert (app.state.registry.problem is None) is answers
+    finally:
+        gc.enable()

@@ -49,10 +49,16 @@ def test_no_color_picks_the_greys_only_theme_unless_one_is_chosen(
 ) -> None:
     from ftops_tui.cli import _check_theme
 
+    def chosen(name: str | None, env: dict[str, str]) -> str:
+        checked = _check_theme(name, env)
+        assert checked is not None
+        assert sorted(checked[1]) == ["ftops-dark", "ftops-light", "ftops-mono"]
+        return checked[0]
+
     env = {"XDG_CONFIG_HOME": "/nonexistent", "NO_COLOR": "1"}
-    assert _check_theme(None, env) == "ftops-mono"
-    assert _check_theme("ftops-light", env) == "ftops-light"
-    assert _check_theme(None, {"XDG_CONFIG_HOME": "/nonexistent"}) == "ftops-dark"
+    assert chosen(None, env) == "ftops-mono"
+    assert chosen("ftops-light", env) == "ftops-light"
+    assert chosen(None, {"XDG_CONFIG_HOME": "/nonexistent"}) == "ftops-dark"
 
 
 def test_unknown_theme_is_a_usage_error_listing_the_themes(

@@ -1,6 +1,10 @@
 """Client for the relay control API (relay-api.md): one shared httpx.AsyncClient per relay.
 
 A real relay that differs from the contract is adapted here and only here.
+
+httpx is imported when the first request is made, not with this module: with the
+connections it opens (httpcore, h11, anyio) it is 50-100 ms of imports, which the console
+would otherwise spend before its first frame (README, Performance).
 """
 
 from __future__ import annotations
@@ -13,10 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
-
-import httpx
 
 from ftops_tui.domain.models import (
     EventPage,
@@ -40,15 +42,13 @@ from ftops_tui.sources.relay_errors import (
     Unreachable,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger(__name__)
 
 #: A 429 without a usable Retry-After still backs off this long.
 DEFAULT_RETRY_AFTER_S = 1.0
-
-#: How a request fails when the relay closed its connection under it (closed: the
-#: "server disconnected" error; reset: a read error). A relay whose answer is broken HTTP
-#: fails the same way, and a GET to it is then sent twice.
-DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError)
 
 #: A connection idle longer than this is closed, not reused. Below uvicorn's 5 s keep-alive
 #: (a common relay stack) and below the polls' 5 s longest back-off: a connection that such
@@ -64,8 +64,9 @@ def iso_utc(moment: datetime) -> str:
 class RelayClient:
     """Typed calls to one relay. Use as an async context manager, or call `aclose()`.
 
-    The key is held only inside the httpx client's headers (whose repr masks it); this
-    object's repr and every error message name the env var it came from, never its value.
+    The key is held only inside the httpx client's headers (whose repr masks it), and until
+    the first request in the closure that makes that client; this object's repr and every
+    error message name the env var it came from, never its value.
     """
 
     def __init__(
@@ -90,17 +91,27 @@ class RelayClient:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=keepalive_expiry_s),
-            transport=transport,
-            # Loading the CA bundle takes 20-60 ms before the first frame, and a plain-http
-            # relay never uses it (requests only go to paths under base_url, and redirects
-            # are not followed). Any other scheme is verified.
-            verify=urlsplit(self.base_url).scheme.lower() != "http",
-        )
+        # Loading the CA bundle takes 20-60 ms, and a plain-http relay never uses it
+        # (requests only go to paths under base_url, and redirects are not followed). Any
+        # other scheme is verified.
+        verify = urlsplit(self.base_url).scheme.lower() != "http"
+
+        def make_http() -> httpx.AsyncClient:
+            import httpx
+
+            return httpx.AsyncClient(
+                base_url=self.base_url + "/",
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s),
+                limits=httpx.Limits(
+                    max_keepalive_connections=8, keepalive_expiry=keepalive_expiry_s
+                ),
+                transport=transport,
+                verify=verify,
+            )
+
+        self._make_http: Callable[[], httpx.AsyncClient] | None = make_http
+        self._http_client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
         return f"RelayClient({self.base_url!r}, key from ${self.key_env})"
@@ -116,8 +127,19 @@ class RelayClient:
     ) -> None:
         await self.aclose()
 
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The httpx client, made on first use."""
+        if self._http_client is None:
+            if self._make_http is None:
+                raise RuntimeError(f"{self!r} is closed")
+            self._http_client = self._make_http()
+        return self._http_client
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        self._make_http = None
+        if self._http_client is not None:
+            await self._http_client.aclose()
 
     @property
     def backoff_remaining(self) -> float:
@@ -225,6 +247,8 @@ class RelayClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
     ) -> Any:
+        import httpx
+
         what = f"{method} /{path}"
         self._hold_back(what)
         try:
@@ -261,10 +285,15 @@ class RelayClient:
         it gets no answer at all. The 4 s expiry keeps polls off connections a relay with a
         5 s keep-alive (uvicorn's) may be closing; a relay with a shorter one can still do it.
         A GET is safe to send again; a write is not, it may have been applied."""
+        import httpx
+
         started = time.monotonic()
         try:
             return await self._http.request(method, path, params=params, json=json)
-        except DROPPED_CONNECTION as exc:
+        # The relay closed the connection under it: the "server disconnected" error, or a
+        # reset (a read error). A relay whose answer is broken HTTP fails the same way, and
+        # a GET to it is then sent twice.
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             left = self._timeout_s - (time.monotonic() - started)
             if method != "GET" or left <= 0:
                 raise
