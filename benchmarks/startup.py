@@ -11,7 +11,9 @@ that what the harness saw is what the terminal shows.
 
 The relay is the reference relay (its own process, demo world, light load); the registry a
 seeded SQLite MLflow store. Targets: first frame <= 0.5 s with mlflow not yet imported; all
-panes filled <= 3 s. Also: the import time of `ftops_tui.app` alone.
+panes filled <= 3 s. Also: the import time of `ftops_tui.app` alone, and, alternated with
+the console's launches, the first frame of a bare Textual app (`_bare_textual.py`, one line
+of text) in the same pty: the machine's floor for the first-frame target on that day.
 
     .venv/bin/python benchmarks/startup.py [--runs 5] [--warmup 1]
 """
@@ -50,6 +52,7 @@ from _common import (
 )
 
 HARNESS = Path(__file__).resolve().parent / "_startup_harness.py"
+BARE = Path(__file__).resolve().parent / "_bare_textual.py"
 FIRST_FRAME_TARGET_S = 0.5
 ALL_DATA_TARGET_S = 3.0
 RUN_TIMEOUT_S = 30.0
@@ -70,22 +73,43 @@ def shows_everything(screen: str) -> bool:
     return all(s in screen for s in ("relay ok", "registry ok", ROUTE, "@champion"))
 
 
+def launch(term: Terminal, argv: list[str], env: dict[str, str], out: Path) -> float:
+    """Start `argv` in a fresh 160x45 tmux pane and wait (bounded) for it to write `out`;
+    the launch moment, to which the marks in `out` are compared."""
+    # The shell waits for Enter, so the launch moment is ours to stamp.
+    term.tmux(
+        "new-session", "-d", "-s", "main", "-x", "160", "-y", "45",
+        "read _; " + exec_command(argv, env),
+    )  # fmt: skip
+    time.sleep(0.5)
+    launched = time.monotonic()
+    term.keys("Enter")
+    # Only a file check while it starts: polling tmux would compete for the 2 cores.
+    while not out.exists() and time.monotonic() - launched < RUN_TIMEOUT_S:
+        time.sleep(0.05)
+    return launched
+
+
+def floor_run(workdir: Path, index: int) -> float:
+    """Launch -> first frame of a bare Textual app (_bare_textual.py), the machine's floor."""
+    out = workdir / f"bare-{index}.json"
+    term = Terminal()
+    try:
+        launched = launch(term, [PYTHON, str(BARE), str(out)], console_env(workdir, ""), out)
+        term.keys("q")
+    finally:
+        term.close()
+    if not out.exists():
+        raise BenchError(f"bare run {index}: no first frame within {RUN_TIMEOUT_S:.0f}s")
+    return float(json.loads(out.read_text())["first_frame"]) - launched
+
+
 def one_run(workdir: Path, config: Path, key: str, index: int) -> Run:
     out = workdir / f"marks-{index}.json"
     argv = [PYTHON, str(HARNESS), str(out), "--config", str(config)]
     term = Terminal()
     try:
-        # The shell waits for Enter, so the launch moment is ours to stamp.
-        term.tmux(
-            "new-session", "-d", "-s", "main", "-x", "160", "-y", "45",
-            "read _; " + exec_command(argv, console_env(workdir, key)),
-        )  # fmt: skip
-        time.sleep(0.5)
-        launched = time.monotonic()
-        term.keys("Enter")
-        # Only a file check while it starts: polling tmux would compete for the 2 cores.
-        while not out.exists() and time.monotonic() - launched < RUN_TIMEOUT_S:
-            time.sleep(0.05)
+        launched = launch(term, argv, console_env(workdir, key), out)
         # Then the screen itself, polled (every 50 ms) until it shows what the harness saw.
         seen, screen = float("nan"), term.screen()
         while out.exists() and time.monotonic() - launched < RUN_TIMEOUT_S:
@@ -149,12 +173,16 @@ def main() -> int:
             registry = seed_registry(workdir)
             relay.start()
             config = write_config(workdir, relay.url, registry)
-            runs = [one_run(workdir, config, key, i) for i in range(args.warmup + args.runs)]
+            runs, floors = [], []
+            # Alternated, so a machine that speeds up or slows down meanwhile moves both.
+            for i in range(args.warmup + args.runs):
+                floors.append(floor_run(workdir, i))
+                runs.append(one_run(workdir, config, key, i))
         except BenchError as exc:
             return fail(str(exc))
         finally:
             relay.close()
-    runs = runs[args.warmup :]
+    runs, floors = runs[args.warmup :], floors[args.warmup :]
     cumulative, wall, imports_mlflow = import_times(args.runs)
 
     def row(name: str, values: list[float], target: str, ok: bool | None) -> list[str]:
@@ -169,6 +197,7 @@ def main() -> int:
         row("launch -> ftops_tui.app imported", [r.imported for r in runs], "", None),
         row("launch -> first frame (pty write)", firsts, "<= 500 ms",
             max(firsts) <= FIRST_FRAME_TARGET_S),
+        row("  a bare Textual app, same pty: first frame", floors, "", None),
         row("launch -> relay's routes shown (pty write)", [r.relay_data for r in runs], "",
             None),
         row("launch -> all panes filled (pty write)", alls, "<= 3000 ms",
