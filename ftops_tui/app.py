@@ -61,6 +61,7 @@ class StateChanged(Message):
 class FtopsApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ftops-tui"
+    COLLECTOR_OFF_AT_MOST_S = 10.0
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
@@ -120,6 +121,9 @@ class FtopsApp(App[None]):
     def _start_polling(self) -> None:
         self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
         self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
+        # The collector, off while the console starts (see _settle), is back on by then even
+        # if the registry is still silent: one with retries can take minutes to fail.
+        self.set_timer(self.COLLECTOR_OFF_AT_MOST_S, gc.enable)
 
     def _catch_hangup(self) -> None:
         """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""
@@ -244,7 +248,8 @@ class FtopsApp(App[None]):
         kept for good): hide them from the cycle collector, whose full collections walked
         them all, stalling the screen for ~90-180 ms several times a minute
         (benchmarks/poll_cycle.py, rollback.py). The `ftops-tui` command turns the collector
-        off while the console starts (cli._console); it is back on from here."""
+        off while the console starts (cli._console); it is back on from here, or after
+        COLLECTOR_OFF_AT_MOST_S, whichever comes first."""
         if not self._settled:
             gc.freeze()
             gc.enable()

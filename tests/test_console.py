@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -422,3 +423,26 @@ async def test_the_collector_is_back_on_after_the_registrys_first_answer_or_fail
             assert (app.state.registry.problem is None) is answers
     finally:
         gc.enable()
+
+
+async def test_the_collector_is_back_on_in_time_while_the_registry_is_silent(
+    relay: RelayServer,
+) -> None:
+    import gc
+
+    # A registry that takes the connection and never answers (2 s timeout in `console`).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host, port = silent.getsockname()
+        app = console(console_config(relay.url, f"http://{host}:{port}"), RELAY_KEY)
+        app.COLLECTOR_OFF_AT_MOST_S = 0.3
+        gc.disable()
+        try:
+            async with app.run_test(size=(160, 45)):
+                await until(gc.isenabled, timeout=5, what="the collector back on")
+                # Before the registry's first answer or failure, so not yet frozen.
+                assert app.state.registry.last_ok is None and app.state.registry.failures == 0
+                assert gc.get_freeze_count() == 0
+        finally:
+            gc.enable()

@@ -4,6 +4,7 @@ relay-api.md and every row of its error table."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import socket
 import ssl
@@ -265,6 +266,34 @@ async def test_refused_connection_is_unreachable() -> None:
         with pytest.raises(Unreachable) as caught:
             await nowhere.list_routes()
     assert not isinstance(caught.value, RelayTimeout)
+
+
+async def test_a_key_no_header_can_carry_is_an_unreachable_relay_not_quoting_it() -> None:
+    async with RelayClient("http://127.0.0.1:1/v1", api_key="s3cret-clé", key_env="MY_KEY") as c:
+        for _ in range(2):  # at every call, as a relay that is down
+            with pytest.raises(Unreachable) as caught:
+                await c.list_routes()
+            message = str(caught.value)
+            assert "$MY_KEY" in message and "s3cret" not in message and "é" not in message
+
+
+async def test_a_socks_proxy_without_socksio_is_an_unreachable_relay_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if importlib.util.find_spec("socksio") is not None:
+        pytest.skip("socksio is installed: httpx can use the proxy")
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1")
+    async with RelayClient("http://127.0.0.1:1/v1", api_key=RELAY_KEY) as c:
+        with pytest.raises(Unreachable, match="socksio"):
+            await c.list_routes()
+
+
+async def test_after_its_first_request_only_the_httpx_client_holds_the_key(
+    client: RelayClient,
+) -> None:
+    assert client._make_http is not None
+    await client.list_routes()
+    assert client._make_http is None  # the closure that made it (and held the key) is gone
 
 
 @pytest.mark.parametrize("mode", ["malformed", "missing_fields"])

@@ -65,8 +65,8 @@ class RelayClient:
     """Typed calls to one relay. Use as an async context manager, or call `aclose()`.
 
     The key is held only inside the httpx client's headers (whose repr masks it), and until
-    the first request in the closure that makes that client; this object's repr and every
-    error message name the env var it came from, never its value.
+    the first request in the closure that makes that client (dropped once it has); this
+    object's repr and every error message name the env var it came from, never its value.
     """
 
     def __init__(
@@ -95,12 +95,13 @@ class RelayClient:
         # (requests only go to paths under base_url, and redirects are not followed). Any
         # other scheme is verified.
         verify = urlsplit(self.base_url).scheme.lower() != "http"
+        client_base = self.base_url + "/"
 
         def make_http() -> httpx.AsyncClient:
             import httpx
 
             return httpx.AsyncClient(
-                base_url=self.base_url + "/",
+                base_url=client_base,
                 headers=headers,
                 timeout=httpx.Timeout(timeout_s),
                 limits=httpx.Limits(
@@ -112,6 +113,7 @@ class RelayClient:
 
         self._make_http: Callable[[], httpx.AsyncClient] | None = make_http
         self._http_client: httpx.AsyncClient | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"RelayClient({self.base_url!r}, key from ${self.key_env})"
@@ -129,14 +131,32 @@ class RelayClient:
 
     @property
     def _http(self) -> httpx.AsyncClient:
-        """The httpx client, made on first use."""
+        """The httpx client, made on first use.
+
+        What made the client fail to be made (a SOCKS proxy in the environment without
+        socksio, an unreadable SSL_CERT_FILE, a key no HTTP header can carry) is reported as
+        the relay being unreachable, with the reason, at each poll: the console keeps running
+        and shows it, as it would a relay that is down."""
         if self._http_client is None:
-            if self._make_http is None:
+            if self._closed or self._make_http is None:
                 raise RuntimeError(f"{self!r} is closed")
-            self._http_client = self._make_http()
+            try:
+                self._http_client = self._make_http()
+            except UnicodeError:
+                # Its message would quote a character of the key.
+                raise Unreachable(
+                    f"cannot send to relay at {self.base_url}: the key in ${self.key_env} has "
+                    "characters an HTTP header cannot carry"
+                ) from None
+            except Exception as exc:
+                raise Unreachable(
+                    f"cannot send to relay at {self.base_url}: {type(exc).__name__}: {_reason(exc)}"
+                ) from None
+            self._make_http = None  # and with it the key, now only in the client's headers
         return self._http_client
 
     async def aclose(self) -> None:
+        self._closed = True
         self._make_http = None
         if self._http_client is not None:
             await self._http_client.aclose()
@@ -350,6 +370,6 @@ def _retry_after(value: str | None) -> float:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _reason(exc: httpx.TransportError) -> str:
+def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:200]
