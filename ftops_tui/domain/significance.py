@@ -108,8 +108,8 @@ def _sum_outwards(
     ratio: Callable[[int], float],
 ) -> float:
     """pmf(start) + pmf(start + step) + ... up to `end`, stopping once the terms no longer
-    count. Terms after the first come from their ratio to the one before: exact
-    arithmetic on the counts instead of a log-gamma each."""
+    count. Terms after the first come from their ratio to the one before (integer products
+    of the counts, one division) instead of three log-gammas each."""
     term = math.exp(log_pmf(start))
     total = 0.0
     k = start
