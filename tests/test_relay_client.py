@@ -280,6 +280,8 @@ async def test_a_key_no_header_can_carry_is_an_unreachable_relay_not_quoting_it(
 async def test_a_socks_proxy_without_socksio_is_an_unreachable_relay_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The failure needs httpx to lack SOCKS support; socksio is no dependency of ours, but
+    # a machine may have it, and then there is nothing to fail.
     if importlib.util.find_spec("socksio") is not None:
         pytest.skip("socksio is installed: httpx can use the proxy")
     monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1")

@@ -113,7 +113,6 @@ class RelayClient:
 
         self._make_http: Callable[[], httpx.AsyncClient] | None = make_http
         self._http_client: httpx.AsyncClient | None = None
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"RelayClient({self.base_url!r}, key from ${self.key_env})"
@@ -133,12 +132,12 @@ class RelayClient:
     def _http(self) -> httpx.AsyncClient:
         """The httpx client, made on first use.
 
-        What made the client fail to be made (a SOCKS proxy in the environment without
-        socksio, an unreadable SSL_CERT_FILE, a key no HTTP header can carry) is reported as
-        the relay being unreachable, with the reason, at each poll: the console keeps running
-        and shows it, as it would a relay that is down."""
+        Whatever keeps it from being made (a SOCKS proxy in the environment without socksio,
+        an unreadable SSL_CERT_FILE, a key no HTTP header can carry) is reported as the relay
+        being unreachable, with the reason, at each poll: the console keeps running and
+        shows it, as it would a relay that is down."""
         if self._http_client is None:
-            if self._closed or self._make_http is None:
+            if self._make_http is None:  # closed before its first request
                 raise RuntimeError(f"{self!r} is closed")
             try:
                 self._http_client = self._make_http()
@@ -156,7 +155,6 @@ class RelayClient:
         return self._http_client
 
     async def aclose(self) -> None:
-        self._closed = True
         self._make_http = None
         if self._http_client is not None:
             await self._http_client.aclose()
