@@ -10,7 +10,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
@@ -21,7 +21,6 @@ from textual.worker import Worker
 
 from ftops_tui.config import Config
 from ftops_tui.domain.models import Event, Route
-from ftops_tui.mutations import MutationService, Outcome
 from ftops_tui.polling import poll_relay, retry_delay
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
@@ -31,6 +30,8 @@ from ftops_tui.state import ConsoleState, Problem, SeenEvent, SourceHealth
 
 if TYPE_CHECKING:
     from textual.theme import Theme
+
+    from ftops_tui.mutations import MutationService, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,24 @@ class Services:
     registry: MlflowRegistry
     actor: str = ""
     audit: AuditStore | None = None  # None: no audit log, so no mutation is possible
-    mutations: MutationService | None = None
+    read_only: bool = False  # --watch: no mutation either
     # Blocking set-up run in a thread before the registry is first asked (the demo seeds
     # its registry there, so importing mlflow never holds up the first frame).
     prepare: Callable[[], None] | None = None
+    _mutations: MutationService | None = field(default=None, init=False, repr=False)
+
+    @property
+    def mutations(self) -> MutationService | None:
+        """What sends changes, or None where none may be made. Made at the first use, not at
+        start: its modules (proposals, alias moves, intent rows) are not needed for the
+        first frame (README, Performance)."""
+        if self.audit is None or self.read_only:
+            return None
+        if self._mutations is None:
+            from ftops_tui.mutations import MutationService
+
+            self._mutations = MutationService(self.relay, self.audit, self.actor, self.registry)
+        return self._mutations
 
 
 class StateChanged(Message):
@@ -364,10 +379,7 @@ def make_app(
     prepare: Callable[[], None] | None = None,
 ) -> FtopsApp:
     """The one way the CLI, the demo and the tests build the console."""
-    mutations = None
-    if audit is not None and not watch:
-        mutations = MutationService(relay, audit, actor, registry)
     services = Services(
-        config, relay, registry, actor=actor, audit=audit, mutations=mutations, prepare=prepare
+        config, relay, registry, actor=actor, audit=audit, read_only=watch, prepare=prepare
     )
     return FtopsApp(services, watch=watch, theme=theme, themes=themes)

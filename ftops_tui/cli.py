@@ -72,8 +72,10 @@ def _parser() -> argparse.ArgumentParser:
 # pyarrow for its HDFS artifact store; sqlite-utils imports pandas for DataFrame support.
 # Together ~60 MB of RSS in a process meant to live for weeks in tmux. httpx imports its
 # command-line client (click, and pygments through rich.syntax): 90-130 ms before the
-# relay's first answer on a slow day (README, Performance).
-UNUSED_OPTIONAL_IMPORTS = ("pandas", "pyarrow", "httpx._main")
+# relay's first answer on a slow day (README, Performance). rich.pretty (under Textual's
+# RichLog, the events pane) imports attrs to pretty-print attrs classes, which the console
+# never writes there: 7-10 ms before the first frame.
+UNUSED_OPTIONAL_IMPORTS = ("pandas", "pyarrow", "httpx._main", "attr")
 
 
 def leave_out_unused_imports() -> None:

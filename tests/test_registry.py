@@ -276,7 +276,7 @@ snap = registry.snapshot(["support-bot"])
 print(json.dumps({
     "stable": snap.stable_version_tag("support-bot", "champion"),
     "tags": [v.version_tag for v in snap.versions],
-    "loaded": [m for m in ("mlflow", "pandas", "pyarrow") if sys.modules.get(m)],
+    "loaded": [m for m in ("mlflow", "pandas", "pyarrow", "attr") if sys.modules.get(m)],
 }))
 """
 
