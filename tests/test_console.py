@@ -7,6 +7,7 @@ import dataclasses
 import io
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,10 +19,12 @@ from textual.widgets import Static
 
 from ftops_tui.app import FtopsApp
 from ftops_tui.domain.models import Rule
+from ftops_tui.mutations import MutationService
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.screens.help import HelpScreen
+from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.widgets.events_pane import EventsPane
 from ftops_tui.widgets.key_bar import KeyBar
@@ -294,10 +297,28 @@ async def test_a_poll_asked_for_while_one_is_in_flight_is_not_lost(
         await until(lambda: app.state.polls >= 3, timeout=3.0, what="a third poll at once")
 
 
-async def test_watch_mode_refuses_mutation_keys_and_hides_them(
-    relay: RelayServer, sqlite_registry_uri: str
+def test_changes_are_sent_by_one_service_and_only_with_an_audit_log_outside_watch(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
 ) -> None:
-    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY, watch=True)
+    config = console_config(relay.url, sqlite_registry_uri)
+    audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+    try:
+        assert console(config, RELAY_KEY, audit=audit, watch=True).services.mutations is None
+        assert console(config, RELAY_KEY).services.mutations is None  # no audit log
+        services = console(config, RELAY_KEY, audit=audit).services
+        assert isinstance(services.mutations, MutationService)
+        assert services.mutations is services.mutations  # made once, at the first change
+    finally:
+        audit.close()
+
+
+async def test_watch_mode_refuses_mutation_keys_and_hides_them(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    # With an audit log, as the command gives it: --watch alone must refuse the keys.
+    audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+    config = console_config(relay.url, sqlite_registry_uri)
+    app = console(config, RELAY_KEY, watch=True, audit=audit)
     async with app.run_test(size=(160, 45)) as pilot:
         await until(lambda: app.state.polls > 0, what="first poll")
         revision = app.state.routes[0].revision
@@ -314,6 +335,9 @@ async def test_watch_mode_refuses_mutation_keys_and_hides_them(
         assert any("READ-ONLY" in m for m in messages)
         async with RelayClient(relay.url, api_key=RELAY_KEY) as check:
             assert (await check.get_route(ROUTE)).revision == revision
+    # Only what the relay's events showed others doing: no change of this console's own.
+    assert {row["kind"] for row in audit.rows()} <= {"observed"}
+    audit.close()
 
 
 async def test_help_lists_every_key_from_the_bindings(
