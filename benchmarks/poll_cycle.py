@@ -166,7 +166,7 @@ class Meter:
             self.frames.append((start, time.monotonic()))
             return update
 
-        Compositor.render_update = composed  # type: ignore[method-assign]
+        Compositor.render_update = composed  # type: ignore[method-assign,assignment]
 
     def watch_background(self, registry: MlflowRegistry, audit: AuditStore) -> None:
         """Spans of the console's work in threads (registry reads, mlflow; audit rows for the
