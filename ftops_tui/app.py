@@ -267,9 +267,9 @@ class FtopsApp(App[None]):
         """After the registry's first answer or failure, mlflow is in (~300k objects, all
         kept for good): hide them from the cycle collector, whose full collections walked
         them all, stalling the screen for ~90-180 ms several times a minute
-        (benchmarks/poll_cycle.py, rollback.py). The `ftops-tui` command turns the collector
-        off while the console starts (cli._console); it is back on from here, or after
-        COLLECTOR_OFF_AT_MOST_S, whichever comes first."""
+        (benchmarks/poll_cycle.py, rollback.py). The `ftops-tui` command starts with the
+        collector off (cli.run); it is back on from here, or after COLLECTOR_OFF_AT_MOST_S,
+        whichever comes first."""
         if not self._settled:
             gc.freeze()
             gc.enable()

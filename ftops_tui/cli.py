@@ -91,10 +91,21 @@ def leave_out_unused_imports() -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """The `ftops-tui` command. Only the command's own process leaves those imports out;
-    `main` does not, for callers (the tests) that share their process with other code."""
+    """The `ftops-tui` command. Only the command's own process leaves those imports out and
+    starts with the cycle collector off; `main` does neither, for callers (the tests) that
+    share their process with other code."""
     leave_out_unused_imports()
-    return main(argv)
+    # Off while the command loads what it needs (asyncio, PyYAML, Textual, then mlflow:
+    # ~380k objects, nearly all kept for good): its passes over them took 10-30 ms before
+    # the console's first frame and 15-20 % of its time to a full screen (README,
+    # Performance). The console turns it back on at the registry's first answer
+    # (FtopsApp._settle), the reference relay as it starts serving; the other commands are
+    # short.
+    gc.disable()
+    try:
+        return main(argv)
+    finally:
+        gc.enable()
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -203,25 +214,6 @@ def _console(
     themes: tuple[str, dict[str, Theme]],
     prepare: Callable[[], None] | None = None,
 ) -> int:
-    # The cycle collector stays off until the console's first registry answer, when the
-    # app freezes what is loaded by then and turns it back on (FtopsApp._settle): while
-    # Textual and then mlflow load (~380k objects, nearly all kept for good), its passes
-    # over them took 15-20 % of the time to a full screen (README, Performance).
-    gc.disable()
-    try:
-        return _run_console(config, env, watch=watch, themes=themes, prepare=prepare)
-    finally:
-        gc.enable()
-
-
-def _run_console(
-    config: Config,
-    env: Mapping[str, str],
-    *,
-    watch: bool,
-    themes: tuple[str, dict[str, Theme]],
-    prepare: Callable[[], None] | None,
-) -> int:
     from ftops_tui import wiring
     from ftops_tui.app import make_app
     from ftops_tui.sources.identity import actor_identity
@@ -294,6 +286,7 @@ def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             file=sys.stderr,
         )
     settings = RelaySettings(api_key=key, scenario=scenario, seed=args.seed)
+    gc.enable()  # a server meant to run for hours (off since cli.run)
     try:
         serve_forever(settings, args.host, args.port)
     except OSError as exc:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -438,7 +441,7 @@ async def test_the_collector_is_back_on_after_the_registrys_first_answer_or_fail
 
     uri = sqlite_registry_uri if answers else "http://127.0.0.1:1"  # refused
     app = console(console_config(relay.url, uri), RELAY_KEY)
-    gc.disable()  # as the ftops-tui command starts the console (cli._console)
+    gc.disable()  # as the ftops-tui command starts the console (cli.run)
     try:
         async with app.run_test(size=(160, 45)):
             await until(gc.isenabled, timeout=20, what="the collector back on")
@@ -447,6 +450,56 @@ async def test_the_collector_is_back_on_after_the_registrys_first_answer_or_fail
             assert (app.state.registry.problem is None) is answers
     finally:
         gc.enable()
+
+
+# The `ftops-tui` command (cli.run) in its own process: the collector is off from its start
+# into the console (which turns it on itself, tests above), on for the reference relay's
+# hours of serving, and on again after any command.
+_COLLECTOR_IN_THE_COMMAND = """
+import gc, json, sys
+from ftops_tui import cli
+import ftops_tui.relay_server.server as server
+seen = {}
+def console(*args, **kwargs):
+    seen["console starts"] = gc.isenabled()
+    return 0
+def serve_forever(*args, **kwargs):
+    seen["relay serves"] = gc.isenabled()
+cli._console = console
+server.serve_forever = serve_forever
+seen["console exit"] = cli.run(["--config", sys.argv[1]])
+seen["after the console"] = gc.isenabled()
+cli.run(["reference-relay", "--port", "0"])
+seen["after the relay"] = gc.isenabled()
+print(json.dumps(seen))
+"""
+
+
+def test_the_command_starts_with_the_collector_off_and_the_relay_serves_with_it_on(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "relay: {url: 'http://127.0.0.1:1', api_key_env: FTOPS_TEST_KEY}\n"
+        f"registry: {{tracking_uri: 'sqlite:///{tmp_path / 'mlflow.db'}'}}\n"
+        f"audit: {{path: '{tmp_path / 'audit.db'}'}}\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FTOPS_TEST_KEY": "k"}
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR_IN_THE_COMMAND, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "console starts": False,
+        "console exit": 0,
+        "after the console": True,
+        "relay serves": True,
+        "after the relay": True,
+    }
 
 
 async def test_the_collector_is_back_on_in_time_while_the_registry_is_silent(
