@@ -15,7 +15,12 @@ panes filled <= 3 s. Also: the import time of `ftops_tui.app` alone, and, altern
 the console's launches, the first frame of a bare Textual app (`_bare_textual.py`, one line
 of text) in the same pty: the machine's floor for the first-frame target on that day.
 
-    .venv/bin/python benchmarks/startup.py [--runs 5] [--warmup 1]
+With `--against TREE` (another checkout of ftops-tui, e.g. `git worktree add /tmp/before
+<commit>`), that tree's console is launched too, alternated with this one's, through the same
+harness with PYTHONPATH=TREE: before/after figures from one run, on a machine whose speed
+drifts within the hour.
+
+    .venv/bin/python benchmarks/startup.py [--runs 5] [--warmup 1] [--against TREE]
 """
 
 from __future__ import annotations
@@ -104,12 +109,16 @@ def floor_run(workdir: Path, index: int) -> float:
     return float(json.loads(out.read_text())["first_frame"]) - launched
 
 
-def one_run(workdir: Path, config: Path, key: str, index: int) -> Run:
-    out = workdir / f"marks-{index}.json"
+def one_run(workdir: Path, config: Path, key: str, index: int, tree: Path | None = None) -> Run:
+    """One launch of this tree's console, or of the one in `tree` (--against)."""
+    out = workdir / f"marks-{index}{'-against' if tree else ''}.json"
     argv = [PYTHON, str(HARNESS), str(out), "--config", str(config)]
+    env = console_env(workdir, key)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     term = Terminal()
     try:
-        launched = launch(term, argv, console_env(workdir, key), out)
+        launched = launch(term, argv, env, out)
         # Then the screen itself, polled (every 50 ms) until it shows what the harness saw.
         seen, screen = float("nan"), term.screen()
         while out.exists() and time.monotonic() - launched < RUN_TIMEOUT_S:
@@ -163,7 +172,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="runs not counted (disk cache)")
+    parser.add_argument(
+        "--against", type=Path, metavar="TREE", help="another ftops-tui checkout, alternated"
+    )
     args = parser.parse_args()
+    if args.against is not None and not (args.against / "ftops_tui" / "cli.py").is_file():
+        return fail(f"--against {args.against}: no ftops_tui/cli.py there")
     stop_on_sigterm()
     key = new_key()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
@@ -173,16 +187,18 @@ def main() -> int:
             registry = seed_registry(workdir)
             relay.start()
             config = write_config(workdir, relay.url, registry)
-            runs, floors = [], []
-            # Alternated, so a machine that speeds up or slows down meanwhile moves both.
+            runs, floors, others = [], [], []
+            # Alternated, so a machine that speeds up or slows down meanwhile moves all.
             for i in range(args.warmup + args.runs):
                 floors.append(floor_run(workdir, i))
                 runs.append(one_run(workdir, config, key, i))
+                if args.against is not None:
+                    others.append(one_run(workdir, config, key, i, args.against))
         except BenchError as exc:
             return fail(str(exc))
         finally:
             relay.close()
-    runs, floors = runs[args.warmup :], floors[args.warmup :]
+    runs, floors, others = runs[args.warmup :], floors[args.warmup :], others[args.warmup :]
     cumulative, wall, imports_mlflow = import_times(args.runs)
 
     def row(name: str, values: list[float], target: str, ok: bool | None) -> list[str]:
@@ -210,6 +226,10 @@ def main() -> int:
         ["import ftops_tui.app imports mlflow", str(imports_mlflow), "", "False",
          verdict(not imports_mlflow)],
     ]  # fmt: skip
+    if others:  # each beside the same figure of this tree's
+        against = f"  --against {args.against}"
+        rows.insert(3, row(f"{against}: first frame", [r.first_frame for r in others], "", None))
+        rows.insert(7, row(f"{against}: all panes filled", [r.all_data for r in others], "", None))
     print_table(
         f"startup: {len(runs)} runs (+{args.warmup} warm-up), fresh interpreter each, "
         "real pty (tmux 160x45)",
