@@ -183,7 +183,9 @@ def test_the_command_reads_the_registry_without_loading_pandas(
     mlflow_server_uri: str,
 ) -> None:
     uri = sqlite_registry_uri if registry == "sqlite" else mlflow_server_uri
-    config = write_config(tmp_path, demo_relay.url, uri)
+    # A window over all of the module's traffic, sent at its start: the first test to ask
+    # for `mlflow_server_uri` starts `mlflow server`, which can outlast the 15 s default.
+    config = write_config(tmp_path, demo_relay.url, uri, "poll:\n  window_s: 600\n")
     result, loaded = run_command("status", "--json", "--config", str(config))
     assert result.returncode == 0, result.stderr[-2000:]
     status = json.loads(result.stdout)
