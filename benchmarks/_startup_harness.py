@@ -36,7 +36,7 @@ def main() -> int:
     from ftops_tui import cli
 
     # Where the command imports the app module, with the cycle collector off: cli._console
-    # (_run_console in trees before 2026-11-30 evening, for startup.py --against). Imported
+    # (_run_console in trees before commit cc5e708, for startup.py --against). Imported
     # before cli.run, as this harness did until then, it took 15-20 ms longer than in the
     # command.
     entry = "_run_console" if hasattr(cli, "_run_console") else "_console"

@@ -88,7 +88,6 @@ class FtopsApp(App[None]):
         self,
         services: Services,
         *,
-        watch: bool = False,
         theme: str | None = None,
         themes: Mapping[str, Theme] | None = None,
         polling: bool = True,
@@ -97,7 +96,7 @@ class FtopsApp(App[None]):
     ) -> None:
         super().__init__()
         self.services = services
-        self.read_only = watch
+        self.read_only = services.read_only  # one answer for the keys and the mutation service
         self._theme_name = theme or services.config.theme
         self._themes = themes
         self._polling = polling
@@ -387,4 +386,4 @@ def make_app(
     services = Services(
         config, relay, registry, actor=actor, audit=audit, read_only=watch, prepare=prepare
     )
-    return FtopsApp(services, watch=watch, theme=theme, themes=themes)
+    return FtopsApp(services, theme=theme, themes=themes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
@@ -141,6 +140,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
+    # Imported here, not at the top: the console's asyncio comes with Textual, after
+    # cli.run has turned the collector off.
+    import asyncio
+
     from ftops_tui import wiring
     from ftops_tui.status import collect_status, status_json, status_text
 

@@ -258,8 +258,8 @@ def test_importing_the_registry_module_does_not_import_mlflow() -> None:
     assert result.returncode == 0, result.stderr
 
 
-# The `ftops-tui` command's process, with pandas and pyarrow left out (cli.run): seeding,
-# reading and both writes still work. Same alias and tag values: the shared stores stay as
+# The `ftops-tui` command's process, with UNUSED_OPTIONAL_IMPORTS left out (cli.run):
+# seeding, reading and both writes still work. Same alias and tag values: the shared stores stay as
 # they are, but each is a real write.
 _WITHOUT_UNUSED_IMPORTS = """
 import json, sys
@@ -276,7 +276,7 @@ snap = registry.snapshot(["support-bot"])
 print(json.dumps({
     "stable": snap.stable_version_tag("support-bot", "champion"),
     "tags": [v.version_tag for v in snap.versions],
-    "loaded": [m for m in ("mlflow", "pandas", "pyarrow", "attr") if sys.modules.get(m)],
+    "loaded": [m for m in ("mlflow", "pandas", "pyarrow") if sys.modules.get(m)],
 }))
 """
 

@@ -97,10 +97,9 @@ def frozen_app(theme: str, *, watch: bool = False) -> FtopsApp:
         RelayClient(state.config.relay.url, api_key=None),
         MlflowRegistry(state.config.registry.tracking_uri),
         actor=state.actor,
+        read_only=watch,
     )
-    return FtopsApp(
-        services, watch=watch, theme=theme, polling=False, wall_clock=lambda: NOON, state=state
-    )
+    return FtopsApp(services, theme=theme, polling=False, wall_clock=lambda: NOON, state=state)
 
 
 @pytest.mark.parametrize("theme", ["ftops-dark", "ftops-light"])
