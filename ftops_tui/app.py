@@ -96,7 +96,6 @@ class FtopsApp(App[None]):
     ) -> None:
         super().__init__()
         self.services = services
-        self.read_only = services.read_only  # one answer for the keys and the mutation service
         self._theme_name = theme or services.config.theme
         self._themes = themes
         self._polling = polling
@@ -110,6 +109,11 @@ class FtopsApp(App[None]):
         self._settled = False
         self.problems: list[str] = []
         self._signals: list[signal.Signals] = []
+
+    @property
+    def read_only(self) -> bool:
+        """--watch: read from Services, so the keys and the mutation service agree."""
+        return self.services.read_only
 
     # -- start and stop ---------------------------------------------------------------------
 
