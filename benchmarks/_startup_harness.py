@@ -1,7 +1,7 @@
-"""Runs `ftops-tui ARGS` (through `cli.run`, exactly as the installed command does) in the
-terminal it was started in, and writes to OUT (JSON) the monotonic times at which
+"""Runs `ftops-tui ARGS` (through the command's entry point, exactly as the installed command
+does) in the terminal it was started in, and writes to OUT (JSON) the monotonic times at which
 
-- `app_imported`: `ftops_tui.app` was imported, at the point where the command imports it
+- `app_imported`: `ftops_tui.console.app` was imported, at the point where the command imports it
   (after the config and themes were read);
 - `first_frame`: the first frame of the dashboard was written to the terminal (and flushed),
   with `mlflow_at_first_frame`: whether `mlflow` was in sys.modules at that moment;
@@ -23,18 +23,38 @@ import time
 
 STARTED = time.monotonic()  # the harness's first line: the interpreter is up
 
+import importlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
+
+
+def module(*names: str) -> ModuleType:
+    """The first of `names` that imports: this tree's layout, or an older tree's (startup.py
+    --against a checkout from before the package layout of 2026-12-02)."""
+    for name in names[:-1]:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+    return importlib.import_module(names[-1])
+
+
+def app_module() -> ModuleType:
+    return module("ftops_tui.console.app", "ftops_tui.app")
+
+
+def widget(name: str) -> ModuleType:
+    return module(f"ftops_tui.console.widgets.{name}", f"ftops_tui.widgets.{name}")
 
 
 def main() -> int:
     out = Path(sys.argv[1])
     marks: dict[str, Any] = {"started": STARTED}
 
-    from ftops_tui import cli
-
+    cli = module("ftops_tui.commands.cli", "ftops_tui.cli")
     # Where the command imports the app module, with the cycle collector off: cli._console
     # (_run_console in trees before commit cc5e708, for startup.py --against). Imported
     # before cli.run, as this harness did until then, it took 15-20 ms longer than in the
@@ -43,15 +63,16 @@ def main() -> int:
     console = getattr(cli, entry)
 
     def watched_console(*args: Any, **kwargs: Any) -> int:
-        from ftops_tui.app import FtopsApp
-
+        app_class = app_module().FtopsApp
         marks["app_imported"] = time.monotonic()
-        watch_frames(FtopsApp, out, marks)
+        watch_frames(app_class, out, marks)
         return int(console(*args, **kwargs))
 
     setattr(cli, entry, watched_console)
     try:
-        code = cli.run(sys.argv[2:])
+        # `main` is the command's entry point; trees before 2026-12-02 had `run`.
+        entry_point = getattr(cli, "run", None) or cli.main
+        code = entry_point(sys.argv[2:])
     finally:
         if "all_data" not in marks:
             save(out, marks)
@@ -64,9 +85,11 @@ def watch_frames(app_class: Any, out: Path, marks: dict[str, Any]) -> None:
 
     def display(self: Any, screen: Any, renderable: Any) -> None:
         original(self, screen, renderable)
-        from ftops_tui.screens.dashboard import DashboardScreen
+        dashboard = module(
+            "ftops_tui.console.screens.dashboard", "ftops_tui.screens.dashboard"
+        ).DashboardScreen
 
-        if renderable is None or self._batch_count or not isinstance(screen, DashboardScreen):
+        if renderable is None or self._batch_count or not isinstance(screen, dashboard):
             return
         now = time.monotonic()
         if "first_frame" not in marks:
@@ -89,23 +112,22 @@ def save(out: Path, marks: dict[str, Any]) -> None:
 
 
 def relay_shown(screen: Any) -> bool:
-    from ftops_tui.widgets.routes_pane import RoutesPane
-
-    routes = screen.query_one(RoutesPane)
+    routes = screen.query_one(widget("routes_pane").RoutesPane)
     return bool(routes.row_count) and fits(routes)
 
 
 def filled(app: Any, screen: Any) -> bool:
-    from ftops_tui.widgets.events_pane import EventsPane
-    from ftops_tui.widgets.routes_pane import RoutesPane
-    from ftops_tui.widgets.versions_pane import VersionsPane
-
+    routes_pane, versions_pane = (
+        widget("routes_pane").RoutesPane,
+        widget("versions_pane").VersionsPane,
+    )
+    events_pane = widget("events_pane").EventsPane
     state = app.state
     if state.polls == 0 or state.registry.last_ok is None or state.relay.problem is not None:
         return False
-    routes, versions = screen.query_one(RoutesPane), screen.query_one(VersionsPane)
+    routes, versions = screen.query_one(routes_pane), screen.query_one(versions_pane)
     joined = any(str(versions.get_cell(key, "registry")) != "-" for key in versions.rows)
-    events = bool(screen.query_one(EventsPane).lines)
+    events = bool(screen.query_one(events_pane).lines)
     return routes.row_count > 0 and joined and events and fits(routes) and fits(versions)
 
 

@@ -42,7 +42,7 @@ from _common import (
     verdict,
 )
 
-from ftops_tui.polling import poll_relay
+from ftops_tui.console.polling import poll_relay
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import RelayError
 

@@ -20,12 +20,8 @@ routes (bounded in time) so every metrics window has figures. Then:
    for 9 calls; polls must still never overlap.
 
 Targets: cycle, frame included, <= 250 ms; at most 1 poll_relay in flight at any moment.
---plain-tables draws the routes and versions panes as a plain DataTable does (every cell and
-every line again on any change, columns narrowed again), for comparison with
-widgets/steady_table.py.
 
     .venv/bin/python benchmarks/poll_cycle.py [--duration 30] [--rps 100] [--polls 20]
-        [--plain-tables]
 """
 
 from __future__ import annotations
@@ -59,17 +55,15 @@ from _common import (
     verdict,
 )
 from textual._compositor import Compositor
-from textual.widgets import DataTable
 
-import ftops_tui.app
-from ftops_tui.app import make_app
-from ftops_tui.config import config_from_dict
-from ftops_tui.polling import RelayPoll, poll_relay
-from ftops_tui.screens.dashboard import DashboardScreen
+import ftops_tui.console.app
+from ftops_tui.console.app import make_app
+from ftops_tui.console.polling import RelayPoll, poll_relay
+from ftops_tui.console.screens.dashboard import DashboardScreen
+from ftops_tui.settings.config import config_from_dict
 from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.widgets.steady_table import SteadyTable
 
 ROUTES, VERSIONS = 100, 5
 CYCLE_TARGET_S = 0.250
@@ -135,7 +129,7 @@ class Meter:
         self.repaints: list[Span] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        original = vars(ftops_tui.app)["poll_relay"]
+        original = vars(ftops_tui.console.app)["poll_relay"]
 
         async def counted(*args: Any, **kwargs: Any) -> RelayPoll:
             self.in_flight += 1
@@ -148,7 +142,7 @@ class Meter:
             self.polls.append((start, time.monotonic()))
             return result
 
-        vars(ftops_tui.app)["poll_relay"] = counted  # the name the app's relay loop calls
+        vars(ftops_tui.console.app)["poll_relay"] = counted  # the name the app's relay loop calls
         repaint = DashboardScreen.repaint
 
         def timed(screen: DashboardScreen) -> None:
@@ -290,13 +284,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="steady polling, s")
     parser.add_argument("--rps", type=float, default=100.0, help="relay load, req/s")
     parser.add_argument("--polls", type=int, default=20, help="polls timed without console")
-    parser.add_argument("--plain-tables", action="store_true", help="panes drawn as DataTable")
     args = parser.parse_args()
     stop_on_sigterm()
-    if args.plain_tables:
-        SteadyTable._render_cell = DataTable._render_cell  # type: ignore[method-assign]
-        SteadyTable.update_cell = DataTable.update_cell  # type: ignore[method-assign]
-        SteadyTable._update_column_widths = DataTable._update_column_widths  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
         workdir = Path(tmp)
         relay = RelayProcess(workdir, {}, new_key())
@@ -311,8 +300,7 @@ def main() -> int:
             relay.close()
     print_table(
         f"poll cycle: {ROUTES} routes x {VERSIONS} versions, {args.rps:g} req/s of load, "
-        f"1 s interval, {args.duration:g} s steady + a slow phase"
-        + (", plain tables" if args.plain_tables else ""),
+        f"1 s interval, {args.duration:g} s steady + a slow phase",
         ["measure", "n", "median", "p95", "max", "target", "result"],
         rows,
     )

@@ -58,15 +58,15 @@ from _common import (
     verdict,
 )
 
-from ftops_tui.app import FtopsApp, make_app
-from ftops_tui.config import config_from_dict
-from ftops_tui.mutations import Outcome
-from ftops_tui.screens.confirm import ConfirmScreen
-from ftops_tui.screens.mutation_flow import MutationFlow
+from ftops_tui.changes.flow import MutationFlow
+from ftops_tui.changes.service import Outcome
+from ftops_tui.console.app import FtopsApp, make_app
+from ftops_tui.console.screens.confirm import ConfirmScreen
+from ftops_tui.console.widgets.routes_pane import RoutesPane
+from ftops_tui.settings.config import config_from_dict
 from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.widgets.routes_pane import RoutesPane
 
 
 def rules(v1: int, v2: int) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ from _common import (
     write_config,
 )
 
-from ftops_tui.paths import log_path
+from ftops_tui.settings.paths import log_path
 
 SLOT_S = 20.0
 HOLD_S = 10.0

@@ -11,7 +11,7 @@ that what the harness saw is what the terminal shows.
 
 The relay is the reference relay (its own process, demo world, light load); the registry a
 seeded SQLite MLflow store. Targets: first frame <= 0.5 s with mlflow not yet imported; all
-panes filled <= 3 s. Also: the import time of `ftops_tui.app` alone, and, alternated with
+panes filled <= 3 s. Also: the import time of `ftops_tui.console.app` alone, and, alternated with
 the console's launches, the first frame of a bare Textual app (`_bare_textual.py`, one line
 of text) in the same pty: the machine's floor for the first-frame target on that day.
 
@@ -71,7 +71,7 @@ class Run:
     seen_all: float  # launch -> the tmux screen shows it (polled every 50 ms)
     mlflow_at_first_frame: bool
     interpreter: float  # launch -> the harness's first line
-    imported: float  # launch -> ftops_tui.app imported
+    imported: float  # launch -> ftops_tui.console.app imported
 
 
 def shows_everything(screen: str) -> bool:
@@ -147,23 +147,25 @@ def one_run(workdir: Path, config: Path, key: str, index: int, tree: Path | None
 
 
 def import_times(runs: int) -> tuple[list[float], list[float], bool]:
-    """-X importtime's cumulative figure for ftops_tui.app, the wall time of a bare
-    `import ftops_tui.app` minus a bare interpreter, and whether it imports mlflow."""
+    """-X importtime's cumulative figure for ftops_tui.console.app, the wall time of a bare
+    `import ftops_tui.console.app` minus a bare interpreter, and whether it imports mlflow."""
     cumulative, wall = [], []
     for _ in range(runs):
         done = subprocess.run(
-            [PYTHON, "-X", "importtime", "-c", "import ftops_tui.app"],
+            [PYTHON, "-X", "importtime", "-c", "import ftops_tui.console.app"],
             capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
-        line = next(x for x in done.stderr.splitlines() if x.rstrip().endswith("| ftops_tui.app"))
+        line = next(
+            x for x in done.stderr.splitlines() if x.rstrip().endswith("| ftops_tui.console.app")
+        )
         cumulative.append(int(line.split("|")[1]) / 1e6)
         spans = []
-        for code in ("pass", "import ftops_tui.app"):
+        for code in ("pass", "import ftops_tui.console.app"):
             start = time.monotonic()
             subprocess.run([PYTHON, "-c", code], timeout=60, check=True)
             spans.append(time.monotonic() - start)
         wall.append(spans[1] - spans[0])
-    check = "import sys, ftops_tui.app; print('mlflow' in sys.modules)"
+    check = "import sys, ftops_tui.console.app; print('mlflow' in sys.modules)"
     done = subprocess.run([PYTHON, "-c", check], capture_output=True, text=True, timeout=60)
     return cumulative, wall, done.stdout.strip() == "True"
 
@@ -210,7 +212,7 @@ def main() -> int:
     mlflow_early = sum(r.mlflow_at_first_frame for r in runs)
     rows = [
         row("launch -> interpreter up", [r.interpreter for r in runs], "", None),
-        row("launch -> ftops_tui.app imported", [r.imported for r in runs], "", None),
+        row("launch -> ftops_tui.console.app imported", [r.imported for r in runs], "", None),
         row("launch -> first frame (pty write)", firsts, "<= 500 ms",
             max(firsts) <= FIRST_FRAME_TARGET_S),
         row("  a bare Textual app, same pty: first frame", floors, "", None),
@@ -221,9 +223,9 @@ def main() -> int:
         row("launch -> all panes filled (seen in tmux)", [r.seen_all for r in runs], "", None),
         ["mlflow imported at first frame", f"{mlflow_early}/{len(runs)} runs", "", "0 runs",
          verdict(mlflow_early == 0)],
-        row("import ftops_tui.app (-X importtime cumulative)", cumulative, "", None),
-        row("import ftops_tui.app (wall, minus bare python)", wall, "", None),
-        ["import ftops_tui.app imports mlflow", str(imports_mlflow), "", "False",
+        row("import ftops_tui.console.app (-X importtime cumulative)", cumulative, "", None),
+        row("import ftops_tui.console.app (wall, minus bare python)", wall, "", None),
+        ["import ftops_tui.console.app imports mlflow", str(imports_mlflow), "", "False",
          verdict(not imports_mlflow)],
     ]  # fmt: skip
     if others:  # each beside the same figure of this tree's

@@ -1,3 +1,3 @@
-from ftops_tui.cli import run
+from ftops_tui.commands.cli import main
 
-raise SystemExit(run())
+raise SystemExit(main())

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ftops_tui.config import (
+from ftops_tui.domain.health import Thresholds
+from ftops_tui.settings.config import (
     AuditConfig,
     Config,
     ConfigError,
@@ -26,7 +27,6 @@ from ftops_tui.config import (
     config_from_dict,
     load_config,
 )
-from ftops_tui.domain.health import Thresholds
 
 ENV = {"HOME": "/home/op", "XDG_STATE_HOME": "/state"}
 MINIMAL: dict[str, Any] = {

@@ -15,24 +15,24 @@ from fixtures.relay import RELAY_KEY
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from ftops_tui.app import FtopsApp
+from ftops_tui.changes.service import Outcome
+from ftops_tui.console.app import FtopsApp
+from ftops_tui.console.screens.audit import AuditScreen
+from ftops_tui.console.screens.confirm import ConfirmScreen
+from ftops_tui.console.screens.help import HelpScreen
+from ftops_tui.console.screens.weights import WeightsScreen
+from ftops_tui.console.widgets.key_bar import KeyBar
+from ftops_tui.console.widgets.routes_pane import RoutesPane
+from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.models import Route, Rule
-from ftops_tui.mutations import Outcome
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.loadgen import LoadPlan
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
 from ftops_tui.relay_server.server import RelayServer
-from ftops_tui.screens.audit import AuditScreen
-from ftops_tui.screens.confirm import ConfirmScreen
-from ftops_tui.screens.help import HelpScreen
-from ftops_tui.screens.weights import WeightsScreen
 from ftops_tui.sources.audit import IDLE_CLOSE_S, AuditStore
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.registry_seed import seed_demo_registry
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.widgets.key_bar import KeyBar
-from ftops_tui.widgets.routes_pane import RoutesPane
-from ftops_tui.widgets.versions_pane import VersionsPane
 
 ACTOR = "oncall@bastion"
 _names = itertools.count()
@@ -82,23 +82,25 @@ def app_for(relay: RelayServer, registry_uri: str, audit: AuditStore, route_id: 
 
 async def ready(app: FtopsApp) -> None:
     await until(
-        lambda: app.state.polls > 0 and app.state.registry.last_ok is not None, what="both sources"
+        app,
+        lambda: app.state.polls > 0 and app.state.registry.last_ok is not None,
+        what="both sources",
     )
-    await until(lambda: app.screen.query_one(RoutesPane).row_count == 1, what="route row")
+    await until(app, lambda: app.screen.query_one(RoutesPane).row_count == 1, what="route row")
 
 
 async def select_version(app: FtopsApp, pilot: object, tag: str) -> None:
     versions = app.screen.query_one(VersionsPane)
-    await until(lambda: versions.row_count == 2, what="version rows")
+    await until(app, lambda: versions.row_count == 2, what="version rows")
     versions.focus()
     versions.move_cursor(row=versions.get_row_index(tag))
 
 
 async def confirm_open(app: FtopsApp) -> ConfirmScreen:
-    await until(lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+    await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
     screen = app.screen
     assert isinstance(screen, ConfirmScreen)
-    await until(lambda: screen.focused is screen.query_one("#reason"), what="reason focus")
+    await until(app, lambda: screen.focused is screen.query_one("#reason"), what="reason focus")
     return screen
 
 
@@ -108,7 +110,7 @@ async def confirm_change(app: FtopsApp, pilot: Pilot[None], reason: str | None =
     if reason is not None:
         confirm.query_one("#reason", Input).value = reason
     await pilot.press("enter")
-    await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
+    await until(app, lambda: app.last_outcome is not None, timeout=20, what="outcome")
     assert app.last_outcome is not None
     return app.last_outcome
 
@@ -131,11 +133,11 @@ async def test_rollback_is_r_then_enter_with_audit_rows_and_verified_weights(
         assert confirm.proposal.expected_revision == before.revision
         assert confirm.proposal.after == (Rule("support-bot-v1", 100), Rule("support-bot-v2", 0))
         await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await until(app, lambda: app.last_outcome is not None, what="outcome")
         assert app.last_outcome is not None and app.last_outcome.status == "applied"
-        await until(lambda: "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0)))
+        await until(app, lambda: "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0)))
         # The change done, the log is let go at once, not when the hold for it runs out.
-        await until(lambda: not audit_log_open(audit), what="the audit log let go")
+        await until(app, lambda: not audit_log_open(audit), what="the audit log let go")
     after = await current(relay, route_id)
     assert after.revision == before.revision + 1 and after.updated_by == ACTOR
     outcome, intent = audit.rows(route_id)[:2]
@@ -159,6 +161,7 @@ async def test_reason_is_prefilled_from_the_active_alert(
             await ready(app)
             # v2's own alert: v1 can alert too, on a chance error among its first requests.
             await until(
+                app,
                 lambda: any(
                     v.version_tag == "support-bot-v2" and v.verdict and v.verdict.alerting
                     for v in app.state.views()[0].versions
@@ -192,13 +195,13 @@ async def test_escape_cancels_and_nothing_is_sent_or_written(
         await pilot.press("r")
         await confirm_open(app)
         # The log is opened while the operator reads, for the change's first row.
-        await until(lambda: audit_log_open(audit), what="the audit log opened")
+        await until(app, lambda: audit_log_open(audit), what="the audit log opened")
         await asyncio.sleep(IDLE_CLOSE_S * 6)
         assert audit_log_open(audit)
         await pilot.press("escape")
-        await until(lambda: not isinstance(app.screen, ConfirmScreen))
+        await until(app, lambda: not isinstance(app.screen, ConfirmScreen))
         # Cancelled: let go at once, not when the hold for the change runs out.
-        await until(lambda: not audit_log_open(audit), what="the audit log let go")
+        await until(app, lambda: not audit_log_open(audit), what="the audit log let go")
     assert (await current(relay, route_id)).revision == 1
     assert [r for r in audit.rows(route_id) if r["kind"] != "observed"] == []
 
@@ -261,12 +264,12 @@ async def test_undo_restores_the_rules_from_before_the_last_change_after_a_resta
     again = app_for(relay, sqlite_registry_uri, AuditStore(audit.path), route_id)
     async with again.run_test(size=(160, 45)) as pilot:
         await ready(again)
-        await until(lambda: again.state.routes[0].revision == 2, what="revision 2")
+        await until(again, lambda: again.state.routes[0].revision == 2, what="revision 2")
         await pilot.press("u")
         confirm = await confirm_open(again)
         assert confirm.proposal.action == "undo"
         await pilot.press("enter")
-        await until(lambda: again.last_outcome is not None, what="undo")
+        await until(again, lambda: again.last_outcome is not None, what="undo")
         assert again.last_outcome is not None and again.last_outcome.status == "applied"
     assert (await current(relay, route_id)).route_rules == (
         Rule("support-bot-v1", 95),
@@ -282,7 +285,7 @@ async def test_weights_editor_refuses_anything_but_100(
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
         await pilot.press("w")
-        await until(lambda: isinstance(app.screen, WeightsScreen), what="editor")
+        await until(app, lambda: isinstance(app.screen, WeightsScreen), what="editor")
         editor = app.screen
         editor.query_one("#w-support-bot-v1", Input).value = "70"
         await pilot.pause(0.1)
@@ -319,6 +322,7 @@ async def test_conflict_shows_who_changed_the_route_and_asks_again_without_overw
         first = app.screen
         await pilot.press("enter")
         await until(
+            app,
             lambda: app.screen is not first and isinstance(app.screen, ConfirmScreen),
             what="second confirmation",
         )
@@ -345,7 +349,7 @@ async def test_a_422_is_shown_as_rejected_and_nothing_changed(
         await confirm_open(app)
         relay.state.faults.update({"mode": "invalid_writes"})
         await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await until(app, lambda: app.last_outcome is not None, what="outcome")
         assert app.last_outcome is not None and app.last_outcome.status == "rejected"
         assert "refused these rules" in app.last_outcome.message
     assert (await current(relay, route_id)).revision == 1
@@ -363,7 +367,7 @@ async def test_a_relay_that_stops_answering_mid_patch_is_never_a_silent_success(
         await confirm_open(app)
         relay.state.faults.update({"mode": "slow", "delay_s": 3})
         await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
+        await until(app, lambda: app.last_outcome is not None, timeout=20, what="outcome")
         assert app.last_outcome is not None
         assert app.last_outcome.status in ("failed", "unverified")
     assert audit.rows(route_id)[0]["status"] in ("failed", "unverified")
@@ -389,22 +393,22 @@ async def test_the_confirmation_stays_open_while_sending_and_closes_with_the_res
         relay.state.faults.update({"mode": "slow", "delay_s": 1.5})
         await pilot.press("enter")
         note = confirm.query_one("#confirm-error")
-        await until(lambda: "sending" in str(note.render()), what="the sending note")
+        await until(app, lambda: "sending" in str(note.render()), what="the sending note")
         assert confirm.query_one("#reason", Input).disabled
         assert "closes with the result" in str(confirm.query_one("#confirm-hint").render())
         await pilot.press("escape")  # too late to call it back: nothing happens
         assert app.screen is confirm and app.last_outcome is None
         await pilot.press("question_mark", "ctrl+p")  # neither help nor the palette opens
         assert app.screen is confirm
-        await until(lambda: app.last_outcome is not None, timeout=20, what="outcome")
+        await until(app, lambda: app.last_outcome is not None, timeout=20, what="outcome")
         relay.state.faults.update({"mode": "none"})
         assert app.last_outcome is not None and app.last_outcome.status == "applied"
         # Closed with the result, and the dashboard shows the new weights. Its repaint is a
         # message of its own, handled when the loop gets to it: the screen can be back a
         # moment before (once in a full run on a clean clone, 2026-11-30).
-        await until(lambda: app.screen is app.dashboard, what="the dashboard")
+        await until(app, lambda: app.screen is app.dashboard, what="the dashboard")
         routes = app.dashboard.query_one(RoutesPane)
-        await until(lambda: "100/0" in str(routes.get_row_at(0)), timeout=2, what="100/0")
+        await until(app, lambda: "100/0" in str(routes.get_row_at(0)), timeout=2, what="100/0")
     assert (await current(relay, route_id)).revision == 2
 
 
@@ -458,7 +462,7 @@ async def test_promote_gives_100_percent_and_moves_the_stable_alias(
         assert confirm.proposal.promote is not None
         confirm.query_one("#reason", Input).value = "v2 won the canary"
         await pilot.press("enter")
-        await until(lambda: app.last_outcome is not None, what="outcome")
+        await until(app, lambda: app.last_outcome is not None, what="outcome")
         assert app.last_outcome is not None and app.last_outcome.alias_error is None
     assert (await current(relay, route_id)).weight_of("support-bot-v2") == 100
     snapshot = MlflowRegistry(registry_uri).snapshot(["support-bot"])
@@ -477,9 +481,9 @@ async def test_audit_screen_shows_the_route_history_newest_first(
         await pilot.press("r")
         await confirm_change(app, pilot)
         await pilot.press("a")
-        await until(lambda: isinstance(app.screen, AuditScreen), what="audit screen")
+        await until(app, lambda: isinstance(app.screen, AuditScreen), what="audit screen")
         table = app.screen.query_one("#audit")
-        await until(lambda: table.row_count >= 2, what="audit rows")  # type: ignore[attr-defined]
+        await until(app, lambda: table.row_count >= 2, what="audit rows")  # type: ignore[attr-defined]
         first = [str(c) for c in table.get_row_at(0)]  # type: ignore[attr-defined]
         assert first[2] == "outcome" and first[3] == "rollback" and "applied" in first
         await pilot.press("escape")
@@ -501,11 +505,12 @@ async def test_changes_by_others_become_observed_rows_once(
                 reason="test",
             )
         await until(
+            app,
             lambda: any(r["actor"] == "relay:auto-rollback" for r in audit.rows(route_id)),
             what="observed row",
         )
         polls = app.state.polls
-        await until(lambda: app.state.polls >= polls + 3, what="more polls")
+        await until(app, lambda: app.state.polls >= polls + 3, what="more polls")
     observed = [r for r in audit.rows(route_id) if r["actor"] == "relay:auto-rollback"]
     assert len(observed) == 1 and observed[0]["kind"] == "observed"
 

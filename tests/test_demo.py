@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fixtures.terminal import Terminal, demo_argv, demo_env, process_gone, relay_port
 
-from ftops_tui.demo import Demo
+from ftops_tui.commands.demo import Demo
 
 # The incident is staged 20-30 s after start; mlflow's import and a busy 2-core CI machine
 # can add a lot to that.

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from fixtures.relay import RELAY_KEY
 
-from ftops_tui.app import _log_transition
-from ftops_tui.cli import _log_to_file
-from ftops_tui.paths import log_path
+from ftops_tui.commands.cli import _log_to_file
+from ftops_tui.console.app import _log_transition
+from ftops_tui.console.state import SourceHealth
 from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.settings.paths import log_path
 from ftops_tui.sources.relay_errors import ServerError, Unreachable
-from ftops_tui.state import SourceHealth
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_requests_are_not_logged_one_by_one(
     with httpx.Client(base_url=relay.url + "/", headers=headers) as http:
         for _ in range(3):
             http.get("routes/traffic").raise_for_status()
-    logging.getLogger("ftops_tui.app").info("marker")
+    logging.getLogger("ftops_tui.console.app").info("marker")
     text = log_path(env).read_text()
     assert "marker" in text and "HTTP Request" not in text
 
@@ -50,7 +50,7 @@ def test_a_source_logs_when_it_starts_failing_changes_and_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     health = SourceHealth()
-    caplog.set_level(logging.INFO, logger="ftops_tui.app")
+    caplog.set_level(logging.INFO, logger="ftops_tui.console.app")
 
     def poll(exc: Exception | None) -> None:
         was = health.problem

@@ -18,17 +18,17 @@ import httpx
 import pytest
 from fixtures.relay import RELAY_KEY, world
 
+from ftops_tui.changes.service import MutationService, undo_proposal
 from ftops_tui.domain.models import Route, Rule, Rules, rules_to_mapping
 from ftops_tui.domain.overview import RegistryFacts
-from ftops_tui.domain.proposals import NoProposal, Proposal
-from ftops_tui.mutations import (
-    MutationService,
+from ftops_tui.domain.proposals import (
+    NoProposal,
+    Proposal,
     promote_proposal,
     rollback_proposal,
     set_weights_proposal,
     shift_proposal,
     step_proposal,
-    undo_proposal,
 )
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.scenario import scenario_from_dict
@@ -520,7 +520,7 @@ async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
         ("intent", "alias", None),
         ("outcome", "alias", "unverified"),
     ]
-    assert rows[3]["error"] == "cancelled while the alias move was in flight"
+    assert rows[3]["error"] == "cancelled while the change was in flight"
 
 
 # ------------------------------------------------------------------------------- builders

@@ -54,7 +54,7 @@ def test_installed_wheel_finds_its_themes_and_demo_scenario(tmp_path: Path) -> N
         timeout=300,
     )
     probe = (
-        "import json, ftops_tui, ftops_tui.paths as p, ftops_tui.themes as t, "
+        "import json, ftops_tui, ftops_tui.settings.paths as p, ftops_tui.settings.themes as t, "
         "ftops_tui.relay_server.scenario as s;"
         "print(json.dumps({'pkg': ftops_tui.__file__, 'themes_dir': str(p.builtin_themes_dir()),"
         "'themes': sorted(t.load_themes({'XDG_CONFIG_HOME': '/nonexistent'})),"

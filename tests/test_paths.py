@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ftops_tui import paths
+from ftops_tui.settings import paths
 
 HOME = {"HOME": "/home/op"}
 
@@ -55,7 +55,7 @@ def test_resolve_path_is_relative_to_the_base_dir_with_tilde_expanded() -> None:
 
 
 def test_builtin_themes_dir_finds_the_checkout_themes() -> None:
-    repo_themes = Path(paths.__file__).resolve().parent.parent / "themes"
+    repo_themes = Path(paths.__file__).resolve().parents[2] / "themes"
     assert repo_themes.is_dir()
     assert paths.builtin_themes_dir().resolve() == repo_themes
 
@@ -66,7 +66,7 @@ def test_builtin_themes_dir_prefers_the_packaged_copy(
     package = tmp_path / "ftops_tui"
     (package / "_themes").mkdir(parents=True)
     (tmp_path / "themes").mkdir()
-    monkeypatch.setattr(paths, "__file__", str(package / "paths.py"))
+    monkeypatch.setattr(paths, "__file__", str(package / "settings" / "paths.py"))
     assert paths.builtin_themes_dir() == package / "_themes"
 
 
@@ -75,7 +75,7 @@ def test_builtin_themes_dir_names_both_places_when_missing(
 ) -> None:
     package = tmp_path / "ftops_tui"
     package.mkdir()
-    monkeypatch.setattr(paths, "__file__", str(package / "paths.py"))
+    monkeypatch.setattr(paths, "__file__", str(package / "settings" / "paths.py"))
     with pytest.raises(FileNotFoundError) as excinfo:
         paths.builtin_themes_dir()
     assert str(package / "_themes") in str(excinfo.value)

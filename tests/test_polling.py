@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 from fixtures.relay import RELAY_KEY
 
-from ftops_tui.polling import poll_relay, telling_failure
+from ftops_tui.console.polling import poll_relay, telling_failure
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import (

@@ -3,7 +3,6 @@ servers that refuse, stall or fail."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -258,49 +257,6 @@ def test_importing_the_registry_module_does_not_import_mlflow() -> None:
     assert result.returncode == 0, result.stderr
 
 
-# The `ftops-tui` command's process, with UNUSED_OPTIONAL_IMPORTS left out (cli.run):
-# seeding, reading and both writes still work. Same alias and tag values: the shared stores stay as
-# they are, but each is a real write.
-_WITHOUT_UNUSED_IMPORTS = """
-import json, sys
-from ftops_tui.cli import leave_out_unused_imports
-leave_out_unused_imports()
-from ftops_tui.sources.registry import MlflowRegistry
-from ftops_tui.sources.registry_seed import seed_demo_registry
-uri = sys.argv[1]
-seed_demo_registry(uri)
-registry = MlflowRegistry(uri)
-registry.set_alias("support-bot", "champion", "1")
-registry.set_version_tag("support-bot", "2", "relay.version_tag", "support-bot-v2")
-snap = registry.snapshot(["support-bot"])
-print(json.dumps({
-    "stable": snap.stable_version_tag("support-bot", "champion"),
-    "tags": [v.version_tag for v in snap.versions],
-    "loaded": [m for m in ("mlflow", "pandas", "pyarrow") if sys.modules.get(m)],
-}))
-"""
-
-
-@pytest.mark.parametrize("store", ["sqlite", "mlflow server"])
-def test_the_commands_process_reads_and_writes_without_pandas_or_pyarrow(
-    store: str, sqlite_registry_uri: str, mlflow_server_uri: str
-) -> None:
-    uri = sqlite_registry_uri if store == "sqlite" else mlflow_server_uri
-    result = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_UNUSED_IMPORTS, uri],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == {
-        "stable": "support-bot-v1",
-        "tags": ["support-bot-v1", "support-bot-v2"],
-        "loaded": ["mlflow"],
-    }
-
-
 def test_model_names_with_quotes_or_backslashes_are_read(sqlite_registry_uri: str) -> None:
     from mlflow import MlflowClient
 
@@ -326,3 +282,18 @@ def test_seeding_again_changes_nothing(sqlite_registry_uri: str) -> None:
     before = registry.snapshot([MODEL])
     seed_demo_registry(sqlite_registry_uri)
     assert registry.snapshot([MODEL]) == before
+
+
+@pytest.mark.parametrize("store", ["sqlite", "mlflow server"])
+def test_alias_and_tag_writes_are_read_back_from_either_store(
+    store: str, sqlite_registry_uri: str, mlflow_server_uri: str
+) -> None:
+    # The values the stores were seeded with: each is a real write, and the shared stores
+    # stay as they were.
+    uri = sqlite_registry_uri if store == "sqlite" else mlflow_server_uri
+    registry = MlflowRegistry(uri)
+    registry.set_alias("support-bot", "champion", "1")
+    registry.set_version_tag("support-bot", "2", "relay.version_tag", "support-bot-v2")
+    snap = registry.snapshot(["support-bot"])
+    assert snap.stable_version_tag("support-bot", "champion") == "support-bot-v1"
+    assert [v.version_tag for v in snap.versions] == ["support-bot-v1", "support-bot-v2"]

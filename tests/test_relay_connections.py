@@ -13,8 +13,8 @@ import struct
 
 import pytest
 
+from ftops_tui.console.polling import MAX_BACKOFF_S
 from ftops_tui.domain.models import Rule
-from ftops_tui.polling import MAX_BACKOFF_S
 from ftops_tui.sources.relay_client import KEEPALIVE_EXPIRY_S, RelayClient
 from ftops_tui.sources.relay_errors import RateLimited, Unreachable
 

@@ -17,9 +17,9 @@ import pytest
 from fixtures.registry import free_port
 from fixtures.relay import RELAY_KEY
 
-from ftops_tui.config import load_config
+from ftops_tui.commands.runbook import register, run
 from ftops_tui.relay_server.server import RelayServer
-from ftops_tui.runbook import register, run
+from ftops_tui.settings.config import load_config
 from ftops_tui.sources.audit import COLUMNS, AuditStore
 from ftops_tui.sources.identity import actor_identity
 

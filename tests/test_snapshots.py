@@ -10,14 +10,14 @@ from collections.abc import Callable
 
 import pytest
 
-from ftops_tui.app import FtopsApp, Services
-from ftops_tui.config import config_from_dict
+from ftops_tui.console.app import FtopsApp, Services
+from ftops_tui.console.polling import RelayPoll
+from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import RegistryFacts
-from ftops_tui.polling import RelayPoll
+from ftops_tui.settings.config import config_from_dict
 from ftops_tui.sources.registry import MlflowRegistry, RegistryUnreachable
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.state import ConsoleState
 
 NOON = 1_795_000_000.0  # a fixed wall-clock time for "refreshed HH:MM:SS"
 

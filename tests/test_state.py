@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ftops_tui.config import config_from_dict
+from ftops_tui.console.polling import RelayPoll, retry_delay
+from ftops_tui.console.state import EVENTS_LEN, HISTORY_LEN, ConsoleState
 from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
-from ftops_tui.polling import RelayPoll, retry_delay
+from ftops_tui.settings.config import config_from_dict
 from ftops_tui.sources.relay_errors import RateLimited, RelayTimeout, Unauthorized, Unreachable
-from ftops_tui.state import EVENTS_LEN, HISTORY_LEN, ConsoleState
 
 CONFIG = config_from_dict(
     {"relay": {"url": "http://127.0.0.1:1/v1"}, "registry": {"tracking_uri": "sqlite:///x.db"}},

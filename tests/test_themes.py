@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ftops_tui.themes import ThemeError, load_theme_file, load_themes
+from ftops_tui.settings.themes import ThemeError, load_theme_file, load_themes
 
 
 def test_shipped_themes_load_dark_light_and_mono() -> None:
@@ -47,7 +47,7 @@ def test_bad_theme_file_names_the_file_and_the_key(tmp_path: Path, text: str, ke
 def test_no_color_picks_the_greys_only_theme_unless_one_is_chosen(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from ftops_tui.cli import _check_theme
+    from ftops_tui.commands.cli import _check_theme
 
     def chosen(name: str | None, env: dict[str, str]) -> str:
         checked = _check_theme(name, env)
@@ -64,7 +64,7 @@ def test_no_color_picks_the_greys_only_theme_unless_one_is_chosen(
 def test_unknown_theme_is_a_usage_error_listing_the_themes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from ftops_tui.cli import main
+    from ftops_tui.commands.cli import main
 
     assert main(["--demo", "--theme", "neon"], env={"XDG_CONFIG_HOME": "/nonexistent"}) == 2
     assert (

@@ -11,23 +11,22 @@ from fixtures.console import console, console_config, until
 from fixtures.relay import RELAY_KEY
 from rich.text import Text
 
+from ftops_tui.console.screens.audit import AuditScreen
+from ftops_tui.console.widgets.keyed_table import as_text
+from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.domain.models import Rule
 from ftops_tui.relay_server.server import RelayServer
-from ftops_tui.screens.audit import AuditScreen
 from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.widgets.routes_pane import RoutesPane
-from ftops_tui.widgets.table_sync import as_text
 
 ROUTE = "words-from-outside"
 ACTOR = "deploy[bot]"
 REASON = "[/b] canary [bold]step[/bold] [INC-42]"
 
 
-def test_a_str_cell_is_text_and_a_text_cell_is_kept() -> None:
-    assert as_text("deploy[bot]").plain == "deploy[bot]"
-    styled = Text("ok", style="bold")
-    assert as_text(styled) is styled
+def test_a_word_from_outside_is_a_cell_of_text() -> None:
+    cell = as_text("deploy[bot]")
+    assert isinstance(cell, Text) and cell.plain == "deploy[bot]" and not cell.spans
 
 
 async def test_actor_and_reason_with_brackets_are_shown_as_written(
@@ -46,20 +45,24 @@ async def test_actor_and_reason_with_brackets_are_shown_as_written(
         )
         async with app.run_test(size=(160, 45)) as pilot:
             routes = app.screen.query_one(RoutesPane)
-            await until(lambda: routes.row_count == 1, what="the route")
+            await until(app, lambda: routes.row_count == 1, what="the route")
             await other.patch_route(
                 ROUTE, [Rule("bot-v1", 80), Rule("bot-v2", 20)], actor=ACTOR, reason=REASON
             )
-            await until(lambda: ACTOR in routes.render_line(1).text, what="the actor as written")
+            await until(
+                app, lambda: ACTOR in routes.render_line(1).text, what="the actor as written"
+            )
 
             # Seen from another party: flagged in a toast and kept as an observed audit row.
-            await until(lambda: len(audit.rows(ROUTE)) >= 1, what="the observed row")
+            await until(app, lambda: len(audit.rows(ROUTE)) >= 1, what="the observed row")
             await pilot.press("a")
-            await until(lambda: isinstance(app.screen, AuditScreen), what="the audit view")
+            await until(app, lambda: isinstance(app.screen, AuditScreen), what="the audit view")
             table = app.screen.query_one("#audit")
-            await until(lambda: table.row_count >= 1, what="audit rows")  # type: ignore[attr-defined]
+            await until(app, lambda: table.row_count >= 1, what="audit rows")  # type: ignore[attr-defined]
             await pilot.pause()
             shown = "".join(table.render_line(y).text for y in range(2))  # type: ignore[attr-defined]
             assert ACTOR in shown
             assert REASON in shown
-            assert app.return_code is None and not app.problems  # still running, nothing caught
+            assert (
+                app.return_code is None and not app.state.problems
+            )  # still running, nothing caught

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import (
@@ -16,6 +17,18 @@ from ftops_tui.domain.proposals import (
     shift_proposal,
     step_proposal,
 )
+
+
+class KeyAction(StrEnum):
+    """A mutation key's intent: also its id in the config's `keys:` (console.md, "Keys")."""
+
+    ROLLBACK = "rollback"
+    WEIGHT_UP = "weight_up"
+    WEIGHT_DOWN = "weight_down"
+    NEXT_STEP = "next_step"
+    PROMOTE = "promote"
+    UNDO = "undo"
+    EDIT_WEIGHTS = "edit_weights"
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,7 @@ def default_reason(proposal: Proposal) -> str:
 
 
 def propose(
-    action: str,
+    action: KeyAction,
     view: RouteView,
     selected: str | None,
     settings: RolloutSettings,
@@ -65,7 +78,7 @@ def propose(
     weights: Mapping[str, int] | None = None,
 ) -> Proposal | NoProposal | NeedsChoice:
     route = view.route
-    if action == "rollback":
+    if action is KeyAction.ROLLBACK:
         to = target or view.stable_tag
         if to is None:
             return NeedsChoice(
@@ -73,20 +86,20 @@ def propose(
                 route.version_tags,
             )
         return rollback_proposal(route, to, reason)
-    if action == "edit_weights":
+    if action is KeyAction.EDIT_WEIGHTS:
         if weights is None:
             return NoProposal("no weights given")
         return set_weights_proposal(route, weights, reason)
     if selected is None or selected not in route.version_tags:
         return NoProposal("select a version in the versions pane first (tab, then ↑↓)")
-    if action in ("weight_up", "weight_down"):
-        delta = settings.shift_step if action == "weight_up" else -settings.shift_step
+    if action in (KeyAction.WEIGHT_UP, KeyAction.WEIGHT_DOWN):
+        delta = settings.shift_step if action is KeyAction.WEIGHT_UP else -settings.shift_step
         return shift_proposal(route, selected, delta, view.stable_tag, reason)
-    if action == "next_step":
+    if action is KeyAction.NEXT_STEP:
         if selected == view.stable_tag:
             return NoProposal(f"{selected} is the stable version: select the canary to step it")
         return step_proposal(route, selected, settings.steps, view.stable_tag, reason)
-    if action == "promote":
+    if action is KeyAction.PROMOTE:
         chosen = next(v for v in view.versions if v.version_tag == selected)
         return promote_proposal(route, selected, chosen.registry, settings.stable_alias, reason)
     return NoProposal(f"unknown action {action}")

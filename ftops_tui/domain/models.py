@@ -37,6 +37,11 @@ def rules_to_json(rules: Sequence[Rule]) -> list[dict[str, Any]]:
     return [r.to_json() for r in rules]
 
 
+def weights_text(rules: Sequence[Rule]) -> str:
+    """Rules in words: `support-bot-v1 95%, support-bot-v2 5%`."""
+    return ", ".join(f"{r.version_tag} {r.weight}%" for r in rules) or "(no versions)"
+
+
 @dataclass(frozen=True)
 class StickySessions:
     enabled: bool = False

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ftops_tui.domain.models import Route, Rule, Rules, rules_to_mapping
+from ftops_tui.domain.models import Route, Rule, Rules, rules_to_mapping, weights_text
 from ftops_tui.domain.overview import RegistryFacts
 from ftops_tui.domain.rollout import rollback_rules, step_rules
+from ftops_tui.domain.vocabulary import Action
 from ftops_tui.domain.weights import (
     TOTAL,
     WeightError,
@@ -34,7 +35,7 @@ class AliasMove:
 
 @dataclass(frozen=True)
 class Proposal:
-    action: str  # audit action: rollback, set_weights, step, promote, undo
+    action: Action
     route_id: str
     expected_revision: int
     before: Rules
@@ -50,16 +51,12 @@ class NoProposal:
     message: str
 
 
-def weights_text(rules: Sequence[Rule]) -> str:
-    return ", ".join(f"{r.version_tag} {r.weight}%" for r in rules) or "(no versions)"
-
-
 def same_rules(a: Sequence[Rule], b: Sequence[Rule]) -> bool:
     """Equal as tag -> weight; the order a relay lists rules in means nothing."""
     return len(a) == len(b) and rules_to_mapping(a) == rules_to_mapping(b)
 
 
-def _proposal(action: str, route: Route, after: Rules, reason: str) -> Proposal | NoProposal:
+def _proposal(action: Action, route: Route, after: Rules, reason: str) -> Proposal | NoProposal:
     if same_rules(route.route_rules, after):
         return NoProposal(
             f"route {route.route_id} already has {weights_text(after)}: nothing to send"
@@ -80,7 +77,7 @@ def rollback_proposal(route: Route, stable_tag: str | None, reason: str) -> Prop
         return NoProposal(
             f"route {route.route_id} is already at 100% on {stable_tag}: nothing was sent"
         )
-    return _proposal("rollback", route, rollback_rules(route.route_rules, stable_tag), reason)
+    return _proposal(Action.ROLLBACK, route, rollback_rules(route.route_rules, stable_tag), reason)
 
 
 def set_weights_proposal(
@@ -91,7 +88,7 @@ def set_weights_proposal(
     versions) is checked by whoever sends it, so the operator sees every problem at once."""
     after = [Rule(r.version_tag, int(weights.get(r.version_tag, 0))) for r in route.route_rules]
     after += [Rule(tag, int(w)) for tag, w in weights.items() if tag not in route.version_tags]
-    return _proposal("set_weights", route, tuple(after), reason)
+    return _proposal(Action.SET_WEIGHTS, route, tuple(after), reason)
 
 
 def step_proposal(
@@ -103,7 +100,7 @@ def step_proposal(
     after = step_rules(route.route_rules, canary, steps, stable_tag)
     if after is None:
         return NoProposal(f"{canary} is at {route.weight_of(canary)}%: no rollout step left")
-    return _proposal("step", route, after, reason)
+    return _proposal(Action.STEP, route, after, reason)
 
 
 def shift_proposal(
@@ -114,7 +111,7 @@ def shift_proposal(
     if tag not in route.version_tags or counterpart is None:
         return NoProposal(f"{tag} has no other version on route {route.route_id} to shift with")
     after = shift(route.route_rules, tag, delta, counterpart)
-    return _proposal("set_weights", route, after, reason)
+    return _proposal(Action.SET_WEIGHTS, route, after, reason)
 
 
 def promote_proposal(
@@ -143,7 +140,7 @@ def promote_proposal(
         )
     move = AliasMove(facts.model, stable_alias, facts.version)
     return Proposal(
-        "promote", route.route_id, route.revision, route.route_rules, after, reason, move
+        Action.PROMOTE, route.route_id, route.revision, route.route_rules, after, reason, move
     )
 
 
@@ -174,4 +171,4 @@ def undo_from(
             f"route {route.route_id} is not as your last change left it "
             f"(now {weights_text(route.route_rules)}): nothing was sent"
         )
-    return _proposal("undo", route, target_before, reason)
+    return _proposal(Action.UNDO, route, target_before, reason)

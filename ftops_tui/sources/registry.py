@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ftops_tui.domain.overview import RegistryFacts
+from ftops_tui.domain.vocabulary import SourceProblem
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -56,6 +57,8 @@ _PAGE_SIZE = 1000
 class RegistryError(Exception):
     """Any failure talking to the registry. The message never contains credentials."""
 
+    problem = SourceProblem.ERROR
+
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -63,6 +66,8 @@ class RegistryError(Exception):
 
 class RegistryUnreachable(RegistryError):
     """The registry did not answer usefully: refused, timed out, DNS failure or a 5xx."""
+
+    problem = SourceProblem.UNREACHABLE
 
 
 class RegistryNotFound(RegistryError):

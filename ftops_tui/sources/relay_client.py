@@ -145,11 +145,14 @@ class RelayClient:
                 # Its message would quote a character of the key.
                 raise Unreachable(
                     f"cannot send to relay at {self.base_url}: the key in ${self.key_env} has "
-                    "characters an HTTP header cannot carry"
+                    "characters an HTTP header cannot carry",
+                    never_sent=True,
                 ) from None
             except Exception as exc:
                 raise Unreachable(
-                    f"cannot send to relay at {self.base_url}: {type(exc).__name__}: {_reason(exc)}"
+                    f"cannot send to relay at {self.base_url}: {type(exc).__name__}: "
+                    f"{_reason(exc)}",
+                    never_sent=True,
                 ) from None
             self._make_http = None  # and with it the key, now only in the client's headers
         return self._http_client
@@ -271,13 +274,17 @@ class RelayClient:
         self._hold_back(what)
         try:
             response = await self._send(what, method, path, params=params, json=json)
+        # A connection that was never made carried no request: only then is a write known
+        # not to have reached the relay.
         except httpx.TimeoutException as exc:
             raise RelayTimeout(
-                f"{what}: no answer within the timeout ({type(exc).__name__})"
+                f"{what}: no answer within the timeout ({type(exc).__name__})",
+                never_sent=isinstance(exc, httpx.ConnectTimeout),
             ) from None
         except httpx.TransportError as exc:
             raise Unreachable(
-                f"{what}: cannot reach relay at {self.base_url} ({_reason(exc)})"
+                f"{what}: cannot reach relay at {self.base_url} ({_reason(exc)})",
+                never_sent=isinstance(exc, httpx.ConnectError),
             ) from None
         return self._body(what, response)
 
@@ -285,7 +292,9 @@ class RelayClient:
         """Honour the relay's Retry-After: nothing is sent until it has passed."""
         wait = self.backoff_remaining
         if wait > 0:
-            raise RateLimited(f"{what}: rate-limited, next call in {wait:.1f}s", retry_after=wait)
+            raise RateLimited(
+                f"{what}: rate-limited, next call in {wait:.1f}s", retry_after=wait, never_sent=True
+            )
 
     async def _send(
         self,

@@ -1,0 +1,1 @@
+"""The write path: every change to a route or an alias, audited step by step."""

@@ -1,0 +1,161 @@
+"""One audited step: intent row -> send -> outcome row. Every change the console or a runbook
+makes (weights, the alias of a promote) goes through `audited_step`, so every one of them is
+recorded the same way:
+
+- nothing is sent unless the intent row was written;
+- whatever `send` finds out (it reads back what it changed) becomes the outcome row;
+- cancelled while the intent row is being written: the row still gets an outcome (`failed`,
+  nothing was sent), written by whichever side comes second, the thread or the cancel;
+- cancelled once `send` has started: `unverified`, written inline as the task is torn down;
+- an outcome row that cannot be written: the step says so loudly (`warning`), since whatever
+  was sent has already happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ftops_tui.domain.models import Route
+from ftops_tui.domain.vocabulary import Action, Status
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable, JsonValue
+
+#: The error of the outcome row of an intent whose change was never sent.
+NEVER_SENT = "cancelled before it was sent"
+#: The error of the outcome row of a change cancelled after it was sent.
+CANCELLED_IN_FLIGHT = "cancelled while the change was in flight"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the intent row says: the change about to be sent."""
+
+    action: Action
+    route_id: str
+    before: JsonValue
+    after: JsonValue
+    expected_revision: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """What sending found out: the outcome row's status, the state read back (`after`,
+    `revision`; None when unknown), the error, and the words for the operator."""
+
+    status: Status
+    message: str = ""
+    after: JsonValue | None = None
+    revision: int | None = None
+    error: str = ""
+    route: Route | None = None  # a route read back, to show at once
+    read_at: float | None = None  # monotonic time its GET was sent
+
+
+@dataclass(frozen=True)
+class Step:
+    intent_id: int | None  # None: the intent row could not be written; nothing was sent
+    result: Result
+    warning: str = ""  # the outcome row could not be written
+
+
+async def audited_step(
+    audit: AuditStore, actor: str, intent: Intent, send: Callable[[], Awaitable[Result]]
+) -> Step:
+    """Record `intent`, run `send`, record what it found out."""
+    rows = _Rows(audit, actor, intent)
+    write = _IntentWrite(rows.intent, lambda intent_id: rows.outcome_now(intent_id, NEVER_SENT))
+    try:
+        intent_id = await asyncio.to_thread(write.run)
+    except AuditUnavailable as exc:
+        message = f"audit log unavailable: {exc}; nothing was sent"
+        return Step(None, Result(Status.REFUSED, message))
+    except asyncio.CancelledError:
+        write.cancel()
+        raise
+    try:
+        result = await send()
+    except asyncio.CancelledError:
+        rows.outcome_now(intent_id, CANCELLED_IN_FLIGHT)
+        raise
+    try:
+        await asyncio.to_thread(rows.outcome, intent_id, result)
+    except AuditUnavailable as exc:
+        warning = (
+            f"AUDIT OUTCOME NOT RECORDED: the audit log has intent {intent_id} but not its "
+            f"outcome ({result.status}): {exc}."
+        )
+        return Step(intent_id, result, warning)
+    return Step(intent_id, result)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    audit: AuditStore
+    actor: str
+    intent_: Intent
+
+    def intent(self) -> int:
+        i = self.intent_
+        return self.audit.record_intent(
+            action=i.action,
+            actor=self.actor,
+            route_id=i.route_id,
+            before=i.before,
+            after=i.after,
+            expected_revision=i.expected_revision,
+            reason=i.reason,
+        )
+
+    def outcome(self, intent_id: int, result: Result) -> None:
+        self.audit.record_outcome(
+            intent_id,
+            action=self.intent_.action,
+            actor=self.actor,
+            route_id=self.intent_.route_id,
+            status=result.status,
+            revision=result.revision,
+            after=result.after,
+            error=result.error,
+        )
+
+    def outcome_now(self, intent_id: int, error: str) -> None:
+        """The outcome of a cancelled step: what it did is not known (or nothing was sent).
+        An unwritable log leaves the intent alone, which still reads as "unknown"."""
+        status = Status.FAILED if error == NEVER_SENT else Status.UNVERIFIED
+        with contextlib.suppress(AuditUnavailable):
+            self.outcome(intent_id, Result(status, error=error))
+
+
+class _IntentWrite:
+    """The intent row written in a thread, which cannot be stopped: if the step is cancelled
+    meanwhile, the row is written anyway and must get its outcome. Whichever side comes
+    second, the thread finishing the row or the cancel, writes it: nothing may wait for the
+    thread after a cancel, since a second cancel (asyncio.run tearing down) would cut it short.
+    """
+
+    def __init__(self, write: Callable[[], int], never_sent: Callable[[int], None]) -> None:
+        self._write = write
+        self._never_sent = never_sent
+        self._lock = threading.Lock()
+        self._intent_id: int | None = None
+        self._cancelled = False
+
+    def run(self) -> int:
+        """In the thread."""
+        intent_id = self._write()
+        with self._lock:
+            self._intent_id, cancelled = intent_id, self._cancelled
+        if cancelled:
+            self._never_sent(intent_id)
+        return intent_id
+
+    def cancel(self) -> None:
+        """From the cancelled task: never awaits."""
+        with self._lock:
+            self._cancelled, intent_id = True, self._intent_id
+        if intent_id is not None:
+            self._never_sent(intent_id)

@@ -1,0 +1,174 @@
+"""Key -> intent -> confirm -> audit -> relay -> verify -> audit, as the operator lives it.
+
+What a key proposes is decided in domain/intents.py and the write path is service.py; this
+module asks the operator (through an `Operator`: the console's dialogs) and says the result.
+It knows nothing of Textual: the console hands it its dialogs, its state and what to call
+when a route has been read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from ftops_tui.changes.service import MutationService, Outcome
+from ftops_tui.domain.intents import (
+    KeyAction,
+    NeedsChoice,
+    RolloutSettings,
+    alert_reason,
+    default_reason,
+    propose,
+)
+from ftops_tui.domain.models import Route
+from ftops_tui.domain.overview import RouteView
+from ftops_tui.domain.proposals import NoProposal, Proposal
+from ftops_tui.domain.vocabulary import Status
+
+Severity = Literal["information", "warning", "error"]
+
+SEVERITY: dict[Status, Severity] = {
+    Status.APPLIED: "information",
+    Status.CONFLICT: "warning",
+    Status.REJECTED: "error",
+    Status.FAILED: "error",
+    Status.UNVERIFIED: "error",
+    Status.REFUSED: "error",
+}
+
+
+class Confirmation(Protocol):
+    """A confirmation on screen: answered once, then closed by the flow with the result."""
+
+    async def answer(self) -> str | None:
+        """The reason typed (enter), or None (escape: nothing is sent)."""
+
+    def close(self) -> None: ...
+
+
+class Operator(Protocol):
+    """The console's dialogs, and its voice."""
+
+    async def edit_weights(self, route: Route, start: Mapping[str, int]) -> dict[str, int] | None:
+        """The weights typed, or None: cancelled."""
+
+    async def choose_version(self, question: str, choices: tuple[str, ...]) -> str | None:
+        """The version chosen, or None: cancelled."""
+
+    async def confirm(self, proposal: Proposal, banner: str) -> Confirmation: ...
+
+    def tell(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Severity = "information",
+        timeout: float = 5,
+    ) -> None:
+        """A notification; `message` may hold outside words, never read as markup."""
+
+
+class Judge(Protocol):
+    """The console's knowledge of the routes: the view of one, judged with what it knows."""
+
+    def view_of(self, route_id: str | None) -> RouteView | None: ...
+
+    def judge(self, route: Route) -> RouteView: ...
+
+
+@dataclass
+class MutationFlow:
+    operator: Operator
+    judge: Judge
+    service: MutationService
+    settings: RolloutSettings
+    #: A change's read-back goes on screen now (route, monotonic time its GET was sent).
+    route_read: Callable[[Route, float | None], None]
+    #: The console polls again at once for the rest (metrics, events).
+    poll_now: Callable[[], None]
+    #: The outcome, once said (the console keeps the last one).
+    reported: Callable[[Outcome], None] = lambda outcome: None
+
+    async def run(self, action: KeyAction, route_id: str | None, selected: str | None) -> None:
+        operator = self.operator
+        view = self.judge.view_of(route_id)
+        if view is None:
+            operator.tell("select a route first", severity="warning")
+            return
+        reason = alert_reason(view)
+        weights: Mapping[str, int] | None = None
+        target: str | None = None
+        banner = ""
+        while True:
+            if action is KeyAction.EDIT_WEIGHTS:
+                weights = await operator.edit_weights(view.route, dict(weights or {}))
+                if weights is None:
+                    operator.tell("cancelled: nothing was sent")
+                    return
+            proposal = await self._proposal(action, view, selected, reason, target, weights)
+            if isinstance(proposal, NeedsChoice):
+                target = await operator.choose_version(proposal.message, proposal.choices)
+                if target is None:
+                    operator.tell("cancelled: nothing was sent")
+                    return
+                continue
+            if isinstance(proposal, NoProposal):
+                operator.tell(proposal.message, title="nothing sent", severity="warning", timeout=8)
+                return
+            if not proposal.reason:
+                proposal = replace(proposal, reason=default_reason(proposal))
+            confirm = await operator.confirm(proposal, banner)
+            # The audit log is opened while the operator reads, not after the answer.
+            preparing = asyncio.ensure_future(self.service.prepare())
+            try:
+                confirmed = await confirm.answer()
+                await preparing
+                if confirmed is None:
+                    confirm.close()
+                    operator.tell("cancelled: nothing was sent")
+                    return
+                reason = confirmed
+                outcome = await self.service.apply(replace(proposal, reason=confirmed))
+                # From here until the confirmation closes nothing awaits, so the dashboard is
+                # redrawn once: with the verified weights and the result.
+                if outcome.route is not None:
+                    self.route_read(outcome.route, outcome.read_at)
+                self.poll_now()
+                if outcome.status is Status.CONFLICT and outcome.route is not None:
+                    # Never retried blindly: show what changed and who did it, then ask again
+                    # against the route as it is now.
+                    confirm.close()
+                    banner = f"CONFLICT: {outcome.message}"
+                    view = self.judge.judge(outcome.route)
+                    continue
+                self._report(outcome)
+                confirm.close()
+                return
+            finally:
+                await self.service.unprepare()
+
+    async def _proposal(
+        self,
+        action: KeyAction,
+        view: RouteView,
+        selected: str | None,
+        reason: str,
+        target: str | None,
+        weights: Mapping[str, int] | None,
+    ) -> Proposal | NoProposal | NeedsChoice:
+        if action is KeyAction.UNDO:
+            return await self.service.undo_proposal(view.route, reason or "undo")
+        return propose(
+            action, view, selected, self.settings, reason, target=target, weights=weights
+        )
+
+    def _report(self, outcome: Outcome) -> None:
+        title = outcome.status.upper()
+        severity = SEVERITY[outcome.status]
+        if outcome.alias_error:
+            title, severity = title + " (ALIAS NOT MOVED)", "error"
+        # The relay's own words are in the message: shown as written, never as markup.
+        self.operator.tell(outcome.message, title=title, severity=severity, timeout=20)
+        self.reported(outcome)

@@ -1,0 +1,1 @@
+"""The commands: the command line, the runbook subcommands, `status` and the demo."""

@@ -1,0 +1,253 @@
+"""Command line (console.md, "Command line"): parsing, subcommands, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from ftops_tui import __version__
+from ftops_tui.commands.exit_codes import Exit
+
+if TYPE_CHECKING:
+    from textual.theme import Theme
+
+    from ftops_tui.settings.config import Config
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the subcommand; SUPPRESS keeps a subcommand's
+    # missing --config from overwriting one given before it.
+    config_opt = argparse.ArgumentParser(add_help=False)
+    config_opt.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+
+    parser = argparse.ArgumentParser(
+        prog="ftops-tui",
+        description="Console for rolling fine-tuned LLM versions forward and back.",
+        parents=[config_opt],
+    )
+    parser.add_argument("--version", action="version", version=f"ftops-tui {__version__}")
+    parser.add_argument("--watch", action="store_true", help="read-only live view")
+    parser.add_argument("--theme", metavar="NAME", help="theme name (themes/ or your own)")
+    parser.add_argument(
+        "--demo", action="store_true", help="run against a built-in relay and registry"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    status = sub.add_parser("status", parents=[config_opt], help="one poll, printed")
+    status.add_argument("--json", action="store_true", help="print JSON (console.md shape)")
+
+    from ftops_tui.commands import runbook
+
+    runbook.register(sub, config_opt)
+
+    relay = sub.add_parser(
+        "reference-relay", parents=[config_opt], help="run the project's reference relay"
+    )
+    relay.add_argument("--host", default="127.0.0.1")
+    relay.add_argument("--port", type=int, default=8787)
+    relay.add_argument("--scenario", metavar="FILE", type=Path, help="scenario YAML to start with")
+    relay.add_argument(
+        "--demo-scenario", action="store_true", help="start with the demo's scenario"
+    )
+    relay.add_argument("--seed", type=int, help="seed for routing and simulated models")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """The `ftops-tui` command; `env` stands in for the process environment (tests)."""
+    env = os.environ if env is None else env
+    args = _parser().parse_args(argv)
+    if args.command == "reference-relay":
+        return _reference_relay(args, env)
+    if args.demo:
+        return _demo(args, env)
+    if args.command == "audit" and args.demo_log:
+        from ftops_tui.commands import runbook
+        from ftops_tui.settings.paths import demo_audit_path
+
+        return runbook.print_audit(args, demo_audit_path(env))
+    from ftops_tui.settings.config import ConfigError, load_config
+    from ftops_tui.settings.paths import find_config_path
+
+    try:
+        config = load_config(find_config_path(getattr(args, "config", None), env), env)
+    except ConfigError as exc:
+        print(f"ftops-tui: bad config: {exc}", file=sys.stderr)
+        return Exit.USAGE
+    if args.command == "status":
+        return _status(config, env, as_json=args.json)
+    from ftops_tui.commands import runbook
+
+    if args.command in runbook.COMMANDS:
+        return runbook.run(args, config, env)
+    themes = _check_theme(args.theme, env, config.theme)
+    if themes is None:
+        return Exit.USAGE
+    return _console(config, env, watch=args.watch, themes=themes)
+
+
+def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
+    import asyncio
+
+    from ftops_tui.commands import wiring
+    from ftops_tui.commands.status import collect_status, status_json, status_text
+
+    async def once() -> int:
+        async with wiring.relay_client(config, env) as client:
+            status = await collect_status(config, client, wiring.registry(config))
+        print(json.dumps(status_json(status), indent=2) if as_json else status_text(status))
+        return Exit.OK if status.reachable else Exit.UNREACHABLE
+
+    return asyncio.run(once())
+
+
+def _stop_on_hangup() -> None:
+    """SIGTERM and SIGHUP (an SSH drop) unwind like ctrl+c, so every `finally` runs."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def _check_theme(
+    name: str | None, env: Mapping[str, str], configured: str | None = None
+) -> tuple[str, dict[str, Theme]] | None:
+    """The theme to use (--theme, else greys-only under NO_COLOR, else the config's) and every
+    theme there is (the console offers them all, and does not read the files twice), or
+    None after saying which exist: a bad name is a usage error, found before anything starts."""
+    from ftops_tui.settings.themes import DEFAULT_THEME, ThemeError, load_themes
+
+    try:
+        themes = load_themes(env)
+    except ThemeError as exc:
+        print(f"ftops-tui: bad theme file: {exc}", file=sys.stderr)
+        return None
+    # NO_COLOR without an explicit choice: the greys-only theme (Textual also drops colour).
+    chosen = name or ("ftops-mono" if "NO_COLOR" in env else configured or DEFAULT_THEME)
+    if chosen not in themes:
+        print(
+            f"ftops-tui: no theme {chosen!r}; available: {', '.join(sorted(themes))}",
+            file=sys.stderr,
+        )
+        return None
+    return chosen, themes
+
+
+def _log_to_file(env: Mapping[str, str]) -> None:
+    """Logs go to a file: anything written to the terminal would tear the screen."""
+    import logging
+
+    from ftops_tui.settings.paths import log_path
+
+    path = log_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # httpx logs every request at INFO: three lines a second in --watch, for weeks. The
+    # console logs when a source starts or stops failing instead (console/app.py).
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _console(
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    watch: bool,
+    themes: tuple[str, dict[str, Theme]],
+    prepare: Callable[[], None] | None = None,
+) -> int:
+    from ftops_tui.commands import wiring
+    from ftops_tui.console.app import make_app
+    from ftops_tui.sources.identity import actor_identity
+
+    _log_to_file(env)
+    audit = wiring.audit_store(config, env)
+    app = make_app(
+        config,
+        wiring.relay_client(config, env),
+        wiring.registry(config),
+        audit=audit,
+        watch=watch,
+        theme=themes[0],
+        themes=themes[1],
+        actor=actor_identity(env),
+        prepare=prepare,
+    )
+    try:
+        app.run()
+    finally:
+        audit.close()  # let the file go now, not 50 ms later from a thread about to die
+    return Exit.OK
+
+
+def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ftops_tui.commands.demo import Demo
+
+    themes = _check_theme(args.theme, env)
+    if themes is None:
+        return Exit.USAGE
+    _stop_on_hangup()
+    demo = Demo(env=env)
+    try:
+        demo.start(seed=False)
+        assert demo.config is not None
+        return _console(
+            demo.config,
+            {**env, **demo.env},
+            watch=args.watch,
+            themes=themes,
+            prepare=demo.seed_registry,
+        )
+    except KeyboardInterrupt:
+        return Exit.OK
+    finally:
+        demo.stop()
+
+
+def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ftops_tui.relay_server.app import RelaySettings
+    from ftops_tui.relay_server.scenario import (
+        ScenarioError,
+        demo_scenario_path,
+        load_scenario,
+    )
+    from ftops_tui.relay_server.server import serve_forever
+
+    scenario = None
+    path = demo_scenario_path() if args.demo_scenario else args.scenario
+    if path is not None:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            print(f"ftops-tui: bad scenario: {exc}", file=sys.stderr)
+            return Exit.USAGE
+    key = env.get("RELAY_API_KEY") or None
+    if key is None:
+        print(
+            "ftops-tui: $RELAY_API_KEY is not set: the relay accepts requests without a key",
+            file=sys.stderr,
+        )
+    settings = RelaySettings(api_key=key, scenario=scenario, seed=args.seed)
+    try:
+        serve_forever(settings, args.host, args.port)
+    except OSError as exc:
+        print(
+            f"ftops-tui: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+        )
+        return Exit.UNREACHABLE
+    except KeyboardInterrupt:
+        pass
+    return Exit.OK

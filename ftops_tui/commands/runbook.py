@@ -1,0 +1,336 @@
+"""The non-interactive subcommands (console.md, "Command line"): set-weights, rollback, audit.
+
+They change routes through the same MutationService as the console, so a runbook leaves the
+same audit rows as a keystroke. Each prints the before -> after preview, asks on a terminal
+unless --yes, never retries a write, and exits with console.md's status:
+
+    0 done (or nothing to do)   1 refused, failed, rejected (4xx) or outcome unknown
+    2 bad usage                 3 conflict: the route changed after it was read
+    4 the relay could not be reached (before anything was sent)
+
+`cli.py` wires them in with `register` and hands the parsed arguments to `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ftops_tui.changes.service import MutationService, Outcome
+from ftops_tui.commands import wiring
+from ftops_tui.commands.exit_codes import Exit, exit_for
+from ftops_tui.domain.audit_text import change_text
+from ftops_tui.domain.models import Event, Route
+from ftops_tui.domain.overview import history_of, stable_tag_of
+from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
+from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
+from ftops_tui.domain.weights import validate
+from ftops_tui.settings.config import Config
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable
+from ftops_tui.sources.identity import actor_identity
+from ftops_tui.sources.registry import RegistryError, registry_facts
+from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.sources.relay_errors import NotFound, RelayError
+
+COMMANDS = ("set-weights", "rollback", "audit")
+
+
+Ask = Callable[[str], str]
+
+
+class _Stop(Exception):
+    """Ends a command early with an exit status and a message for stderr."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def weight_arg(text: str) -> tuple[str, int]:
+    """`TAG=W` as given on the command line."""
+    tag, sep, weight = text.rpartition("=")
+    if not sep or not tag or not weight.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not TAG=W with W a whole number, e.g. support-bot-v1=95"
+        )
+    return tag, int(weight)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    config_parent: argparse.ArgumentParser,
+) -> None:
+    """Add set-weights, rollback and audit; `config_parent` carries --config."""
+
+    def mutating(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--reason", required=True, help="why (goes to the audit log)")
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        p.add_argument(
+            "--dry-run", action="store_true", help="preview and validate; send and write nothing"
+        )
+
+    sw = subparsers.add_parser(
+        "set-weights", parents=[config_parent], help="set a route's weights exactly"
+    )
+    sw.add_argument("route", metavar="ROUTE")
+    sw.add_argument("weights", metavar="TAG=W", nargs="+", type=weight_arg)
+    mutating(sw)
+
+    rb = subparsers.add_parser(
+        "rollback", parents=[config_parent], help="all weight to the stable version"
+    )
+    rb.add_argument("route", metavar="ROUTE")
+    rb.add_argument("--to", metavar="TAG", help="the version to roll back to (default: stable)")
+    mutating(rb)
+
+    au = subparsers.add_parser("audit", parents=[config_parent], help="print the audit log")
+    au.add_argument("--route", metavar="ROUTE", help="only this route's rows")
+    au.add_argument("--limit", metavar="N", type=_positive, help="only the newest N rows")
+    au.add_argument("--json", action="store_true", help="a JSON list of rows, newest first")
+    au.add_argument(
+        "--demo",
+        dest="demo_log",
+        action="store_true",
+        help="the demo's audit log (no config needed)",
+    )
+
+
+def run(
+    args: argparse.Namespace,
+    config: Config,
+    env: Mapping[str, str],
+    stdin_isatty: bool | None = None,
+) -> int:
+    """Run the subcommand in `args.command`; returns the exit status."""
+    if stdin_isatty is None:
+        stdin_isatty = sys.stdin.isatty()
+    try:
+        if args.command == "audit":
+            return print_audit(args, config.audit.path)
+        if args.command in ("set-weights", "rollback"):
+            if not args.reason.strip():
+                raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
+            return asyncio.run(_mutate(args, config, env, stdin_isatty))
+    except _Stop as stop:
+        print(f"ftops-tui: {stop.message}", file=sys.stderr)
+        return stop.code
+    raise ValueError(f"not a runbook command: {args.command!r}")
+
+
+# ----------------------------------------------------------------------------- mutations
+
+
+async def _mutate(
+    args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
+) -> int:
+    async with wiring.relay_client(config, env) as relay:
+        route = await _read_route(relay, args.route)
+        if args.command == "set-weights":
+            proposal = build_set_weights(route, _weights(args.weights), args.reason)
+        else:
+            target = args.to or await _stable_version(config, relay, route)
+            if target not in route.version_tags:
+                raise _Stop(
+                    Exit.USAGE,
+                    f"--to {target} is not on route {route.route_id} "
+                    f"(its versions: {', '.join(route.version_tags)})",
+                )
+            proposal = rollback_proposal(route, target, args.reason)
+        if isinstance(proposal, NoProposal):
+            print(proposal.message)
+            return Exit.OK
+        print(preview(proposal, route))
+        known = await _known_versions(relay)
+        problems = validate(proposal.after, known)
+        if problems:
+            raise _Stop(Exit.FAILED, "refused: " + "; ".join(problems) + "; nothing was sent")
+        if args.dry_run:
+            print(
+                f"dry run: valid against revision {route.revision}; nothing was sent and "
+                "nothing was written"
+            )
+            return Exit.OK
+        _confirm(args.yes, interactive)
+        audit = wiring.audit_store(config, env)
+        service = MutationService(relay, audit, actor_identity(env))
+        try:
+            outcome = await service.apply(proposal)
+        finally:
+            audit.close()
+        _report(outcome)
+        return exit_for(outcome.status)
+
+
+def _weights(pairs: Sequence[tuple[str, int]]) -> dict[str, int]:
+    weights: dict[str, int] = {}
+    for tag, weight in pairs:
+        if tag in weights:
+            raise _Stop(Exit.USAGE, f"{tag} is given twice; give each version once")
+        weights[tag] = weight
+    return weights
+
+
+async def _read_route(relay: RelayClient, route_id: str) -> Route:
+    try:
+        return await relay.get_route(route_id)
+    except NotFound as exc:
+        raise _Stop(Exit.FAILED, f"{exc.message}; nothing was sent") from None
+    except RelayError as exc:
+        raise _Stop(
+            Exit.UNREACHABLE, f"cannot read route {route_id}: {exc.message}; nothing was sent"
+        ) from None
+
+
+async def _known_versions(relay: RelayClient) -> list[str]:
+    try:
+        return [v.version_tag for v in await relay.list_versions()]
+    except RelayError as exc:
+        raise _Stop(
+            Exit.UNREACHABLE, f"cannot list the relay's versions: {exc.message}; nothing was sent"
+        ) from None
+
+
+async def _stable_version(config: Config, relay: RelayClient, route: Route) -> str:
+    """console.md's stable version: the registry alias, else the route's history."""
+    events_result, registry_result = await asyncio.gather(
+        relay.events(after_seq=0), wiring.registry(config).fetch(), return_exceptions=True
+    )
+    notes: list[str] = []
+    events: Sequence[Event] = ()
+    if isinstance(events_result, RelayError):
+        notes.append(f"relay events: {events_result.message}")
+    elif isinstance(events_result, BaseException):
+        raise events_result
+    else:
+        events = events_result.events
+    facts = {}
+    if isinstance(registry_result, RegistryError):
+        notes.append(f"registry: {registry_result.message}")
+    elif isinstance(registry_result, BaseException):
+        raise registry_result
+    else:
+        facts = registry_facts(registry_result)
+    history = history_of(route.route_id, events)
+    stable = stable_tag_of(route, facts, config.registry.stable_alias, history)
+    if stable is None:
+        why = "; ".join(notes) or (
+            f"no version on it carries the registry alias {config.registry.stable_alias!r} "
+            "and its history does not say"
+        )
+        settled = [r.version_tag for r in route.route_rules if r.weight == 100]
+        if settled:
+            why += f"; it is at 100% on {settled[0]} already"
+        raise _Stop(
+            Exit.USAGE,
+            f"no stable version is known for route {route.route_id} ({why}); pass --to TAG",
+        )
+    return stable
+
+
+def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
+    if yes:
+        return
+    if not interactive:
+        raise _Stop(
+            Exit.FAILED,
+            "refused: no terminal to confirm on; pass --yes to proceed without asking "
+            "(nothing was sent)",
+        )
+    try:
+        answer = ask("Proceed? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise _Stop(Exit.FAILED, "cancelled; nothing was sent")
+
+
+def _report(outcome: Outcome) -> None:
+    line = f"{outcome.status}: {outcome.message}"
+    if outcome.status == "applied" and outcome.alias_error is None:
+        print(line)
+    else:
+        print(f"ftops-tui: {line}", file=sys.stderr)
+
+
+def preview(proposal: Proposal, route: Route) -> str:
+    """Route, revision, and each version's weight before -> after."""
+    before = {r.version_tag: r.weight for r in proposal.before}
+    after = {r.version_tag: r.weight for r in proposal.after}
+    tags = list(dict.fromkeys([*before, *after]))
+    width = max(len(t) for t in tags)
+    lines = [
+        f"route {route.route_id}  revision {route.revision}  "
+        f"(last changed by {route.updated_by or '-'})"
+    ]
+    for tag in tags:
+        old = f"{before[tag]:>3}%" if tag in before else "   -"
+        new = f"{after[tag]:>3}%" if tag in after else "  off"
+        mark = "" if before.get(tag) == after.get(tag) else "   *"
+        lines.append(f"  {tag:<{width}}  {old} -> {new}{mark}")
+    lines.append(f"reason: {proposal.reason}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- audit
+
+
+def print_audit(args: argparse.Namespace, path: Path) -> int:
+    """`audit`: the rows of the log at `path` as text or JSON (also without a config file,
+    for `audit --demo`)."""
+    rows: list[dict[str, Any]] = []
+    if path.exists():
+        store = AuditStore(path)
+        try:
+            rows = store.rows(args.route, args.limit)
+        except AuditUnavailable as exc:
+            print(f"ftops-tui: {exc}", file=sys.stderr)
+            return Exit.FAILED
+        finally:
+            store.close()
+    elif not args.json:
+        print(f"no audit log at {path} yet", file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(audit_text(rows))
+    return Exit.OK
+
+
+def audit_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line per row, newest first: greppable, readable over any link."""
+    lines = [
+        f"{'id':>5}  {'ts':<24}  {'kind':<8}  {'action':<11}  {'route':<22}  {'status':<10}  "
+        f"{'rev':<7}  actor / change / reason"
+    ]
+    for row in rows:
+        if row["kind"] == "intent":
+            rev = f"{row['expected_revision'] if row['expected_revision'] is not None else ''}->"
+        elif row["kind"] == "observed":
+            rev = f"seq {row['event_seq']}"
+        else:
+            rev = "" if row["revision"] is None else str(row["revision"])
+        status = row["status"] or "-"
+        words = f'"{row["reason"]}"' if row["reason"] else ""
+        if row["error"]:
+            words = f"{words}  error: {row['error']}".strip()
+        lines.append(
+            f"{row['id']:>5}  {row['ts']:<24}  {row['kind']:<8}  {row['action']:<11}  "
+            f"{row['route_id']:<22}  {status:<10}  {rev:<7}  {row['actor']}  {change_text(row)}"
+            + (f"  {words}" if words else "")
+        )
+    return "\n".join(lines)

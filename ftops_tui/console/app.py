@@ -1,0 +1,426 @@
+"""The App: wires the sources into polling workers and holds the console's state. It holds
+no rules (those are in domain/) and draws nothing itself (screens and widgets do)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.worker import Worker
+
+from ftops_tui.console import collector
+from ftops_tui.console.messages import AuditAsked, ChangeAsked, StateChanged
+from ftops_tui.console.polling import poll_relay, retry_delay
+from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
+from ftops_tui.domain.models import Event, Route
+from ftops_tui.domain.vocabulary import SourceProblem
+from ftops_tui.settings.config import Config
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable
+from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
+from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.sources.relay_errors import RelayError
+
+if TYPE_CHECKING:
+    from textual.theme import Theme
+
+    from ftops_tui.changes.service import MutationService, Outcome
+    from ftops_tui.console.screens.dashboard import DashboardScreen
+
+log = logging.getLogger(__name__)
+
+#: Notifications kept in `FtopsApp.told` (what the console last told the operator).
+TOLD_LEN = 50
+
+
+@dataclass
+class Services:
+    """What the console talks to, handed in so tests and the demo give it real local parts."""
+
+    config: Config
+    relay: RelayClient
+    registry: MlflowRegistry
+    actor: str = ""
+    audit: AuditStore | None = None  # None: no audit log, so no mutation is possible
+    read_only: bool = False  # --watch: no mutation either
+    # Blocking set-up run in a thread before the registry is first asked (the demo seeds
+    # its registry there, so importing mlflow never holds up the first frame).
+    prepare: Callable[[], None] | None = None
+    _mutations: MutationService | None = field(default=None, init=False, repr=False)
+
+    @property
+    def mutations(self) -> MutationService | None:
+        """What sends changes, or None where none may be made. Made at the first change:
+        nothing of the write path is needed for the first frame."""
+        if self.audit is None or self.read_only:
+            return None
+        if self._mutations is None:
+            from ftops_tui.changes.service import MutationService
+
+            self._mutations = MutationService(self.relay, self.audit, self.actor, self.registry)
+        return self._mutations
+
+
+@dataclass(frozen=True)
+class Told:
+    """One notification, as the operator saw it."""
+
+    message: str
+    title: str
+    severity: SeverityLevel
+
+
+class FtopsApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ftops-tui"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("ctrl+r", "retry_sources", "Retry", id="retry"),
+    ]
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        theme: str | None = None,
+        themes: Mapping[str, Theme] | None = None,
+        polling: bool = True,
+        wall_clock: Callable[[], float] = time.time,
+        state: ConsoleState | None = None,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self._theme_name = theme or services.config.theme
+        self._themes = themes
+        self._polling = polling
+        self._wall_clock = wall_clock
+        self.state = state or ConsoleState(services.config, actor=services.actor)
+        self._retry = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.last_outcome: Outcome | None = None
+        self.told: deque[Told] = deque(maxlen=TOLD_LEN)
+        self._mutation: Worker[None] | None = None
+        self._audit_warned = False
+        self._frozen = False
+        self._signals: list[signal.Signals] = []
+
+    @property
+    def read_only(self) -> bool:
+        """--watch: read from Services, so the keys and the mutation service agree."""
+        return self.services.read_only
+
+    # -- start and stop ---------------------------------------------------------------------
+
+    def on_load(self) -> None:
+        from ftops_tui.settings.themes import load_themes
+
+        # Before any screen exists: a theme set later makes Textual parse every stylesheet
+        # again and restyle every widget.
+        for theme in (self._themes or load_themes()).values():
+            self.register_theme(theme)
+        self.theme = self._theme_name
+        if self.services.config.keys:
+            self.set_keymap(dict(self.services.config.keys))
+
+    def on_mount(self) -> None:
+        from ftops_tui.console.screens.dashboard import DashboardScreen, WatchDashboardScreen
+
+        kind = WatchDashboardScreen if self.read_only else DashboardScreen
+        self.dashboard: DashboardScreen = kind(
+            self.state,
+            relay_url=self.services.config.relay.url,
+            registry_uri=self.services.registry.uri_for_display,
+        )
+        self.push_screen(self.dashboard)
+        self.set_interval(1.0, self._tick)
+        if self._polling:
+            # The first poll imports httpx and the registry's first read imports mlflow:
+            # both start once the first frame is on screen, so neither delays it.
+            self.call_after_refresh(self._start_polling)
+        self._catch_hangup()
+
+    def _start_polling(self) -> None:
+        self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
+        self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
+
+    def _catch_hangup(self) -> None:
+        """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            # Not possible off the main thread (tests) or where there are no signals.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
+                self._signals.append(sig)
+
+    async def on_unmount(self) -> None:
+        if self._frozen:
+            collector.thaw()
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        await self.services.relay.aclose()
+
+    # -- polling ----------------------------------------------------------------------------
+
+    async def _relay_loop(self) -> None:
+        config = self.services.config
+        while True:
+            if self.state.relay.stopped:
+                self._retry.clear()
+                await self._retry.wait()
+            # Cleared before the poll, not after: a change made while this poll is in
+            # flight asks for another one, which must not be lost.
+            self._wake.clear()
+            sent_at = self.state.clock()
+            was = self.state.relay.problem
+            try:
+                poll = await poll_relay(
+                    self.services.relay,
+                    config.routes,
+                    window_s=config.poll.window_s,
+                    after_seq=self.state.last_seq,
+                )
+            except RelayError as exc:
+                self.state.relay_failed(exc)
+            except Exception as exc:  # a bug, not a source fault: show it, log it, go on
+                self._unexpected("relay poll", exc)
+                self.state.relay_failed(exc)
+            else:
+                for seen in self.state.relay_answered(poll, self._wall_clock(), sent_at):
+                    self._flag(seen)
+                self._observe(poll.events)
+            _log_transition("relay", was, self.state.relay)
+            self._changed()
+            health = self.state.relay
+            delay = retry_delay(config.poll.interval_s, health.failures, health.retry_after)
+            # Sleep until the next poll is due, or until a change asks for a fresh look.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def poll_now(self) -> None:
+        self._wake.set()
+
+    def route_read(self, route: Route, sent_at: float | None = None) -> None:
+        """A change's read-back goes on screen now; the poll it asks for brings the rest."""
+        self.state.route_read(route, sent_at)
+        self._changed()
+
+    def _observe(self, events: tuple[Event, ...]) -> None:
+        """Changes this console did not make go into the audit log as `observed` rows (the
+        store keeps each once, across restarts and across consoles)."""
+        audit = self.services.audit
+        others = [e for e in events if e.actor != self.services.actor]
+        if audit is None or not others:
+            return
+
+        def record() -> None:
+            for event in others:
+                audit.record_observed(event)
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(record)
+            except AuditUnavailable as exc:
+                if not self._audit_warned:  # once: a read-only bastion should not nag
+                    self._audit_warned = True
+                    self.notify(
+                        f"audit log unavailable: {exc}", severity="error", timeout=15, markup=False
+                    )
+
+        self.run_worker(run(), group="observe")
+
+    async def _registry_loop(self) -> None:
+        config = self.services.config
+        prepare = self.services.prepare
+        while prepare is not None:
+            try:
+                await asyncio.to_thread(prepare)
+                prepare = None
+            except Exception as exc:
+                self._unexpected("registry set-up", exc)
+                self.state.registry_failed(exc)
+                self._changed()
+                self._freeze_loaded()
+                await asyncio.sleep(
+                    retry_delay(config.poll.interval_s, self.state.registry.failures)
+                )
+        while True:
+            was = self.state.registry.problem
+            try:
+                snapshot = await self.services.registry.fetch()
+            except RegistryError as exc:
+                self.state.registry_failed(exc)
+            except Exception as exc:
+                self._unexpected("registry poll", exc)
+                self.state.registry_failed(exc)
+            else:
+                self.state.registry_answered(registry_facts(snapshot))
+            _log_transition("registry", was, self.state.registry)
+            self._changed()
+            self._freeze_loaded()
+            failures = self.state.registry.failures
+            await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
+
+    def _freeze_loaded(self) -> None:
+        """After the registry's first answer or failure, mlflow is in: what the console
+        needs to run is loaded for good."""
+        if not self._frozen:
+            collector.freeze_loaded()
+            self._frozen = True
+
+    def _flag(self, seen: SeenEvent) -> None:
+        e = seen.event
+        self.notify(
+            f"{e.route_id} changed by {e.actor}" + (f": {e.reason}" if e.reason else ""),
+            title="⚑ EXTERNAL CHANGE",
+            severity="warning",
+            timeout=15,
+            markup=False,  # the actor and reason are another person's words
+        )
+
+    def _unexpected(self, where: str, exc: BaseException) -> None:
+        log.exception("unexpected error in %s", where, exc_info=exc)
+        self.state.unexpected(where, exc, self._wall_clock())
+
+    def _changed(self) -> None:
+        # Posted to the dashboard itself: messages go up the DOM, never down from the App.
+        self.dashboard.post_message(StateChanged())
+
+    def _tick(self) -> None:
+        # Staleness ages count up even while a poll is hanging.
+        self._changed()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.told.append(Told(message, title, severity))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # -- intents ----------------------------------------------------------------------------
+
+    def action_retry_sources(self) -> None:
+        """Start polling again after a 401, and poll the others now."""
+        self.state.relay.failures = 0
+        self.state.registry.failures = 0
+        self._retry.set()
+        self.notify("retrying the sources")
+
+    def on_change_asked(self, asked: ChangeAsked) -> None:
+        from ftops_tui.changes.flow import MutationFlow
+        from ftops_tui.console.operator import ScreenOperator
+        from ftops_tui.domain.intents import RolloutSettings
+
+        # One change at a time: a key pressed while a change is being sent must not cancel
+        # it half-way (its outcome would be unknown), so it is refused instead.
+        if self._mutation is not None and self._mutation.is_running:
+            self.notify("a change is still being applied; wait for its result", severity="warning")
+            return
+        service = self.services.mutations
+        if service is None:
+            self.notify("no audit log: read-only", severity="warning")
+            return
+        config = self.services.config
+        flow = MutationFlow(
+            ScreenOperator(self),
+            self.state,
+            service,
+            RolloutSettings(
+                config.rollout.steps, config.rollout.shift_step, config.registry.stable_alias
+            ),
+            route_read=self.route_read,
+            poll_now=self.poll_now,
+            reported=self._reported,
+        )
+        self._mutation = self.run_worker(
+            flow.run(asked.action, asked.route_id, asked.version), group="mutation"
+        )
+
+    def _reported(self, outcome: Outcome) -> None:
+        self.last_outcome = outcome
+
+    def on_audit_asked(self, asked: AuditAsked) -> None:
+        from ftops_tui.console.screens.audit import AuditScreen
+
+        self.push_screen(AuditScreen(self.services.audit, asked.route_id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from ftops_tui.console.screens.confirm import ConfirmScreen
+
+        # A confirmation closes with its change's result: nothing may open over it meanwhile.
+        if action not in ("help", "command_palette") or not self.screen_stack:
+            return True
+        top = self.screen_stack[-1]
+        return not (isinstance(top, ConfirmScreen) and top.sending)
+
+    def action_help(self) -> None:
+        from ftops_tui.console.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(below=self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Retry sources", "Poll again now (after a 401 too)", self.action_retry_sources
+        )
+        yield SystemCommand("Help", "Every key and what it does", self.action_help)
+        yield from screen_commands(screen)
+
+
+def screen_commands(screen: Screen[object]) -> Iterable[SystemCommand]:
+    """Every action of the screen's bindings, so the palette lists what the keys do."""
+    for binding in screen.BINDINGS:
+        if isinstance(binding, Binding) and binding.description:
+            action = binding.action
+
+            def run(action: str = action) -> None:
+                screen.app.call_later(screen.run_action, action)
+
+            yield SystemCommand(binding.description, f"key: {binding.key}", run)
+
+
+def _log_transition(source: str, was: SourceProblem | None, health: SourceHealth) -> None:
+    """One line when a source starts failing, fails differently, or answers again: what the
+    log file needs for a post-incident look, without a line per poll."""
+    if health.problem == was:
+        return
+    if health.problem is None:
+        log.info("%s answers again", source)
+    else:
+        log.warning("%s %s: %s", source, health.problem.value, health.message)
+
+
+def make_app(
+    config: Config,
+    relay: RelayClient,
+    registry: MlflowRegistry,
+    *,
+    audit: AuditStore | None = None,
+    watch: bool = False,
+    theme: str | None = None,
+    themes: Mapping[str, Theme] | None = None,
+    actor: str = "",
+    prepare: Callable[[], None] | None = None,
+) -> FtopsApp:
+    """The one way the CLI, the demo and the tests build the console."""
+    services = Services(
+        config, relay, registry, actor=actor, audit=audit, read_only=watch, prepare=prepare
+    )
+    return FtopsApp(services, theme=theme, themes=themes)

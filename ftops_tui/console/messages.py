@@ -1,0 +1,34 @@
+"""The messages the console's parts send each other. Screens post intents up to the App; the
+App tells the dashboard that the state changed. Kept apart so neither imports the other."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from ftops_tui.domain.intents import KeyAction
+
+
+class StateChanged(Message):
+    """A source answered or failed, or a second passed: the dashboard repaints from the state."""
+
+    def can_replace(self, message: Message) -> bool:
+        # A burst of polls needs one repaint, not one per poll.
+        return isinstance(message, StateChanged)
+
+
+class ChangeAsked(Message):
+    """A mutation key was pressed on the selected route (and version, if one is selected)."""
+
+    def __init__(self, action: KeyAction, route_id: str | None, version: str | None) -> None:
+        super().__init__()
+        self.action = action
+        self.route_id = route_id
+        self.version = version
+
+
+class AuditAsked(Message):
+    """The audit screen, for this route (None: all routes)."""
+
+    def __init__(self, route_id: str | None) -> None:
+        super().__init__()
+        self.route_id = route_id

@@ -1,0 +1,1 @@
+"""The screens: the dashboard, and the dialogs and views opened over it."""

@@ -1,0 +1,109 @@
+"""`a`: the audit log of the selected route (all routes with `t`), newest first, including
+alias moves and changes observed from others. Read-only; escape goes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Label
+
+from ftops_tui.console.widgets.key_bar import KeyBar
+from ftops_tui.console.widgets.keyed_table import as_text
+from ftops_tui.domain.audit_text import change_text
+from ftops_tui.domain.vocabulary import Status
+from ftops_tui.sources.audit import AuditStore, AuditUnavailable
+
+LIMIT = 500
+
+
+class AuditScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("t", "toggle_scope", "This route / all"),
+        Binding("f5", "reload", "Reload"),
+    ]
+
+    def __init__(self, store: AuditStore | None, route_id: str | None) -> None:
+        super().__init__()
+        self.store = store
+        self.route_id = route_id
+        self.all_routes = route_id is None
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="audit-title")
+        table: DataTable[Text] = DataTable(id="audit", cursor_type="row")
+        yield table
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label in (
+            "id",
+            "time (UTC)",
+            "kind",
+            "action",
+            "route",
+            "status",
+            "actor",
+            "change",
+            "reason / error",
+        ):
+            table.add_column(label)
+        table.focus()
+        self.action_reload()
+
+    def action_toggle_scope(self) -> None:
+        self.all_routes = not self.all_routes or self.route_id is None
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.run_worker(self._load(), exclusive=True)
+
+    async def _load(self) -> None:
+        import asyncio
+
+        scope = None if self.all_routes else self.route_id
+        title = self.query_one("#audit-title", Label)
+        if self.store is None:
+            title.update("no audit log is configured")
+            return
+        try:
+            rows = await asyncio.to_thread(self.store.rows, scope, LIMIT)
+        except AuditUnavailable as exc:
+            title.update(Text(f"AUDIT LOG UNAVAILABLE: {exc}", style="bold reverse"))
+            return
+        title.update(
+            Text.assemble(
+                ("AUDIT ", "bold"),
+                f"{'all routes' if scope is None else scope}, newest first, {len(rows)} rows",
+            )
+        )
+        table = self.query_one(DataTable)
+        table.clear()
+        for row in rows:
+            table.add_row(*self._cells(row), key=str(row["id"]))
+
+    @staticmethod
+    def _cells(row: dict[str, Any]) -> tuple[Text, ...]:
+        status = row["status"] or ""
+        flagged = bool(status) and Status(status).troubling
+        words = row["reason"] or ""
+        if row["error"]:
+            words = f"{words} — error: {row['error']}" if words else f"error: {row['error']}"
+        cells: tuple[str | Text, ...] = (
+            str(row["id"]),
+            str(row["ts"])[:19].replace("T", " "),
+            row["kind"],
+            row["action"],
+            row["route_id"] or "",
+            Text(status.upper(), style="bold reverse") if flagged else status,
+            row["actor"] or "",
+            change_text(row),
+            words,
+        )
+        # A reason is typed by a person: text, never markup.
+        return tuple(as_text(cell) if isinstance(cell, str) else cell for cell in cells)

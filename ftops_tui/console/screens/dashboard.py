@@ -1,0 +1,139 @@
+"""The dashboard: header, routes, versions, verdict, events. It hands each pane its view of
+ConsoleState (views.py) and turns keys into intents, posted to the App; in --watch every
+mutation key is refused, loudly."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.widgets import DataTable
+
+from ftops_tui.console import views
+from ftops_tui.console.messages import AuditAsked, ChangeAsked, StateChanged
+from ftops_tui.console.state import EVENTS_LEN, ConsoleState
+from ftops_tui.console.widgets.events_pane import EventsPane
+from ftops_tui.console.widgets.key_bar import KeyBar
+from ftops_tui.console.widgets.problem_panel import ProblemPanel
+from ftops_tui.console.widgets.routes_pane import RoutesPane
+from ftops_tui.console.widgets.source_bar import SourceBar
+from ftops_tui.console.widgets.verdict_pane import VerdictPane
+from ftops_tui.console.widgets.versions_pane import VersionsPane
+from ftops_tui.domain.intents import KeyAction
+
+#: Mutation keys (console.md); ids are the config's `keys:` action ids.
+MUTATIONS = (
+    ("r", KeyAction.ROLLBACK, "Rollback"),
+    ("plus", KeyAction.WEIGHT_UP, "+weight"),
+    ("minus", KeyAction.WEIGHT_DOWN, "-weight"),
+    ("n", KeyAction.NEXT_STEP, "Next step"),
+    ("p", KeyAction.PROMOTE, "Promote"),
+    ("u", KeyAction.UNDO, "Undo"),
+    ("w", KeyAction.EDIT_WEIGHTS, "Weights"),
+)
+
+
+def _bindings(watch: bool) -> list[BindingType]:
+    # In --watch the keys still answer (to say the console is read-only) but leave the key bar.
+    keys: list[BindingType] = [
+        Binding(key, f"mutate('{action}')", label, id=action, show=not watch)
+        for key, action, label in MUTATIONS
+    ]
+    keys.append(Binding("a", "audit", "Audit", id="audit"))
+    return keys
+
+
+class DashboardScreen(Screen[None]):
+    # The screen itself draws only its background, under the panes: drawn as blank lines
+    # it skips the render pipeline, which would redraw all of it each time a dialog closes.
+    BLANK = True
+
+    BINDINGS = [
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
+        *_bindings(watch=False),
+    ]
+    read_only = False
+
+    def __init__(self, state: ConsoleState, *, relay_url: str, registry_uri: str) -> None:
+        super().__init__()
+        self.state = state
+        self.relay_url = relay_url
+        self.registry_uri = registry_uri
+        #: Published after each repaint: what is on screen is the state as of now.
+        self.repainted: Signal[None] = Signal(self, "repainted")
+
+    def compose(self) -> ComposeResult:
+        yield SourceBar()
+        yield RoutesPane()
+        yield VersionsPane()
+        yield VerdictPane()
+        yield EventsPane(max_lines=EVENTS_LEN)
+        yield ProblemPanel()
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one(RoutesPane).focus()
+        self.repaint()
+
+    def on_state_changed(self, message: StateChanged) -> None:
+        self.repaint()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, RoutesPane):
+            self.repaint()
+
+    def repaint(self) -> None:
+        state = self.state
+        routes = self.query_one(RoutesPane)
+        routes.content = views.route_rows(state.views())
+        selected = state.view_of(routes.selected_route)
+        versions = self.query_one(VersionsPane)
+        versions.title = views.versions_title(selected)
+        versions.content = views.version_rows(state, selected)
+        self.query_one(VerdictPane).lines = views.verdict_lines(selected)
+        self.query_one(EventsPane).events = views.event_lines(state.events)
+        self.query_one(SourceBar).view = views.header(
+            state,
+            read_only=self.read_only,
+            relay_url=self.relay_url,
+            registry_uri=self.registry_uri,
+        )
+        self.query_one(ProblemPanel).text = views.problem_text(state)
+        self.repainted.publish(None)
+
+    # -- keys -> intents ------------------------------------------------------------------
+
+    def action_move(self, step: int) -> None:
+        focused = self.focused
+        if isinstance(focused, DataTable):
+            focused.action_cursor_down() if step > 0 else focused.action_cursor_up()
+
+    def action_mutate(self, action: str) -> None:
+        if self.read_only:
+            self.notify(
+                f"READ-ONLY: this console was started with --watch; {action} is not allowed",
+                title="READ-ONLY",
+                severity="error",
+            )
+            return
+        self.post_message(
+            ChangeAsked(KeyAction(action), self.selected_route(), self.selected_version())
+        )
+
+    def action_audit(self) -> None:
+        self.post_message(AuditAsked(self.selected_route()))
+
+    def selected_route(self) -> str | None:
+        return self.query_one(RoutesPane).selected_route
+
+    def selected_version(self) -> str | None:
+        return self.query_one(VersionsPane).selected_version
+
+
+class WatchDashboardScreen(DashboardScreen):
+    """--watch: the same panes; mutation keys leave the key bar and only say READ-ONLY."""
+
+    BINDINGS = _bindings(watch=True)
+    read_only = True

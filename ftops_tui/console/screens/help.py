@@ -1,0 +1,46 @@
+"""`?`: every key the console answers to, generated from the bindings so it cannot drift."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, below: Screen[object] | None = None) -> None:
+        super().__init__()
+        self._below = below
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(self._table())
+
+    def _table(self) -> Table:
+        table = Table(title="keys", expand=True, show_edge=False, box=None)
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("does")
+        seen: set[str] = set()
+        # The keys of the screen below and of the app, as the keymap has them; a pane's own
+        # keys (the table's cursor) are the two lines after.
+        active = self._below.active_bindings.values() if self._below is not None else ()
+        for node in (self._below, self.app):
+            for held in active:
+                binding = held.binding
+                if held.node is not node or not binding.description or binding.action in seen:
+                    continue
+                seen.add(binding.action)
+                table.add_row(self.app.get_key_display(binding), binding.description)
+        table.add_row("tab / shift+tab", "next / previous pane")
+        table.add_row("↑ ↓ / j k", "move within a pane")
+        table.add_row("ctrl+p", "command palette: every action by name")
+        return table

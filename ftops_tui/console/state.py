@@ -1,0 +1,227 @@
+"""What the console knows: the last good answer of each source, how each source is doing,
+recent history for sparklines, the relay's events, and what went wrong unexpectedly. No
+Textual and no I/O: the app feeds it poll results and errors; views.py turns it into what the
+panes show, and `status` prints it."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ftops_tui.console.polling import RelayPoll
+from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics
+from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
+from ftops_tui.domain.vocabulary import SourceProblem
+from ftops_tui.settings.config import Config
+from ftops_tui.sources.problems import problem_of
+from ftops_tui.sources.relay_errors import RateLimited
+
+#: Polls of history kept per version for the sparklines: bounded, so days in tmux cost nothing.
+HISTORY_LEN = 60
+#: Events kept for the events pane.
+EVENTS_LEN = 200
+#: Earlier rule sets kept per route to find the stable version when no alias says.
+RULE_HISTORY_LEN = 50
+#: Unexpected errors kept for the problem panel.
+PROBLEMS_LEN = 5
+
+
+@dataclass
+class SourceHealth:
+    """How one source (relay or registry) has been answering."""
+
+    last_ok: float | None = None  # monotonic seconds
+    failing_since: float | None = None
+    problem: SourceProblem | None = None
+    message: str = ""
+    failures: int = 0
+    retry_after: float | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """401: polling stops until the operator retries (console.md)."""
+        return self.problem is SourceProblem.UNAUTHORIZED
+
+    def ok(self, now: float) -> None:
+        self.last_ok, self.failing_since, self.problem = now, None, None
+        self.message, self.failures, self.retry_after = "", 0, None
+
+    def failed(self, exc: BaseException, now: float) -> None:
+        self.problem = problem_of(exc)
+        self.message = str(exc)
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = now
+        self.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+
+    def stale_for(self, now: float) -> float | None:
+        """Age of the data on screen while the source fails; None when it is fresh."""
+        if self.problem is None or self.last_ok is None:
+            return None
+        return now - self.last_ok
+
+    def words(self, now: float, key_env: str = "") -> str:
+        """The header's words for this source: never colour alone (console.md)."""
+        if self.problem is None:
+            return "ok" if self.last_ok is not None else "waiting for first answer"
+        parts = []
+        age = self.stale_for(now)
+        if age is not None:
+            parts.append(f"STALE {age:.0f}s")
+        if self.problem is SourceProblem.UNAUTHORIZED:
+            parts.append(
+                f"UNAUTHORIZED: check ${key_env}; ctrl+r retries"
+                if key_env
+                else "UNAUTHORIZED; ctrl+r retries"
+            )
+        elif self.problem is SourceProblem.RATE_LIMITED:
+            parts.append(f"RATE-LIMITED, waiting {self.retry_after or 0:.0f}s")
+        elif self.problem is SourceProblem.TIMEOUT:
+            parts.append("UNREACHABLE (timeout)")
+        else:
+            parts.append(self.problem.value)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class SeenEvent:
+    event: Event
+    external: bool  # made by someone other than this console: flagged on screen
+
+
+@dataclass
+class ConsoleState:
+    config: Config
+    actor: str = ""
+    clock: Callable[[], float] = time.monotonic
+    relay: SourceHealth = field(default_factory=SourceHealth)
+    registry: SourceHealth = field(default_factory=SourceHealth)
+    routes: tuple[Route, ...] = ()
+    metrics: dict[str, VersionMetrics] = field(default_factory=dict)
+    facts: dict[str, RegistryFacts] = field(default_factory=dict)
+    error_history: dict[str, deque[float | None]] = field(default_factory=dict)
+    p99_history: dict[str, deque[float | None]] = field(default_factory=dict)
+    events: deque[SeenEvent] = field(default_factory=lambda: deque(maxlen=EVENTS_LEN))
+    rule_history: dict[str, deque[Rules]] = field(default_factory=dict)
+    last_seq: int = 0
+    polls: int = 0
+    last_refresh_wall: float | None = None
+    #: Unexpected errors (bugs, not source faults), newest last, each with its wall time.
+    problems: deque[str] = field(default_factory=lambda: deque(maxlen=PROBLEMS_LEN))
+    _views: list[RouteView] | None = field(default=None, repr=False)
+    # Routes read back after a change, with when they were read: newer than any poll sent
+    # before that moment, so such a poll must not put the old weights back on screen.
+    _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
+    _polled_at: float | None = field(default=None, repr=False)  # when the shown poll was sent
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def relay_answered(
+        self, poll: RelayPoll, wall: float, sent_at: float | None = None
+    ) -> list[SeenEvent]:
+        """Take a good poll (sent at monotonic `sent_at`, if known); returns the new events
+        made by someone else (to flag)."""
+        now = self.clock()
+        first = self.polls == 0
+        self.polls += 1
+        self.relay.ok(now)
+        self.last_refresh_wall = wall
+        self.routes = self._newest(poll.routes, sent_at)
+        self.metrics = dict(poll.metrics)
+        if poll.last_seq < self.last_seq:
+            self.last_seq = 0  # the relay restarted and counts again from the start
+        self.last_seq = max(self.last_seq, poll.last_seq)
+        flagged: list[SeenEvent] = []
+        for event in poll.events:
+            if event.before:
+                rules = self.rule_history.setdefault(event.route_id, deque(maxlen=RULE_HISTORY_LEN))
+                rules.append(event.before)
+            # History from before this console started is context, not news.
+            seen = SeenEvent(event, external=not first and event.actor != self.actor)
+            self.events.append(seen)
+            if seen.external:
+                flagged.append(seen)
+        self._record_history()
+        self._views = None
+        return flagged
+
+    def route_read(self, route: Route, sent_at: float | None = None) -> None:
+        """A route read on its own (a change's read-back, its GET sent at monotonic
+        `sent_at`): shown at once, without waiting for the next poll."""
+        at = self.clock() if sent_at is None else sent_at
+        if self._polled_at is not None and at <= self._polled_at:
+            return  # the routes on screen come from a poll sent after it: they are newer
+        self._read_back[route.route_id] = (at, route)
+        self.routes = tuple(route if r.route_id == route.route_id else r for r in self.routes)
+        self._views = None
+
+    def _newest(self, polled: tuple[Route, ...], sent_at: float | None) -> tuple[Route, ...]:
+        self._polled_at = sent_at
+        if sent_at is None:
+            self._read_back.clear()
+            return polled
+        newer = {k: route for k, (at, route) in self._read_back.items() if at > sent_at}
+        self._read_back = {k: v for k, v in self._read_back.items() if k in newer}
+        return tuple(newer.get(r.route_id, r) for r in polled)
+
+    def relay_failed(self, exc: BaseException) -> None:
+        self.relay.failed(exc, self.clock())
+
+    def registry_answered(self, facts: dict[str, RegistryFacts]) -> None:
+        self.registry.ok(self.clock())
+        self.facts = facts
+        self._views = None
+
+    def registry_failed(self, exc: BaseException) -> None:
+        self.registry.failed(exc, self.clock())
+
+    def unexpected(self, where: str, exc: BaseException, wall: float) -> None:
+        """A bug, not a source fault: kept for the problem panel (the log has the rest)."""
+        stamp = time.strftime("%H:%M:%S", time.localtime(wall))
+        self.problems.append(f"{stamp} {where}: {type(exc).__name__}: {exc}")
+
+    def _record_history(self) -> None:
+        live = {t for r in self.routes for t in r.version_tags}
+        for tag in live:
+            m = self.metrics.get(tag)
+            self.error_history.setdefault(tag, deque(maxlen=HISTORY_LEN)).append(
+                m.error_rate if m and m.request_count else None
+            )
+            self.p99_history.setdefault(tag, deque(maxlen=HISTORY_LEN)).append(
+                m.latency_p99_ms if m else None
+            )
+        # Versions gone from every route take their history with them: memory stays flat.
+        for history in (self.error_history, self.p99_history):
+            for tag in set(history) - live:
+                del history[tag]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def judge(self, route: Route) -> RouteView:
+        """The route as given, judged with what the console knows: the one place a route's
+        view is built (the panes, a change's second look after a conflict, `status`)."""
+        return build_route_view(
+            route,
+            self.metrics,
+            self.facts,
+            stable_alias=self.config.registry.stable_alias,
+            history=list(self.rule_history.get(route.route_id, ())),
+            thresholds=self.config.thresholds,
+        )
+
+    def views(self) -> list[RouteView]:
+        """Route views, computed once per change of data (verdicts run statistics)."""
+        if self._views is None:
+            self._views = [self.judge(route) for route in self.routes]
+        return self._views
+
+    def view_of(self, route_id: str | None) -> RouteView | None:
+        for view in self.views():
+            if view.route.route_id == route_id:
+                return view
+        return None
+
+    def history(self, tag: str) -> tuple[Sequence[float | None], Sequence[float | None]]:
+        return self.error_history.get(tag, deque()), self.p99_history.get(tag, deque())

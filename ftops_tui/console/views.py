@@ -1,0 +1,242 @@
+"""What each pane shows, computed from ConsoleState as plain values: the dashboard hands each
+pane its value, and a pane repaints only when the value differs from the one it has (Textual's
+reactives compare them). Pure: no Textual, no I/O.
+
+Words from outside (route ids, actors, reasons) stay in `Cell.text`; the panes turn cells into
+Rich Text, never markup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ftops_tui.console.glyphs import sparkline, split_text, weight_bar
+from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
+from ftops_tui.domain.health import VerdictKind
+from ftops_tui.domain.models import rules_to_mapping
+from ftops_tui.domain.overview import RouteView, VersionView
+
+#: Cells of the routes pane's weight bar, and of a sparkline in the versions pane.
+BAR_WIDTH = 12
+SPARK = 10
+
+ALERT_STYLE = "bold reverse"
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    style: str = ""
+
+
+@dataclass(frozen=True)
+class TableRow:
+    key: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a text pane, in pieces of one style each."""
+
+    pieces: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class EventLine:
+    seq: int
+    line: Line
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    name: str
+    words: str
+    where: str
+    answered: bool  # has answered, or is failing: the words are not dimmed
+    failing: bool
+
+
+@dataclass(frozen=True)
+class Header:
+    read_only: bool
+    stamp: str | None  # UTC time of the last good relay poll
+    sources: tuple[SourceLine, ...]
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+
+def route_rows(views: Sequence[RouteView]) -> tuple[TableRow, ...]:
+    rows = []
+    for view in views:
+        route = view.route
+        rows.append(
+            TableRow(
+                route.route_id,
+                (
+                    Cell("▲ ALERT", ALERT_STYLE) if view.alerting else Cell(""),
+                    Cell(route.route_id),
+                    Cell(weight_bar(route.route_rules, BAR_WIDTH)),
+                    Cell(split_text(route.route_rules)),
+                    Cell(str(route.revision)),
+                    Cell(route.updated_by or "-"),
+                ),
+            )
+        )
+    return tuple(rows)
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def versions_title(view: RouteView | None) -> str:
+    return f"versions of {view.route.route_id}" if view else "versions"
+
+
+def version_rows(state: ConsoleState, view: RouteView | None) -> tuple[TableRow, ...]:
+    if view is None:
+        return ()
+    floor = state.config.thresholds.error_rate
+    rows = []
+    for v in view.versions:
+        m = v.metrics
+        errors, p99s = state.history(v.version_tag)
+        cells = (
+            Cell(v.version_tag + (" (stable)" if v.stable else "")),
+            Cell(f"{v.weight}%"),
+            _verdict_cell(v),
+            Cell(f"{m.error_rate:.1%}" if m and m.request_count else "-"),
+            Cell(sparkline(errors, SPARK, floor=floor)),
+            Cell(f"{m.latency_p99_ms:.0f}ms" if m and m.latency_p99_ms is not None else "-"),
+            Cell(sparkline(p99s, SPARK, floor=100.0)),
+            Cell(f"{m.latency_p50_ms:.0f}ms" if m and m.latency_p50_ms is not None else "-"),
+            Cell(str(m.request_count) if m else "-"),
+            Cell(f"{m.cost_per_token:.2e}" if m and m.cost_per_token is not None else "-"),
+            Cell(_registry_text(v)),
+        )
+        rows.append(TableRow(v.version_tag, cells))
+    return tuple(rows)
+
+
+def _verdict_cell(v: VersionView) -> Cell:
+    if v.verdict is None:
+        return Cell("-")
+    kind = v.verdict.kind
+    if kind is VerdictKind.BREACH:
+        return Cell("▲ BREACH", ALERT_STYLE)
+    if kind is VerdictKind.WORSE:
+        return Cell(f"▲ WORSE p={v.verdict.p_value:.2g}", ALERT_STYLE)
+    if kind is VerdictKind.INSUFFICIENT:
+        return Cell("low traffic", "dim")
+    return Cell("ok")
+
+
+def _registry_text(v: VersionView) -> str:
+    if v.registry is None:
+        return "-"
+    facts = v.registry
+    text = f"{facts.model} v{facts.version}"
+    if facts.aliases:
+        text += " @" + ",".join(facts.aliases)
+    for key, score in sorted(facts.eval_scores.items()):
+        text += f" {key.removeprefix('eval.')}={score:g}"
+    return text
+
+
+# -- verdict ----------------------------------------------------------------------------------
+
+
+def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
+    """Each canary of the selected route in words: what is wrong, by how much, how sure."""
+    if view is None:
+        return (_line("no route selected"),)
+    lines = []
+    if view.stable_tag is None:
+        lines.append(_line("stable version unknown: no alias and no history decide it", "bold"))
+    for v in view.versions:
+        if v.stable or (v.weight == 0 and (v.verdict is None or not v.verdict.alerting)):
+            continue
+        if v.verdict is None:
+            lines.append(_line(f"{v.version_tag}: no figures yet"))
+        elif v.verdict.alerting:
+            lines.append(
+                Line((Cell("▲ ", "bold"), Cell(f"{v.version_tag}: {v.verdict.summary}", "bold")))
+            )
+        elif v.verdict.kind is VerdictKind.INSUFFICIENT:
+            lines.append(
+                _line(f"{v.version_tag}: not enough traffic to judge yet ({v.verdict.detail})")
+            )
+        else:
+            detail = v.verdict.detail or "within thresholds"
+            lines.append(_line(f"{v.version_tag}: healthy — {detail}"))
+    return tuple(lines) or (_line("no canary on this route"),)
+
+
+def _line(text: str, style: str = "") -> Line:
+    return Line((Cell(text, style),))
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+def event_lines(events: Sequence[SeenEvent]) -> tuple[EventLine, ...]:
+    return tuple(EventLine(seen.event.seq, event_line(seen)) for seen in events)
+
+
+def event_line(seen: SeenEvent) -> Line:
+    e = seen.event
+    before, after = rules_to_mapping(e.before), rules_to_mapping(e.after)
+    changes = [
+        f"{tag} {before.get(tag, 0)}→{after.get(tag, 0)}"
+        for tag in dict.fromkeys([*before, *after])
+        if before.get(tag, 0) != after.get(tag, 0) or not before
+    ]
+    stamp = e.time[11:19] if len(e.time) >= 19 else e.time
+    pieces = [
+        Cell("⚑ EXTERNAL ", ALERT_STYLE) if seen.external else Cell("  "),
+        Cell(f"{stamp} #{e.seq} {e.route_id} {e.kind} by {e.actor}: {', '.join(changes)}"),
+    ]
+    if e.reason:
+        pieces.append(Cell(f" — {e.reason}", "italic"))
+    return Line(tuple(pieces))
+
+
+# -- header and problems ----------------------------------------------------------------------
+
+
+def header(state: ConsoleState, *, read_only: bool, relay_url: str, registry_uri: str) -> Header:
+    """Where the data comes from and whether it is fresh: the state word first (a long URI
+    may be cut off), never colour alone."""
+    now = state.clock()
+    stamp = None
+    if state.last_refresh_wall is not None:
+        # UTC, like the relay's event times, so both read the same on any bastion.
+        stamp = time.strftime("%H:%M:%SZ", time.gmtime(state.last_refresh_wall))
+    key_env = state.config.relay.api_key_env
+    return Header(
+        read_only,
+        stamp,
+        (
+            _source("relay", relay_url, state.relay, now, key_env),
+            _source("registry", registry_uri, state.registry, now, ""),
+        ),
+    )
+
+
+def _source(name: str, where: str, health: SourceHealth, now: float, key_env: str) -> SourceLine:
+    failing = health.problem is not None
+    answered = health.last_ok is not None or failing
+    return SourceLine(name, health.words(now, key_env), where, answered, failing)
+
+
+def problem_text(state: ConsoleState) -> str:
+    if not state.problems:
+        return ""
+    return (
+        "unexpected error (the console keeps running): "
+        + state.problems[-1]
+        + "\ndetails in the log file; q quits, ctrl+r retries"
+    )

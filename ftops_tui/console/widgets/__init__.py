@@ -1,0 +1,1 @@
+"""The panes of the dashboard: each renders the plain value it is given, and nothing else."""

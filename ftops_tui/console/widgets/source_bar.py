@@ -1,0 +1,36 @@
+"""The header: where the data comes from and whether it is fresh."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ftops_tui.console.views import Header
+
+
+class SourceBar(Widget):
+    # Always 2 lines high (app.tcss): a new header is a repaint, never a re-layout.
+    view: reactive[Header | None] = reactive(None)
+
+    def __init__(self) -> None:
+        super().__init__(id="source-bar")
+
+    def render(self) -> Text:
+        text = Text(end="")
+        view = self.view
+        if view is None:
+            return text
+        if view.read_only:
+            text.append(" READ-ONLY ", style="reverse bold")
+            text.append(" ")
+        if view.stamp is not None:
+            text.append(f"{view.stamp} ", style="bold")
+        for i, source in enumerate(view.sources):
+            if i:
+                text.append("\n")
+            style = "bold reverse" if source.failing else "bold"
+            text.append(f"{source.name} ", style="bold")
+            text.append(source.words, style=style if source.answered else "dim")
+            text.append(f"  {source.where}", style="dim")
+        return text

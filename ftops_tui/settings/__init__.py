@@ -1,0 +1,1 @@
+"""The settings: the config file, its schema, every file-system path, the themes."""

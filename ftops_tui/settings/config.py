@@ -1,0 +1,374 @@
+"""The config file (YAML) as typed, frozen dataclasses; the contract is console.md, "Config".
+
+Everything is checked here, before the UI starts: the first problem stops loading with a
+ConfigError naming the file, the key path, the bad value and what is allowed, because an
+operator fixing a config during an incident should not have to guess.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import yaml
+
+from ftops_tui.domain.health import Thresholds
+from ftops_tui.domain.intents import KeyAction
+from ftops_tui.settings import paths
+from ftops_tui.settings.schema import (
+    ConfigError,
+    Range,
+    Section,
+    StrictLoader,
+    is_http_url,
+    kind_of,
+    show,
+    yaml_problem,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# ConfigError is defined with the schema walker and is part of this module's API.
+__all__ = [
+    "KEY_ACTIONS",
+    "AuditConfig",
+    "Config",
+    "ConfigError",
+    "PollConfig",
+    "RegistryConfig",
+    "RelayConfig",
+    "RolloutConfig",
+    "config_from_dict",
+    "load_config",
+]
+
+TRACKING_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
+TRACKING_URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "databricks")
+# SQLAlchemy spells a driver as "dialect+driver" (postgresql+psycopg2://...), and MLflow
+# passes such URIs straight to it.
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql")
+#: Every action a key can be bound to: the mutation keys, then the others.
+KEY_ACTIONS = (*(str(a) for a in KeyAction), "audit", "help", "quit")
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    url: str
+    api_key_env: str = "RELAY_API_KEY"
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    tracking_uri: str
+    version_tag_key: str = "relay.version_tag"
+    stable_alias: str = "champion"
+    timeout_s: float = 5.0
+    max_retries: int = 0
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval_s: float = 1.0
+    window_s: int = 15
+
+    @property
+    def registry_interval_s(self) -> float:
+        # console.md: the registry changes rarely and MLflow is slower to ask than the relay.
+        return 10 * self.interval_s
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    steps: tuple[int, ...] = (5, 25, 50, 100)
+    shift_step: int = 5
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    path: Path
+
+
+def _no_keys() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Config:
+    relay: RelayConfig
+    registry: RegistryConfig
+    routes: tuple[str, ...] | None  # None: every route the relay lists
+    poll: PollConfig
+    rollout: RolloutConfig
+    thresholds: Thresholds
+    audit: AuditConfig
+    theme: str = "ftops-dark"
+    # action id -> key; actions not named keep their built-in key. A read-only mapping is not
+    # hashable, so it is left out of the hash (equality still compares it).
+    keys: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
+    source: Path | None = None
+
+
+def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        hint = ""
+        if isinstance(exc, FileNotFoundError):
+            hint = "; create it, pass --config PATH or set $" + paths.CONFIG_ENV_VAR
+        raise ConfigError(path, "", f"cannot be read: {exc.strerror or exc}{hint}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            path, "", f"cannot be read: not UTF-8 text (bad byte at offset {exc.start})"
+        ) from None
+    try:
+        # StrictLoader is a SafeLoader: no arbitrary Python objects from the file.
+        data = yaml.load(text, Loader=StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "", yaml_problem(exc)) from None
+    return config_from_dict(data, file=path, env=env)
+
+
+def config_from_dict(
+    data: object, *, file: Path | None, env: Mapping[str, str] = os.environ
+) -> Config:
+    """Check and convert already-parsed YAML; `file` is only for messages and relative paths.
+
+    Without a file (the demo), relative paths are relative to the working directory.
+    """
+    base_dir = file.absolute().parent if file is not None else Path.cwd()
+    # An empty file parses to None; it then fails as "relay.url is missing", the useful news.
+    root = Section.of(data, "", _TOP_KEYS, file, env)
+    return Config(
+        relay=_relay(root),
+        registry=_registry(root, base_dir, env),
+        routes=_routes(root),
+        poll=_poll(root),
+        rollout=_rollout(root),
+        thresholds=_thresholds(root),
+        audit=_audit(root, base_dir, env),
+        theme=root.string("theme", Config.theme, "a theme name (a non-empty string)"),
+        keys=_keys(root),
+        source=file.absolute() if file is not None else None,
+    )
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def _relay(root: Section) -> RelayConfig:
+    sec = root.section("relay", _field_names(RelayConfig))
+    url = sec.string("url", None, _HTTP_URL_WHAT)
+    if not is_http_url(url):
+        sec.fail("url", f"{show(url)} is not valid; expected {_HTTP_URL_WHAT}")
+    return RelayConfig(
+        url=url,
+        api_key_env=_api_key_env(sec),
+        timeout_s=sec.number("timeout_s", RelayConfig.timeout_s, _POSITIVE),
+    )
+
+
+def _api_key_env(sec: Section) -> str:
+    value = sec.data.get("api_key_env", RelayConfig.api_key_env)
+    if isinstance(value, str) and _ENV_VAR_NAME.fullmatch(value):
+        return value
+    # The value is not echoed: a common mistake is pasting the key itself here, and the key must
+    # never reach the screen or a log (console.md).
+    sec.fail(
+        "api_key_env",
+        f"got {kind_of(value)} that is not an environment variable name (value not shown in case "
+        "it is the key itself); expected the NAME of the variable holding the key: letters, "
+        "digits and _, not starting with a digit, e.g. RELAY_API_KEY",
+    )
+
+
+def _registry(root: Section, base_dir: Path, env: Mapping[str, str]) -> RegistryConfig:
+    sec = root.section("registry", _field_names(RegistryConfig))
+    uri: str | None = None
+    # The file's own value is checked even when the env var overrides it, so the file stays
+    # valid on its own when the variable is later unset.
+    if "tracking_uri" in sec.data:
+        uri = _tracking_uri(sec, sec.string("tracking_uri", None, _TRACKING_URI_WHAT), base_dir)
+    from_env = env.get(TRACKING_URI_ENV_VAR, "")
+    if from_env:
+        # A relative sqlite path in the variable is relative to where the program runs, as it
+        # would be for MLflow itself, not to the config file.
+        uri = _tracking_uri(sec, from_env, Path.cwd(), origin=f" (from ${TRACKING_URI_ENV_VAR})")
+    if uri is None:
+        sec.fail(
+            "tracking_uri",
+            f"required key is missing and ${TRACKING_URI_ENV_VAR} is not set; "
+            f"expected {_TRACKING_URI_WHAT}",
+        )
+    return RegistryConfig(
+        tracking_uri=uri,
+        version_tag_key=sec.string("version_tag_key", RegistryConfig.version_tag_key),
+        stable_alias=sec.string("stable_alias", RegistryConfig.stable_alias),
+        timeout_s=sec.number("timeout_s", RegistryConfig.timeout_s, _POSITIVE),
+        max_retries=sec.integer("max_retries", RegistryConfig.max_retries, _RETRIES),
+    )
+
+
+def _tracking_uri(sec: Section, uri: str, base_dir: Path, origin: str = "") -> str:
+    try:
+        scheme = "databricks" if uri == "databricks" else urlsplit(uri).scheme
+    except ValueError:
+        scheme = ""
+    dialect, plus, _driver = scheme.partition("+")
+    if dialect not in TRACKING_URI_SCHEMES or (plus and dialect not in _SQL_SCHEMES):
+        found = f"scheme {scheme!r}" if scheme else "no scheme"
+        sec.fail(
+            "tracking_uri",
+            f"{show(uri)}{origin} has {found}; allowed schemes: "
+            f"{', '.join(TRACKING_URI_SCHEMES)} (e.g. sqlite:///mlflow.db, http://mlflow:5000)",
+        )
+    if dialect in ("http", "https") and not is_http_url(uri):
+        sec.fail(
+            "tracking_uri", f"{show(uri)}{origin} has no host; expected e.g. http://mlflow:5000"
+        )
+    if dialect == "sqlite":
+        return _absolute_sqlite_uri(uri, base_dir, sec.env)
+    return uri
+
+
+def _absolute_sqlite_uri(uri: str, base_dir: Path, env: Mapping[str, str]) -> str:
+    """sqlite:///mlflow.db names a file relative to `base_dir`; sqlite:////abs is absolute."""
+    scheme, sep, rest = uri.partition(":///")
+    db_path, query_sep, query = rest.partition("?")
+    # "sqlite://" is an in-memory database; ":memory:" likewise: no file to place.
+    if not sep or not db_path or db_path.startswith("/") or db_path == ":memory:":
+        return uri
+    absolute = paths.resolve_path(db_path, base_dir, env)
+    return f"{scheme}:///{absolute}{query_sep}{query}"
+
+
+def _routes(root: Section) -> tuple[str, ...] | None:
+    items = root.sequence("routes", "a list of route ids")
+    if items is None:
+        return None
+    if not items:
+        root.fail(
+            "routes",
+            "the list is empty; list at least one route id, or leave routes out "
+            "to show every route the relay lists",
+        )
+    routes: list[str] = []
+    for i, item in enumerate(items):
+        route = root.str_value(f"routes[{i}]", item, "a route id (a non-empty string)")
+        if route in routes:
+            root.fail(f"routes[{i}]", f"{route!r} is listed twice; list each route once")
+        routes.append(route)
+    return tuple(routes)
+
+
+def _poll(root: Section) -> PollConfig:
+    sec = root.section("poll", _field_names(PollConfig))
+    return PollConfig(
+        interval_s=sec.number("interval_s", PollConfig.interval_s, _POSITIVE),
+        window_s=sec.integer("window_s", PollConfig.window_s, _WINDOW),
+    )
+
+
+def _rollout(root: Section) -> RolloutConfig:
+    sec = root.section("rollout", _field_names(RolloutConfig))
+    return RolloutConfig(
+        steps=_steps(sec),
+        shift_step=sec.integer("shift_step", RolloutConfig.shift_step, _PERCENT),
+    )
+
+
+def _steps(sec: Section) -> tuple[int, ...]:
+    what = "a list of canary weights, strictly increasing, ending at 100, e.g. [5, 25, 50, 100]"
+    items = sec.sequence("steps", what)
+    if items is None:
+        return RolloutConfig.steps
+    if not items:
+        sec.fail("steps", f"the list is empty; expected {what}")
+    steps: list[int] = []
+    for i, item in enumerate(items):
+        step = sec.int_value(f"steps[{i}]", item, _PERCENT)
+        if steps and step <= steps[-1]:
+            sec.fail(
+                f"steps[{i}]",
+                f"{step!r} is not greater than the step before it ({steps[-1]}); "
+                "steps must be strictly increasing",
+            )
+        steps.append(step)
+    if steps[-1] != 100:
+        # "Next step" must be able to finish a rollout, i.e. put all the weight on the canary.
+        sec.fail(
+            f"steps[{len(steps) - 1}]",
+            f"the last step is {steps[-1]!r}; it must be exactly 100 so a rollout can finish",
+        )
+    return tuple(steps)
+
+
+def _thresholds(root: Section) -> Thresholds:
+    sec = root.section("thresholds", _field_names(Thresholds))
+    return Thresholds(
+        error_rate=sec.number("error_rate", Thresholds.error_rate, _FRACTION),
+        latency_p99_ms=sec.number("latency_p99_ms", Thresholds.latency_p99_ms, _POSITIVE),
+        latency_vs_stable=sec.number(
+            "latency_vs_stable", Thresholds.latency_vs_stable, _AT_LEAST_ONE
+        ),
+        significance_alpha=sec.number("significance_alpha", Thresholds.significance_alpha, _ALPHA),
+        min_requests=sec.integer("min_requests", Thresholds.min_requests, _COUNT),
+    )
+
+
+def _audit(root: Section, base_dir: Path, env: Mapping[str, str]) -> AuditConfig:
+    sec = root.section("audit", _field_names(AuditConfig))
+    if "path" not in sec.data:
+        return AuditConfig(path=paths.default_audit_path(env))
+    raw = sec.string("path", None, "a file path (a non-empty string)")
+    return AuditConfig(path=paths.resolve_path(raw, base_dir, env))
+
+
+def _keys(root: Section) -> Mapping[str, str]:
+    sec = root.section("keys", KEY_ACTIONS)
+    bound: dict[str, str] = {}
+    for action, value in sec.data.items():
+        key = sec.str_value(action, value, "a key name such as 'r', 'ctrl+z' or 'f5'")
+        # One key for two actions would make which one runs an accident of binding order.
+        for other, other_key in bound.items():
+            if other_key == key:
+                sec.fail(
+                    action, f"{key!r} is already bound to {other}; give each action its own key"
+                )
+        bound[action] = key
+    return MappingProxyType(bound)
+
+
+# --- the schema-walking helper --------------------------------------------------------------
+
+
+_POSITIVE = Range(low=0, low_open=True)
+_FRACTION = Range(low=0, high=1, low_open=True)
+_ALPHA = Range(low=0, high=0.5, low_open=True)
+_AT_LEAST_ONE = Range(low=1)
+_PERCENT = Range(low=1, high=100, integer=True)
+_WINDOW = Range(low=1, high=3600, integer=True)
+_RETRIES = Range(low=0, high=10, integer=True)
+_COUNT = Range(low=1, integer=True)
+
+_HTTP_URL_WHAT = "an http(s) URL with a host, e.g. http://127.0.0.1:8787/v1"
+_TRACKING_URI_WHAT = (
+    f"an MLflow tracking URI with one of the schemes {', '.join(TRACKING_URI_SCHEMES)}, "
+    "e.g. sqlite:///mlflow.db or http://mlflow:5000"
+)
+_ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
+    # The allowed keys of a section are exactly its dataclass's fields, so they cannot drift.
+    return tuple(f.name for f in fields(cls))
+
+
+_TOP_KEYS = tuple(name for name in _field_names(Config) if name != "source")

@@ -1,1 +1,0 @@
-"""Panes: each renders part of ConsoleState and nothing else."""
