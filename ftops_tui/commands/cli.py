@@ -189,7 +189,7 @@ def _console(
     try:
         app.run()
     finally:
-        audit.close()  # let the file go now, not 50 ms later from a thread about to die
+        audit.close()  # let the file go now, not later from a thread about to die
     return Exit.OK
 
 

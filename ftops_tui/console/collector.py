@@ -1,7 +1,7 @@
-"""The objects the console loads to start (Textual, then mlflow: ~380k, nearly all kept for
-good) taken out of the cycle collector's sight once they are loaded, with `gc.freeze`, the
-standard library's way: otherwise each of its full collections walks them all, a pause of
-~100 ms or more that lands on a poll or a rollback now and then."""
+"""The objects the console loads to start (Textual, then mlflow: hundreds of thousands,
+nearly all kept for good) taken out of the cycle collector's sight once they are loaded, with
+`gc.freeze`, the standard library's way: otherwise each of its full collections walks them
+all, a pause that lands on a poll or a rollback now and then."""
 
 from __future__ import annotations
 

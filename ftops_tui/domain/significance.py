@@ -4,10 +4,9 @@ One-sided Fisher's exact test on the 2x2 table of errors and successes. It is ex
 any sample size, which matters here: a canary at 5 % of traffic sees few requests, exactly
 where normal-approximation tests (chi-square, two-proportion z) are unreliable.
 
-The test is a hypergeometric tail, computed here rather than with scipy's `fisher_exact`:
-importing scipy.stats took 0.9-1.2 s of the GIL on the way to the console's first full
-screen and held 72 MB for good (README, Performance). tests/test_significance.py checks it
-against scipy's over a grid of small tables and random large ones.
+The test is a hypergeometric tail, computed here rather than with scipy's `fisher_exact`,
+so that judging a canary never waits for scipy.stats to load. tests/test_significance.py
+checks it against scipy's over a grid of small tables and random large ones.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Two consoles and a runbook command may write to the same file at once, so the file runs in
 WAL mode with a busy timeout, and every write is one short transaction. A store opens its
-connection for a use and keeps it for the uses that follow within 50 ms (a change's intent
+connection for a use and keeps it for the uses that follow at once (a change's intent
 and outcome rows), one thread at a time (the console calls it through `asyncio.to_thread`),
 then lets the file go: no console holds the file between changes, and the last connection to
 close copies the WAL into the file and removes it, so a copied or renamed log has every row.
@@ -80,7 +80,7 @@ BUSY_TIMEOUT_S = 5.0
 IDLE_CLOSE_S = 0.05
 # How long a connection opened ahead of a change (`prepare`, while its confirmation is on
 # screen) waits for the change's rows; `release_soon` ends it when the change is done. Short:
-# while it is open, rows of other consoles wait in the WAL beside the file (README).
+# while it is open, rows of other consoles wait in the WAL beside the file.
 PREPARED_HOLD_S = 30.0
 MASK = "***"
 
@@ -209,8 +209,8 @@ class AuditStore:
         last use, from a timer thread.
 
         Not closed at once: closing the last connection to a WAL file checkpoints it and
-        deletes the WAL (two more fsyncs, ~5 ms), which every row used to pay on the
-        caller's path (README, Performance). Now a change's two rows share one connection."""
+        deletes the WAL (two more fsyncs), which must not stand between a change's intent
+        row and its outcome row: the two share one connection."""
         if not self._lock.acquire(timeout=BUSY_TIMEOUT_S):
             raise AuditUnavailable(
                 f"audit log {self.path} is busy: another write has held it for {BUSY_TIMEOUT_S:g} s"
@@ -239,9 +239,8 @@ class AuditStore:
             self._ready = False
         conn = self._connect()
         try:
-            # Imported here: sqlite_utils imports pandas when it is installed (mlflow brings
-            # it; the `ftops-tui` command leaves it out), ~0.4 s that must not delay the
-            # console's first frame.
+            # Imported here, at the first use: sqlite_utils imports pandas when it is
+            # installed (mlflow brings it), which must not delay the console's first frame.
             from sqlite_utils import Database
 
             db = Database(conn, execute_plugins=False, recursive_triggers=False)
@@ -390,9 +389,8 @@ class AuditStore:
 
     def prepare(self) -> None:
         """Opens the file for a change that is about to be written (its confirmation is on
-        screen), so that the change's first row does not wait for the opening (how much
-        that saves is in question: README Performance). Writes nothing; raises
-        AuditUnavailable like a write.
+        screen), so that the change's first row does not wait for the opening. Writes
+        nothing; raises AuditUnavailable like a write.
         """
         with self._db(hold_s=PREPARED_HOLD_S) as db:
             # Connecting alone reads nothing: a read opens the file, its WAL and index.

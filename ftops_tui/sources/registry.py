@@ -300,7 +300,7 @@ class MlflowRegistry:
         with self._client_lock:
             self._apply_http_env()
             if self._client_obj is None:
-                from mlflow import MlflowClient  # lazy: ~2 s, never on the first frame
+                from mlflow import MlflowClient  # seconds to import: never on the first frame
 
                 self._client_obj = MlflowClient(
                     tracking_uri=self._tracking_uri, registry_uri=self._tracking_uri

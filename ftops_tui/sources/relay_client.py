@@ -2,9 +2,8 @@
 
 A real relay that differs from the contract is adapted here and only here.
 
-httpx is imported when the first request is made, not with this module: with the
-connections it opens (httpcore, h11, anyio) it is 50-100 ms of imports, which the console
-would otherwise spend before its first frame (README, Performance).
+httpx (with httpcore, h11, anyio) is imported when the first request is made, not with this
+module: nothing of it is needed for the console's first frame.
 """
 
 from __future__ import annotations
@@ -91,9 +90,9 @@ class RelayClient:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        # Loading the CA bundle takes 20-60 ms, and a plain-http relay never uses it
-        # (requests only go to paths under base_url, and redirects are not followed). Any
-        # other scheme is verified.
+        # A plain-http relay never uses a CA bundle (requests only go to paths under
+        # base_url, and redirects are not followed), so none is loaded; any other scheme is
+        # verified.
         verify = urlsplit(self.base_url).scheme.lower() != "http"
         client_base = self.base_url + "/"
 

@@ -2,9 +2,8 @@
 after weights, and a reason that cannot be left empty. enter confirms, escape cancels.
 
 It stays open while the change is sent and is closed by the caller together with the
-result: the dashboard under it is then redrawn once, already showing the verified weights
-(closing it first meant a full redraw of the old weights on the way, ~10 ms, competing with
-the audit write; README, Performance)."""
+result: the dashboard under it is then redrawn once, already showing the verified weights,
+never first with the old ones while the change is on its way."""
 
 from __future__ import annotations
 
