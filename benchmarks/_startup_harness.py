@@ -126,14 +126,30 @@ def filled(app: Any, screen: Any) -> bool:
     if state.polls == 0 or state.registry.last_ok is None or state.relay.problem is not None:
         return False
     routes, versions = screen.query_one(routes_pane), screen.query_one(versions_pane)
-    joined = any(str(versions.get_cell(key, "registry")) != "-" for key in versions.rows)
+    joined = any(registry_cell(versions, key) != "-" for key in row_keys(versions))
     events = bool(screen.query_one(events_pane).lines)
     return routes.row_count > 0 and joined and events and fits(routes) and fits(versions)
 
 
+def row_keys(table: Any) -> list[str]:
+    # The panes are a Table (this tree) or a DataTable (trees before 2026-12-02).
+    if hasattr(table, "row_keys"):
+        return list(table.row_keys)
+    return [key.value for key in table.rows]
+
+
+def registry_cell(table: Any, key: str) -> str:
+    if hasattr(table, "cells"):
+        return str(table.cells(key)[-1].text)
+    return str(table.get_cell(key, "registry"))
+
+
 def fits(table: Any) -> bool:
     """Every cell is as wide as its column (a DataTable widens columns on the next idle, so
-    the frame right after an update can still show a new cell cut short)."""
+    the frame right after an update can still show a new cell cut short; a Table widens
+    them as it takes the rows)."""
+    if hasattr(table, "row_keys"):
+        return True
     from rich.cells import cell_len
     from rich.text import Text
 

@@ -93,7 +93,7 @@ async def until(cond: Callable[[], bool], what: str, timeout: float = WAIT_S) ->
 def split_shown(app: FtopsApp) -> str:
     """The routes pane's split column for the route, as drawn from the table's data."""
     pane = app.dashboard.query_one(RoutesPane)
-    return str(pane.get_cell(ROUTE, "split")) if ROUTE in pane.rows else ""
+    return pane.cells(ROUTE)[3].text if ROUTE in pane.row_keys else ""
 
 
 class Stamps:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures.console import console, console_config, until
+from fixtures.console import console, console_config, row_text, until
 from fixtures.relay import RELAY_KEY
 from rich.console import Console
 from rich.text import Text
@@ -58,10 +58,7 @@ def relay(world_relay: RelayServer) -> Iterator[RelayServer]:
 def text_of(widget: object) -> str:
     """What a Static/RichLog/DataTable shows, as plain text."""
     if isinstance(widget, RoutesPane | VersionsPane):
-        return "\n".join(
-            " ".join(str(c.plain if isinstance(c, Text) else c) for c in widget.get_row_at(i))
-            for i in range(widget.row_count)
-        )
+        return "\n".join(row_text(widget, i) for i in range(widget.row_count))
     if isinstance(widget, EventsPane):
         return "\n".join(line.text for line in widget.lines)
     if isinstance(widget, Static):

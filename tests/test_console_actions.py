@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.console import KEY_ENV, console, console_config, until
+from fixtures.console import KEY_ENV, console, console_config, row_text, until
 from fixtures.relay import RELAY_KEY
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -100,7 +100,7 @@ async def select_version(app: FtopsApp, pilot: object, tag: str) -> None:
     versions = app.screen.query_one(VersionsPane)
     await until(app, lambda: versions.row_count == 2, what="version rows")
     versions.focus()
-    versions.move_cursor(row=versions.get_row_index(tag))
+    versions.move_cursor(versions.row_keys.index(tag))
 
 
 async def confirm_open(app: FtopsApp) -> ConfirmScreen:
@@ -142,7 +142,7 @@ async def test_rollback_is_r_then_enter_with_audit_rows_and_verified_weights(
         await pilot.press("enter")
         await until(app, lambda: app.last_outcome is not None, what="outcome")
         assert app.last_outcome is not None and app.last_outcome.status == "applied"
-        await until(app, lambda: "100/0" in str(app.screen.query_one(RoutesPane).get_row_at(0)))
+        await until(app, lambda: "100/0" in row_text(app.screen.query_one(RoutesPane), 0))
         # The change done, the log is let go at once, not when the hold for it runs out.
         await until(app, lambda: not audit_log_open(audit), what="the audit log let go")
     after = await current(relay, route_id)
@@ -415,7 +415,7 @@ async def test_the_confirmation_stays_open_while_sending_and_closes_with_the_res
         # moment before (once in a full run on a clean clone, 2026-11-30).
         await until(app, lambda: app.screen is app.dashboard, what="the dashboard")
         routes = app.dashboard.query_one(RoutesPane)
-        await until(app, lambda: "100/0" in str(routes.get_row_at(0)), timeout=2, what="100/0")
+        await until(app, lambda: "100/0" in row_text(routes, 0), timeout=2, what="100/0")
     assert (await current(relay, route_id)).revision == 2
 
 

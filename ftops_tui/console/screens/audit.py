@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Label
 
 from ftops_tui.console.widgets.key_bar import KeyBar
-from ftops_tui.console.widgets.keyed_table import as_text
+from ftops_tui.console.widgets.table import as_text
 from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable

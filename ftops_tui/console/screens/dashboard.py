@@ -8,7 +8,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.widgets import DataTable
 
 from ftops_tui.console import views
 from ftops_tui.console.messages import AuditAsked, ChangeAsked, StateChanged
@@ -18,6 +17,7 @@ from ftops_tui.console.widgets.key_bar import KeyBar
 from ftops_tui.console.widgets.problem_panel import ProblemPanel
 from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.console.widgets.source_bar import SourceBar
+from ftops_tui.console.widgets.table import Table
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.intents import KeyAction
@@ -80,8 +80,8 @@ class DashboardScreen(Screen[None]):
     def on_state_changed(self, message: StateChanged) -> None:
         self.repaint()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if isinstance(event.data_table, RoutesPane):
+    def on_table_row_highlighted(self, event: Table.RowHighlighted) -> None:
+        if isinstance(event.table, RoutesPane):
             self.repaint()
 
     def repaint(self) -> None:
@@ -107,7 +107,7 @@ class DashboardScreen(Screen[None]):
 
     def action_move(self, step: int) -> None:
         focused = self.focused
-        if isinstance(focused, DataTable):
+        if isinstance(focused, Table):
             focused.action_cursor_down() if step > 0 else focused.action_cursor_up()
 
     def action_mutate(self, action: str) -> None:

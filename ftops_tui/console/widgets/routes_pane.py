@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from ftops_tui.console.views import BAR_WIDTH
-from ftops_tui.console.widgets.keyed_table import KeyedTable
+from ftops_tui.console.widgets.table import Column, Table
+
+COLUMNS = (
+    Column("alert", "alert", width=7),
+    Column("route", "route"),
+    Column("bar", "weights", width=BAR_WIDTH),
+    Column("split", "split"),
+    Column("rev", "rev"),
+    Column("by", "changed by"),
+)
 
 
-class RoutesPane(KeyedTable):
+class RoutesPane(Table):
     BORDER_TITLE = "routes"
 
     def __init__(self) -> None:
-        super().__init__(id="routes", cursor_type="row", zebra_stripes=False)
-
-    def on_mount(self) -> None:
-        self.add_column("alert", key="alert", width=7)
-        self.add_column("route", key="route")
-        self.add_column("weights", key="bar", width=BAR_WIDTH)
-        self.add_column("split", key="split")
-        self.add_column("rev", key="rev")
-        self.add_column("changed by", key="by")
+        super().__init__(COLUMNS, id="routes")
 
     @property
     def selected_route(self) -> str | None:

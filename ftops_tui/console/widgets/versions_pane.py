@@ -5,31 +5,29 @@ from __future__ import annotations
 from rich.text import Text
 from textual.reactive import var
 
-from ftops_tui.console.widgets.keyed_table import KeyedTable
+from ftops_tui.console.widgets.table import Column, Table
+
+COLUMNS = (
+    Column("tag", "version"),
+    Column("weight", "wt"),
+    Column("verdict", "verdict"),
+    Column("err", "err"),
+    Column("err_spark", "err trend"),
+    Column("p99", "p99"),
+    Column("p99_spark", "p99 trend"),
+    Column("p50", "p50"),
+    Column("reqs", "reqs"),
+    Column("cost", "$/tok"),
+    Column("registry", "registry"),
+)
 
 
-class VersionsPane(KeyedTable):
+class VersionsPane(Table):
     BORDER_TITLE = "versions"
     title: var[str] = var("versions", init=False)
 
     def __init__(self) -> None:
-        super().__init__(id="versions", cursor_type="row")
-
-    def on_mount(self) -> None:
-        for label, key in (
-            ("version", "tag"),
-            ("wt", "weight"),
-            ("verdict", "verdict"),
-            ("err", "err"),
-            ("err trend", "err_spark"),
-            ("p99", "p99"),
-            ("p99 trend", "p99_spark"),
-            ("p50", "p50"),
-            ("reqs", "reqs"),
-            ("$/tok", "cost"),
-            ("registry", "registry"),
-        ):
-            self.add_column(label, key=key)
+        super().__init__(COLUMNS, id="versions")
 
     def watch_title(self, title: str) -> None:
         self.border_title = Text(title)  # a route id is text, never markup
