@@ -105,7 +105,7 @@ async def test_panes_show_routes_versions_registry_and_verdicts(
             ),
             what="traffic",
         )
-        await pilot.pause(0.3)
+        await pilot.pause()  # the repaint it asked for
         screen = app.screen
         routes = text_of(screen.query_one(RoutesPane))
         assert ROUTE in routes and "95/5" in routes and "scenario" in routes
@@ -189,7 +189,6 @@ async def test_failing_relay_keeps_last_data_marked_stale_then_recovers(
         assert "Traceback" not in header(app)
         fault(relay, mode="none")
         await until(app, lambda: "relay ok" in header(app), timeout=10, what="recovery")
-        await pilot.pause(0.1)
         assert "STALE" not in header(app)
 
 
@@ -294,7 +293,7 @@ async def test_a_poll_asked_for_while_one_is_in_flight_is_not_lost(
         await until(app, lambda: app.state.polls == 1, what="first poll")
         relay.state.faults.update({"mode": "slow", "delay_s": 0.4, "remaining": 1})
         app.poll_now()  # the second poll: held 0.4 s by the relay (timeout 0.5 s)
-        await pilot.pause(0.2)
+        await pilot.pause(0.2)  # well inside it: nothing to wait for but time
         app.poll_now()  # asked for while the second is in flight
         await until(app, lambda: app.state.polls >= 3, timeout=3.0, what="a third poll at once")
 
@@ -332,9 +331,9 @@ async def test_watch_mode_refuses_mutation_keys_and_hides_them(
         assert "Audit" in keys_shown and "Quit" in keys_shown
         assert not {"Rollback", "Promote", "Undo", "Weights"} & set(keys_shown.split())
         await pilot.press("r")
-        await pilot.pause(0.5)
-        messages = [told.message for told in app.told]
-        assert any("READ-ONLY" in m for m in messages)
+        await until(
+            app, lambda: any("READ-ONLY" in told.message for told in app.told), what="refusal"
+        )
         async with RelayClient(relay.url, api_key=RELAY_KEY) as check:
             assert (await check.get_route(ROUTE)).revision == revision
     # Only what the relay's events showed others doing: no change of this console's own.
@@ -348,7 +347,7 @@ async def test_help_lists_every_key_from_the_bindings(
     app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         rich_console = Console(width=100, record=True, file=io.StringIO())
         rich_console.print(app.screen.query_one("#help-body").query_one(Static).content)

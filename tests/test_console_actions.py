@@ -224,7 +224,7 @@ async def test_an_empty_reason_is_refused_on_the_confirmation(
         confirm = await confirm_open(app)
         confirm.query_one("#reason", Input).value = "   "
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         assert "reason is required" in str(confirm.query_one("#confirm-error").render())
         await pilot.press("escape")
@@ -295,13 +295,13 @@ async def test_weights_editor_refuses_anything_but_100(
         await until(app, lambda: isinstance(app.screen, WeightsScreen), what="editor")
         editor = app.screen
         editor.query_one("#w-support-bot-v1", Input).value = "70"
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert "sum 75" in str(editor.query_one("#weights-sum").render())
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert app.screen is editor, "a sum of 75 must not go on"
         editor.query_one("#w-support-bot-v2", Input).value = "30"
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert "sum 100 ✓" in str(editor.query_one("#weights-sum").render())
         await pilot.press("enter")
         await confirm_change(app, pilot, "manual split")
@@ -433,7 +433,7 @@ async def test_closing_a_confirmation_with_a_screen_over_it_leaves_the_next_scre
         # What a conflict does next: a second confirmation, pushed at once.
         second = ConfirmScreen(confirm.proposal, "CONFLICT: test")
         await app.push_screen(second)
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert app.screen is second and confirm not in app.screen_stack
         assert confirm.answered.done() and confirm.answered.result() is None
 
@@ -534,7 +534,7 @@ async def test_keys_can_be_remapped_in_the_config(
         await ready(app)
         assert " R Rollback " in app.screen.query_one(KeyBar).render().plain
         await pilot.press("r")
-        await pilot.pause(0.3)
+        await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen), "r is no longer rollback"
         await pilot.press("R")
         confirm = await confirm_open(app)
