@@ -180,7 +180,7 @@ async def test_failing_relay_keeps_last_data_marked_stale_then_recovers(
     relay: RelayServer, sqlite_registry_uri: str, mode: str, word: str
 ) -> None:
     app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         await until(app, lambda: app.state.polls > 0, what="first poll")
         fault(relay, mode=mode, delay_s=2, retry_after=1)
         await until(app, lambda: word in header(app), what=word)

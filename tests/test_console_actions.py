@@ -534,7 +534,7 @@ async def test_keys_can_be_remapped_in_the_config(
         await ready(app)
         assert " R Rollback " in app.screen.query_one(KeyBar).render().plain
         await pilot.press("r")
-        await pilot.pause()
+        await pilot.pause(0.3)  # long enough for a confirmation to open, were r still bound
         assert not isinstance(app.screen, ConfirmScreen), "r is no longer rollback"
         await pilot.press("R")
         confirm = await confirm_open(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -502,7 +503,7 @@ class SlowMoveRegistry(MlflowRegistry):
 async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
     tmp_path: Path, client: RelayClient, audit: AuditStore, sqlite_registry_uri: str
 ) -> None:
-    _model, _new, route, registry, made = await promote_setup(
+    model, _new, route, registry, made = await promote_setup(
         client, tmp_path, sqlite_registry_uri, SlowMoveRegistry(sqlite_registry_uri)
     )
     applying = asyncio.create_task(MutationService(client, audit, ACTOR, registry).apply(made))
@@ -510,6 +511,9 @@ async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
         await asyncio.sleep(0.02)
         if any(r["action"] == "alias" for r in audit.rows(route.route_id)):
             break
+    # Past the intent row's thread (cancelled inside it, nothing was sent: `failed`), into the
+    # registry call, which the slow registry holds for 1 s.
+    await asyncio.sleep(0.3)
     applying.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(applying, timeout=5)
@@ -521,6 +525,12 @@ async def test_quitting_during_the_alias_move_leaves_it_unverified_not_pending(
         ("outcome", "alias", "unverified"),
     ]
     assert rows[3]["error"] == "cancelled while the change was in flight"
+    # What it points to is not known, but which alias of which model it was is.
+    assert json.loads(rows[3]["after_json"]) == {
+        "model": model,
+        "alias": "champion",
+        "version": None,
+    }
 
 
 # ------------------------------------------------------------------------------- builders

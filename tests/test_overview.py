@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from ftops_tui.domain.health import Thresholds, VerdictKind
-from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
+from ftops_tui.domain.models import Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import (
     RegistryFacts,
     build_route_view,
-    history_of,
     stable_tag_of,
 )
 
@@ -31,15 +30,6 @@ def test_without_an_alias_stable_comes_from_the_route_history() -> None:
     history = [(Rule("v1", 100), Rule("v2", 0)), (Rule("v1", 95), Rule("v2", 5))]
     assert stable_tag_of(route, {}, "champion", history) == "v1"
     assert stable_tag_of(route, {}, "champion", []) is None
-
-
-def test_history_is_each_events_before_state_for_that_route() -> None:
-    events = [
-        Event(1, "", "r", "scenario", "route_created", (), (Rule("v1", 100),)),
-        Event(2, "", "other", "api", "weights_changed", (Rule("x", 100),), (Rule("x", 100),)),
-        Event(3, "", "r", "api", "weights_changed", (Rule("v1", 100),), (Rule("v1", 95),)),
-    ]
-    assert history_of("r", events) == [(Rule("v1", 100),)]
 
 
 def test_canary_is_judged_against_stable_and_the_route_alerts() -> None:

@@ -112,3 +112,14 @@ def test_a_read_back_counts_from_when_it_was_sent_not_when_it_arrived() -> None:
     assert state.routes[0].revision == 1  # the poll on screen was sent after it
     state.relay_answered(poll(("a", "b")), wall=0, sent_at=15.0)
     assert state.routes[0].revision == 1
+
+
+def test_a_routes_history_is_each_of_its_events_before_rules() -> None:
+    state = ConsoleState(CONFIG)
+    events = (
+        Event(1, "", "r", "scenario", "route_created", (), (Rule("v1", 100),)),
+        Event(2, "", "other", "api", "weights_changed", (Rule("x", 100),), (Rule("x", 100),)),
+        Event(3, "", "r", "api", "weights_changed", (Rule("v1", 100),), (Rule("v1", 95),)),
+    )
+    state.relay_answered(poll(("v1",), events, last_seq=3), wall=0)
+    assert list(state.rule_history["r"]) == [(Rule("v1", 100),)]

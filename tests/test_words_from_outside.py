@@ -11,9 +11,8 @@ from fixtures.console import console, console_config, until
 from fixtures.relay import RELAY_KEY
 from rich.text import Text
 
-from ftops_tui.console.screens.audit import AuditScreen
+from ftops_tui.console.screens.audit import AuditScreen, as_text
 from ftops_tui.console.widgets.routes_pane import RoutesPane
-from ftops_tui.console.widgets.table import as_text
 from ftops_tui.domain.models import Rule
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.sources.audit import AuditStore

@@ -35,6 +35,7 @@ async def alias_intent(
         after=_target(move, move.version),
         expected_revision=None,
         reason=reason,
+        unknown_after=_target(move, None),
     )
 
 

@@ -39,6 +39,9 @@ class Intent:
     after: JsonValue
     expected_revision: int | None
     reason: str
+    #: What the outcome row of a cancelled step says was read back: nothing (None), or the
+    #: shape of `after` with the unknown part left empty (an alias: its version).
+    unknown_after: JsonValue | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class Result:
 
 @dataclass(frozen=True)
 class Step:
-    intent_id: int | None  # None: the intent row could not be written; nothing was sent
+    # None: the intent row could not be written, nothing was sent, and result.error says why.
+    intent_id: int | None
     result: Result
     warning: str = ""  # the outcome row could not be written
 
@@ -71,8 +75,8 @@ async def audited_step(
     try:
         intent_id = await asyncio.to_thread(write.run)
     except AuditUnavailable as exc:
-        message = f"audit log unavailable: {exc}; nothing was sent"
-        return Step(None, Result(Status.REFUSED, message))
+        why = f"audit log unavailable: {exc}"
+        return Step(None, Result(Status.REFUSED, f"{why}; nothing was sent", error=why))
     except asyncio.CancelledError:
         write.cancel()
         raise
@@ -127,7 +131,7 @@ class _Rows:
         An unwritable log leaves the intent alone, which still reads as "unknown"."""
         status = Status.FAILED if error == NEVER_SENT else Status.UNVERIFIED
         with contextlib.suppress(AuditUnavailable):
-            self.outcome(intent_id, Result(status, error=error))
+            self.outcome(intent_id, Result(status, after=self.intent_.unknown_after, error=error))
 
 
 class _IntentWrite:

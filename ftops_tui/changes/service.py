@@ -40,8 +40,7 @@ class Outcome:
     """What became of a proposal.
 
     status: as in the audit log, or REFUSED: stopped before anything was sent (invalid, no
-    reason, audit log unavailable), with no outcome row (and no intent row, except for an
-    alias-only promote).
+    reason, audit log unavailable), with no intent row and no outcome row.
     route: the route as read back (on a conflict: as the other writer left it), if known.
     """
 
@@ -180,7 +179,7 @@ def _alias_error(moved: Step) -> str | None:
     if moved.result.status is Status.APPLIED:
         return None
     if moved.intent_id is None:  # the intent row could not be written
-        return f"{moved.result.message.removesuffix('; nothing was sent')}, so it was not sent"
+        return f"{moved.result.error}, so it was not sent"
     return moved.result.message or "the registry did not confirm it"
 
 

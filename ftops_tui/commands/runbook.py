@@ -2,11 +2,7 @@
 
 They change routes through the same MutationService as the console, so a runbook leaves the
 same audit rows as a keystroke. Each prints the before -> after preview, asks on a terminal
-unless --yes, never retries a write, and exits with console.md's status:
-
-    0 done (or nothing to do)   1 refused, failed, rejected (4xx) or outcome unknown
-    2 bad usage                 3 conflict: the route changed after it was read
-    4 the relay could not be reached (before anything was sent)
+unless --yes, never retries a write, and exits with console.md's status (exit_codes.py).
 
 `cli.py` wires them in with `register` and hands the parsed arguments to `run`.
 """
@@ -17,6 +13,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +21,13 @@ from typing import Any
 from ftops_tui.changes.service import MutationService, Outcome
 from ftops_tui.commands import wiring
 from ftops_tui.commands.exit_codes import Exit, exit_for
+from ftops_tui.console.polling import RelayPoll
+from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.audit_text import change_text
-from ftops_tui.domain.models import Event, Route
-from ftops_tui.domain.overview import history_of, stable_tag_of
+from ftops_tui.domain.models import Route
 from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
+from ftops_tui.domain.vocabulary import Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
@@ -210,23 +209,24 @@ async def _stable_version(config: Config, relay: RelayClient, route: Route) -> s
     events_result, registry_result = await asyncio.gather(
         relay.events(after_seq=0), wiring.registry(config).fetch(), return_exceptions=True
     )
+    # Judged by a console's state fed with what was read, so `rollback` and the console's
+    # `r` go to the same version.
+    state = ConsoleState(config)
     notes: list[str] = []
-    events: Sequence[Event] = ()
     if isinstance(events_result, RelayError):
         notes.append(f"relay events: {events_result.message}")
     elif isinstance(events_result, BaseException):
         raise events_result
     else:
-        events = events_result.events
-    facts = {}
+        poll = RelayPoll((route,), {}, events_result.events, events_result.last_seq)
+        state.relay_answered(poll, time.time())
     if isinstance(registry_result, RegistryError):
         notes.append(f"registry: {registry_result.message}")
     elif isinstance(registry_result, BaseException):
         raise registry_result
     else:
-        facts = registry_facts(registry_result)
-    history = history_of(route.route_id, events)
-    stable = stable_tag_of(route, facts, config.registry.stable_alias, history)
+        state.registry_answered(registry_facts(registry_result))
+    stable = state.judge(route).stable_tag
     if stable is None:
         why = "; ".join(notes) or (
             f"no version on it carries the registry alias {config.registry.stable_alias!r} "
@@ -261,7 +261,7 @@ def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
 
 def _report(outcome: Outcome) -> None:
     line = f"{outcome.status}: {outcome.message}"
-    if outcome.status == "applied" and outcome.alias_error is None:
+    if outcome.status is Status.APPLIED and outcome.alias_error is None:
         print(line)
     else:
         print(f"ftops-tui: {line}", file=sys.stderr)

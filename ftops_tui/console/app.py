@@ -335,7 +335,11 @@ class FtopsApp(App[None]):
             return
         service = self.services.mutations
         if service is None:
-            self.notify("no audit log: read-only", severity="warning")
+            selected = self.state.view_of(asked.route_id) is not None
+            self.notify(
+                "no audit log: read-only" if selected else "select a route first",
+                severity="warning",
+            )
             return
         config = self.services.config
         flow = MutationFlow(

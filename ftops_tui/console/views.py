@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ftops_tui.console.glyphs import sparkline, split_text, weight_bar
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
@@ -48,6 +48,7 @@ class Line:
 class EventLine:
     seq: int
     line: Line
+    seen: SeenEvent = field(compare=False, repr=False)  # what it was drawn from
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,19 @@ def _line(text: str, style: str = "") -> Line:
 # -- events -----------------------------------------------------------------------------------
 
 
-def event_lines(events: Sequence[SeenEvent]) -> tuple[EventLine, ...]:
-    return tuple(EventLine(seen.event.seq, event_line(seen)) for seen in events)
+def event_lines(
+    events: Sequence[SeenEvent], shown: Sequence[EventLine] = ()
+) -> tuple[EventLine, ...]:
+    """A line per event; an event already in `shown` (the pane's last value) keeps its line,
+    so only new events are formatted and an unchanged list compares equal at once."""
+    kept = {id(line.seen): line for line in shown}
+    lines = []
+    for seen in events:
+        line = kept.get(id(seen))
+        if line is None or line.seen is not seen:
+            line = EventLine(seen.event.seq, event_line(seen), seen)
+        lines.append(line)
+    return tuple(lines)
 
 
 def event_line(seen: SeenEvent) -> Line:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ftops_tui.domain.vocabulary import Action
+
 
 def _rules_text(cell: str | None) -> dict[str, Any]:
     if not cell:
@@ -19,7 +21,7 @@ def _rules_text(cell: str | None) -> dict[str, Any]:
 def change_text(row: Mapping[str, Any]) -> str:
     """What a row changed, in one line: the audit screen and `audit` print it the same way."""
     before, after = _rules_text(row["before_json"]), _rules_text(row["after_json"])
-    if row["action"] == "alias":
+    if row["action"] == Action.ALIAS:
         target = f"{after.get('model')} @{after.get('alias')}"
         if row["kind"] == "outcome":
             return f"of #{row['intent_id']}: {target} now {after.get('version') or 'unknown'}"

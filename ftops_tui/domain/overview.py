@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ftops_tui.domain.health import Thresholds, Verdict, judge
-from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics
+from ftops_tui.domain.models import Route, Rules, VersionMetrics
 from ftops_tui.domain.rollout import rollback_target
 
 
@@ -43,11 +43,6 @@ class RouteView:
         return any(
             v.weight > 0 and v.verdict is not None and v.verdict.alerting for v in self.versions
         )
-
-
-def history_of(route_id: str, events: Sequence[Event]) -> list[Rules]:
-    """The route's earlier rule sets, oldest first, from its events (oldest first)."""
-    return [e.before for e in events if e.route_id == route_id and e.before]
 
 
 def stable_tag_of(

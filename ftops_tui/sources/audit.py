@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 
 from ftops_tui.domain.models import Event, Rule, Rules, rules_to_json
+from ftops_tui.domain.vocabulary import RECORDED_STATUSES, Action
 
 __all__ = [
     "ACTIONS",
@@ -70,8 +71,8 @@ COLUMNS = (
     "event_seq",
 )
 KINDS = ("intent", "outcome", "observed")
-ACTIONS = ("rollback", "set_weights", "step", "promote", "undo", "alias")
-STATUSES = ("applied", "conflict", "rejected", "failed", "unverified")
+ACTIONS = tuple(str(a) for a in Action)
+STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
 BUSY_TIMEOUT_S = 5.0
 # How long the connection stays open after a use. Long enough for a change's outcome row to
 # reuse the intent row's connection and for the close (which copies the WAL into the file:

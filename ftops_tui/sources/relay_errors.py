@@ -17,8 +17,9 @@ class RelayError(Exception):
 
     status: int | None = None
     problem = SourceProblem.ERROR
-    #: The relay sent an HTTP answer (an error status, or a body that is not the contract's).
-    answered = True
+    #: The relay finished with the request and said so: a 5xx, or a body that is not the
+    #: contract's. (4xx answers have kinds of their own, which say what they mean.)
+    answered = False
 
     def __init__(
         self, message: str, *, status: int | None = None, never_sent: bool = False
@@ -81,13 +82,13 @@ class ServerError(RelayError):
     """5xx: a relay fault; keep the last good data and retry with backoff."""
 
     problem = SourceProblem.SERVER_ERROR
+    answered = True
 
 
 class Unreachable(RelayError):
     """No HTTP answer at all: connection refused, DNS, reset."""
 
     problem = SourceProblem.UNREACHABLE
-    answered = False
 
 
 class RelayTimeout(Unreachable):
@@ -100,3 +101,4 @@ class MalformedResponse(RelayError):
     """The relay answered 2xx with a body that is not the contract's shape."""
 
     problem = SourceProblem.MALFORMED
+    answered = True

@@ -12,12 +12,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Label
 
 from ftops_tui.console.widgets.key_bar import KeyBar
-from ftops_tui.console.widgets.table import as_text
 from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 
 LIMIT = 500
+
+
+def as_text(value: str) -> Text:
+    """A word from outside as a cell of the table: text, never Rich markup (an actor
+    `deploy[bot]`, a reason with `[/b]` in it). no_wrap, as DataTable sets for its rows."""
+    return Text(value, end="", no_wrap=True)
 
 
 class AuditScreen(Screen[None]):

@@ -93,7 +93,8 @@ class DashboardScreen(Screen[None]):
         versions.title = views.versions_title(selected)
         versions.content = views.version_rows(state, selected)
         self.query_one(VerdictPane).lines = views.verdict_lines(selected)
-        self.query_one(EventsPane).events = views.event_lines(state.events)
+        events = self.query_one(EventsPane)
+        events.events = views.event_lines(state.events, events.events)
         self.query_one(SourceBar).view = views.header(
             state,
             read_only=self.read_only,

@@ -7,7 +7,7 @@ from textual.reactive import var
 from textual.widgets import RichLog
 
 from ftops_tui.console.views import EventLine
-from ftops_tui.console.widgets.verdict_pane import line_text
+from ftops_tui.console.widgets.lines import line_text
 
 
 class EventsPane(RichLog):

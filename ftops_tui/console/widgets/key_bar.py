@@ -1,9 +1,10 @@
 """The bottom line of keys: what Textual's Footer shows, drawn as one widget.
 
-The Footer rebuilds one widget per key (and restyles each) every time the screen's bindings
-change, which happens whenever a modal closes: measured, that was ~30 ms of the ~65 ms between
-confirming a rollback and seeing it on screen (benchmarks/rollback.py). This bar rebuilds a
-line of text, and repaints only when that text changed. As in the Footer, the command
+Not Textual's Footer, because of the rollback target (benchmarks/rollback.py), which the
+Footer misses by its margin: it rebuilds one widget per key (and restyles each) every time
+the screen's bindings change, which happens whenever a modal closes, the moment a rollback's
+result goes on screen. This bar rebuilds a line of text, and repaints only when that text
+changed. As in the Footer, the command
 palette's key stays at the right edge; on a narrow terminal the other keys are cut short.
 """
 

@@ -1,12 +1,12 @@
 """A table of keyed rows drawn with Textual's Line API: the routes and versions panes.
 
-Why not Textual's DataTable: after any change of a cell it renders every visible cell again
-(its caches are keyed on one update counter for the whole table), which put ~4.5 ms of the
-two panes' cells into the frame that shows a rollback, and the rollback target (confirm ->
-verified weights on screen, benchmarks/rollback.py) was missed without that time. This
-table keeps each row's rendered line until that row, the column widths, the cursor or the
-styles change, and repaints only the lines that changed. It does only what the panes need:
-a header, one-line rows, a row cursor, keys and clicks to move it, scrolling.
+Not Textual's DataTable, because of the rollback target (confirm -> verified weights on
+screen, benchmarks/rollback.py), which it misses: after any change of a cell, DataTable
+renders every visible cell again (its caches are keyed on one update counter for the whole
+table), and the frame that shows a rollback has both panes in it. This table keeps each
+row's rendered line until that row, the column widths, the cursor or the styles change, and
+repaints only the lines that changed. It does only what the panes need: a header, one-line
+rows, a row cursor, keys and clicks to move it, scrolling.
 
 Rows are given whole (`content`, a tuple of views.TableRow): the table works out what
 changed. The cursor stays on its row's key as rows come and go. A column widens for a
@@ -221,8 +221,13 @@ class Table(ScrollView, can_focus=True):
         self._keep_in_view()
         self.post_message(self.RowHighlighted(self, self.selected_key))
 
+    @property
+    def _rows_shown(self) -> int:
+        """Lines for rows: under the header, above a horizontal scrollbar."""
+        return max(1, self.scrollable_content_region.height - 1)
+
     def _keep_in_view(self) -> None:
-        shown = max(1, self.size.height - 1)  # lines for rows, under the header
+        shown = self._rows_shown
         top = round(self.scroll_offset.y)
         if self._cursor < top:
             self.scroll_to(y=self._cursor, animate=False)
@@ -242,19 +247,15 @@ class Table(ScrollView, can_focus=True):
         self.move_cursor(len(self._rows) - 1)
 
     def action_page_up(self) -> None:
-        self.move_cursor(self._cursor - max(1, self.size.height - 1))
+        self.move_cursor(self._cursor - self._rows_shown)
 
     def action_page_down(self) -> None:
-        self.move_cursor(self._cursor + max(1, self.size.height - 1))
+        self.move_cursor(self._cursor + self._rows_shown)
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y < 1:
             return
-        self.move_cursor(round(self.scroll_offset.y) + offset.y - 1)
-
-
-def as_text(value: str) -> Text:
-    """A word from outside as a cell of a Textual table: text, never Rich markup (an actor
-    `deploy[bot]`, a reason with `[/b]` in it). no_wrap, as a table's one-line rows are."""
-    return Text(value, end="", no_wrap=True)
+        index = round(self.scroll_offset.y) + offset.y - 1
+        if index < len(self._rows):  # below the last row there is nothing to select
+            self.move_cursor(index)

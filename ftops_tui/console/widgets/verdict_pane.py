@@ -7,16 +7,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ftops_tui.console.views import Line
-
-
-def line_text(lines: tuple[Line, ...]) -> Text:
-    text = Text(end="")
-    for i, line in enumerate(lines):
-        if i:
-            text.append("\n")
-        for piece in line.pieces:
-            text.append(piece.text, piece.style)
-    return text
+from ftops_tui.console.widgets.lines import line_text
 
 
 class VerdictPane(Widget):

@@ -1,0 +1,75 @@
+"""What the panes are given (console/views.py), computed from a ConsoleState: pure values."""
+
+from __future__ import annotations
+
+from ftops_tui.console import views
+from ftops_tui.console.polling import RelayPoll
+from ftops_tui.console.state import ConsoleState
+from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
+from ftops_tui.settings.config import config_from_dict
+
+CONFIG = config_from_dict(
+    {
+        "relay": {"url": "http://127.0.0.1:1/v1"},
+        "registry": {"tracking_uri": "sqlite:///x.db"},
+        "thresholds": {"min_requests": 5},
+    },
+    file=None,
+    env={},
+)
+ROUTE = Route("bot", (Rule("v1", 95), Rule("v2", 5)), 3, updated_by="deploy[bot]")
+
+
+def fed(*events: Event, errors: int = 0) -> ConsoleState:
+    state = ConsoleState(CONFIG, clock=lambda: 100.0)
+    metrics = {
+        "v1": VersionMetrics("v1", 1000, 1, 0.001, 40.0, 60.0, 70.0),
+        "v2": VersionMetrics("v2", 50, errors, errors / 50, 40.0, 60.0, 70.0),
+    }
+    last = max((e.seq for e in events), default=0)
+    state.relay_answered(RelayPoll((ROUTE,), metrics, events, last), wall=1_795_000_000.0)
+    return state
+
+
+def texts(row: views.TableRow) -> list[str]:
+    return [cell.text for cell in row.cells]
+
+
+def test_a_route_row_has_its_split_revision_actor_and_no_alert_when_healthy() -> None:
+    (row,) = views.route_rows(fed().views())
+    assert row.key == "bot"
+    assert texts(row)[1:] == ["bot", "███████████░", "95/5", "3", "deploy[bot]"]
+    assert texts(row)[0] == ""
+
+
+def test_a_breaching_canary_marks_its_route_and_says_why() -> None:
+    state = fed(errors=20)
+    (row,) = views.route_rows(state.views())
+    assert row.cells[0] == views.Cell("▲ ALERT", views.ALERT_STYLE)
+    view = state.view_of("bot")
+    (line,) = views.verdict_lines(view)
+    assert "v2: BREACH error_rate 40.0% > 5.0%" in "".join(p.text for p in line.pieces)
+    v1, v2 = views.version_rows(state, view)
+    assert texts(v1)[0] == "v1 (stable)" and texts(v2)[2] == "▲ BREACH"
+
+
+def test_the_header_says_each_source_in_words() -> None:
+    header = views.header(fed(), read_only=True, relay_url="http://r/v1", registry_uri="sqlite://")
+    assert header.read_only and header.stamp is not None and header.stamp.endswith("Z")
+    relay, registry = header.sources
+    assert (relay.words, relay.failing) == ("ok", False)
+    assert (registry.words, registry.answered) == ("waiting for first answer", False)
+
+
+def test_event_lines_already_shown_are_kept_and_new_ones_formatted() -> None:
+    created = Event(1, "2026-12-02T07:00:00Z", "bot", "ops", "route_created", (), ROUTE.route_rules)
+    state = fed(created)
+    first = views.event_lines(state.events)
+    assert "07:00:00 #1 bot route_created by ops: v1 0→95, v2 0→5" in first[0].line.pieces[1].text
+    again = views.event_lines(state.events, first)
+    assert again == first and again[0] is first[0]  # nothing formatted twice
+    moved = Event(2, "", "bot", "bob", "weights_changed", ROUTE.route_rules, (Rule("v1", 100),))
+    state.relay_answered(RelayPoll((ROUTE,), {}, (moved,), 2), wall=0)
+    later = views.event_lines(state.events, again)
+    assert later[0] is first[0] and [e.seq for e in later] == [1, 2]
+    assert later[1].line.pieces[0].text.startswith("⚑ EXTERNAL")
