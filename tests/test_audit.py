@@ -491,3 +491,22 @@ def test_prepare_reports_a_log_that_cannot_be_written(tmp_path: Path) -> None:
     (tmp_path / "audit.db").mkdir()
     with pytest.raises(AuditUnavailable, match="is a directory"):
         AuditStore(tmp_path / "audit.db").prepare()
+
+
+def test_a_short_secret_masks_words_only_never_the_logs_own_vocabulary(tmp_path: Path) -> None:
+    # A key of one letter would otherwise turn "rollback" into "rollbac***", which the
+    # table refuses: the change could not be recorded, so it would not be sent.
+    store = AuditStore(tmp_path / "audit.db", secrets=["k"])
+    rules = (Rule("v1", 100),)
+    intent = store.record_intent(
+        action="rollback",
+        actor="kim",
+        route_id="bot",
+        before=rules,
+        after=rules,
+        expected_revision=1,
+        reason="kill it",
+    )
+    (row,) = store.rows()
+    assert row["id"] == intent and row["action"] == "rollback" and row["kind"] == "intent"
+    assert (row["actor"], row["reason"]) == ("***im", "***ill it")

@@ -294,13 +294,13 @@ async def test_weights_editor_refuses_anything_but_100(
         await pilot.press("w")
         await until(app, lambda: isinstance(app.screen, WeightsScreen), what="editor")
         editor = app.screen
-        editor.query_one("#w-support-bot-v1", Input).value = "70"
+        editor.query_one("#w-0", Input).value = "70"
         await pilot.pause()
         assert "sum 75" in str(editor.query_one("#weights-sum").render())
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is editor, "a sum of 75 must not go on"
-        editor.query_one("#w-support-bot-v2", Input).value = "30"
+        editor.query_one("#w-1", Input).value = "30"
         await pilot.pause()
         assert "sum 100 ✓" in str(editor.query_one("#weights-sum").render())
         await pilot.press("enter")

@@ -71,3 +71,15 @@ def test_a_source_logs_when_it_starts_failing_changes_and_recovers(
         "relay SERVER ERROR: GET /routes/traffic: 500",
         "relay answers again",
     ]
+
+
+def test_a_relays_words_in_the_log_are_made_visible(tmp_path: Path, restore_logging: None) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    _log_to_file(env)
+    health = SourceHealth()
+    health.failed(ServerError("GET /routes/traffic: down\x1b]0;PWNED\x07\u202e"), now=1.0)
+    _log_transition("relay", None, health)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    written = log_path(env).read_text(encoding="utf-8")
+    assert "down␛]0;PWNED␇\\u202e" in written and "\x1b" not in written

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import os
 import signal
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -14,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from ftops_tui import __version__
 from ftops_tui.commands.exit_codes import Exit
+from ftops_tui.commands.output import complain, say, say_json
+from ftops_tui.domain.safe_text import visible_lines
 
 if TYPE_CHECKING:
     from textual.theme import Theme
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         config = load_config(find_config_path(getattr(args, "config", None), env), env)
     except ConfigError as exc:
-        print(f"ftops-tui: bad config: {exc}", file=sys.stderr)
+        complain(f"bad config: {exc}")
         return Exit.USAGE
     if args.command == "status":
         return _status(config, env, as_json=args.json)
@@ -102,7 +103,7 @@ def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
     async def once() -> int:
         async with wiring.relay_client(config, env) as client:
             status = await collect_status(config, client, wiring.registry(config))
-        print(json.dumps(status_json(status), indent=2) if as_json else status_text(status))
+        say_json(status_json(status)) if as_json else say(status_text(status))
         return Exit.OK if status.reachable else Exit.UNREACHABLE
 
     return asyncio.run(once())
@@ -129,29 +130,32 @@ def _check_theme(
     try:
         themes = load_themes(env)
     except ThemeError as exc:
-        print(f"ftops-tui: bad theme file: {exc}", file=sys.stderr)
+        complain(f"bad theme file: {exc}")
         return None
     # NO_COLOR without an explicit choice: the greys-only theme (Textual also drops colour).
     chosen = name or ("ftops-mono" if "NO_COLOR" in env else configured or DEFAULT_THEME)
     if chosen not in themes:
-        print(
-            f"ftops-tui: no theme {chosen!r}; available: {', '.join(sorted(themes))}",
-            file=sys.stderr,
-        )
+        complain(f"no theme {chosen!r}; available: {', '.join(sorted(themes))}")
         return None
     return chosen, themes
 
 
+class VisibleFormatter(logging.Formatter):
+    """Log lines with words from outside made visible: the log is read with `tail -f` on
+    the same terminals, and a relay's message quoted in it must not drive them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible_lines(super().format(record))
+
+
 def _log_to_file(env: Mapping[str, str]) -> None:
     """Logs go to a file: anything written to the terminal would tear the screen."""
-    import logging
-
     from ftops_tui.settings.paths import log_path
 
     path = log_path(env)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -232,21 +236,16 @@ def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:
-            print(f"ftops-tui: bad scenario: {exc}", file=sys.stderr)
+            complain(f"bad scenario: {exc}")
             return Exit.USAGE
     key = env.get("RELAY_API_KEY") or None
     if key is None:
-        print(
-            "ftops-tui: $RELAY_API_KEY is not set: the relay accepts requests without a key",
-            file=sys.stderr,
-        )
+        complain("$RELAY_API_KEY is not set: the relay accepts requests without a key")
     settings = RelaySettings(api_key=key, scenario=scenario, seed=args.seed)
     try:
         serve_forever(settings, args.host, args.port)
     except OSError as exc:
-        print(
-            f"ftops-tui: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
-        )
+        complain(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
         return Exit.UNREACHABLE
     except KeyboardInterrupt:
         pass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,12 +20,14 @@ from typing import Any
 from ftops_tui.changes.service import MutationService, Outcome
 from ftops_tui.commands import wiring
 from ftops_tui.commands.exit_codes import Exit, exit_for
+from ftops_tui.commands.output import complain, say, say_json
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.models import Route
 from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
+from ftops_tui.domain.safe_text import visible
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.settings.config import Config
@@ -126,7 +127,7 @@ def run(
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
             return asyncio.run(_mutate(args, config, env, stdin_isatty))
     except _Stop as stop:
-        print(f"ftops-tui: {stop.message}", file=sys.stderr)
+        complain(stop.message)
         return stop.code
     raise ValueError(f"not a runbook command: {args.command!r}")
 
@@ -151,15 +152,15 @@ async def _mutate(
                 )
             proposal = rollback_proposal(route, target, args.reason)
         if isinstance(proposal, NoProposal):
-            print(proposal.message)
+            say(proposal.message)
             return Exit.OK
-        print(preview(proposal, route))
+        say(preview(proposal, route))
         known = await _known_versions(relay)
         problems = validate(proposal.after, known)
         if problems:
             raise _Stop(Exit.FAILED, "refused: " + "; ".join(problems) + "; nothing was sent")
         if args.dry_run:
-            print(
+            say(
                 f"dry run: valid against revision {route.revision}; nothing was sent and "
                 "nothing was written"
             )
@@ -262,9 +263,9 @@ def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
 def _report(outcome: Outcome) -> None:
     line = f"{outcome.status}: {outcome.message}"
     if outcome.status is Status.APPLIED and outcome.alias_error is None:
-        print(line)
+        say(line)
     else:
-        print(f"ftops-tui: {line}", file=sys.stderr)
+        complain(line)
 
 
 def preview(proposal: Proposal, route: Route) -> str:
@@ -298,16 +299,16 @@ def print_audit(args: argparse.Namespace, path: Path) -> int:
         try:
             rows = store.rows(args.route, args.limit)
         except AuditUnavailable as exc:
-            print(f"ftops-tui: {exc}", file=sys.stderr)
+            complain(str(exc))
             return Exit.FAILED
         finally:
             store.close()
     elif not args.json:
-        print(f"no audit log at {path} yet", file=sys.stderr)
+        print(f"no audit log at {visible(str(path))} yet", file=sys.stderr)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        say_json(rows)
     elif rows:
-        print(audit_text(rows))
+        say(audit_text(rows))
     return Exit.OK
 
 

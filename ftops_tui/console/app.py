@@ -24,6 +24,7 @@ from ftops_tui.console.messages import AuditAsked, ChangeAsked, StateChanged
 from ftops_tui.console.polling import poll_relay, retry_delay
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
 from ftops_tui.domain.models import Event, Route
+from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import SourceProblem
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Notifications kept in `FtopsApp.told` (what the console last told the operator).
 TOLD_LEN = 50
+#: A notification's line is cut to this many characters.
+NOTICE_LINE_LIMIT = 600
 
 
 @dataclass
@@ -311,6 +314,10 @@ class FtopsApp(App[None]):
         timeout: float | None = None,
         markup: bool = True,
     ) -> None:
+        # Every notification passes here: the words in it (an actor, a reason, the relay's
+        # message) are made safe, each line cut to what a toast can show.
+        message = "\n".join(safe(line, NOTICE_LINE_LIMIT) for line in message.split("\n"))
+        title = safe(title)
         self.told.append(Told(message, title, severity))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 

@@ -2,8 +2,9 @@
 pane its value, and a pane repaints only when the value differs from the one it has (Textual's
 reactives compare them). Pure: no Textual, no I/O.
 
-Words from outside (route ids, actors, reasons) stay in `Cell.text`; the panes turn cells into
-Rich Text, never markup.
+Every word from outside (route ids, actors, reasons, version tags, registry names, event
+kinds) is made safe here (domain/safe_text.py: escaped, cut to a sane length) as it goes into
+a value; the panes turn values into Rich Text, never markup.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
 from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.models import rules_to_mapping
 from ftops_tui.domain.overview import RouteView, VersionView
+from ftops_tui.domain.safe_text import safe
 
 #: Cells of the routes pane's weight bar, and of a sparkline in the versions pane.
 BAR_WIDTH = 12
@@ -79,11 +81,11 @@ def route_rows(views: Sequence[RouteView]) -> tuple[TableRow, ...]:
                 route.route_id,
                 (
                     Cell("▲ ALERT", ALERT_STYLE) if view.alerting else Cell(""),
-                    Cell(route.route_id),
+                    Cell(safe(route.route_id)),
                     Cell(weight_bar(route.route_rules, BAR_WIDTH)),
                     Cell(split_text(route.route_rules)),
                     Cell(str(route.revision)),
-                    Cell(route.updated_by or "-"),
+                    Cell(safe(route.updated_by) or "-"),
                 ),
             )
         )
@@ -94,7 +96,7 @@ def route_rows(views: Sequence[RouteView]) -> tuple[TableRow, ...]:
 
 
 def versions_title(view: RouteView | None) -> str:
-    return f"versions of {view.route.route_id}" if view else "versions"
+    return f"versions of {safe(view.route.route_id)}" if view else "versions"
 
 
 def version_rows(state: ConsoleState, view: RouteView | None) -> tuple[TableRow, ...]:
@@ -106,7 +108,7 @@ def version_rows(state: ConsoleState, view: RouteView | None) -> tuple[TableRow,
         m = v.metrics
         errors, p99s = state.history(v.version_tag)
         cells = (
-            Cell(v.version_tag + (" (stable)" if v.stable else "")),
+            Cell(safe(v.version_tag) + (" (stable)" if v.stable else "")),
             Cell(f"{v.weight}%"),
             _verdict_cell(v),
             Cell(f"{m.error_rate:.1%}" if m and m.request_count else "-"),
@@ -139,11 +141,11 @@ def _registry_text(v: VersionView) -> str:
     if v.registry is None:
         return "-"
     facts = v.registry
-    text = f"{facts.model} v{facts.version}"
+    text = f"{safe(facts.model)} v{safe(facts.version)}"
     if facts.aliases:
-        text += " @" + ",".join(facts.aliases)
+        text += " @" + ",".join(safe(a) for a in facts.aliases)
     for key, score in sorted(facts.eval_scores.items()):
-        text += f" {key.removeprefix('eval.')}={score:g}"
+        text += f" {safe(key.removeprefix('eval.'))}={score:g}"
     return text
 
 
@@ -160,19 +162,16 @@ def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
     for v in view.versions:
         if v.stable or (v.weight == 0 and (v.verdict is None or not v.verdict.alerting)):
             continue
+        tag = safe(v.version_tag)
         if v.verdict is None:
-            lines.append(_line(f"{v.version_tag}: no figures yet"))
+            lines.append(_line(f"{tag}: no figures yet"))
         elif v.verdict.alerting:
-            lines.append(
-                Line((Cell("▲ ", "bold"), Cell(f"{v.version_tag}: {v.verdict.summary}", "bold")))
-            )
+            lines.append(Line((Cell("▲ ", "bold"), Cell(f"{tag}: {v.verdict.summary}", "bold"))))
         elif v.verdict.kind is VerdictKind.INSUFFICIENT:
-            lines.append(
-                _line(f"{v.version_tag}: not enough traffic to judge yet ({v.verdict.detail})")
-            )
+            lines.append(_line(f"{tag}: not enough traffic to judge yet ({v.verdict.detail})"))
         else:
             detail = v.verdict.detail or "within thresholds"
-            lines.append(_line(f"{v.version_tag}: healthy — {detail}"))
+            lines.append(_line(f"{tag}: healthy — {detail}"))
     return tuple(lines) or (_line("no canary on this route"),)
 
 
@@ -202,17 +201,18 @@ def event_line(seen: SeenEvent) -> Line:
     e = seen.event
     before, after = rules_to_mapping(e.before), rules_to_mapping(e.after)
     changes = [
-        f"{tag} {before.get(tag, 0)}→{after.get(tag, 0)}"
+        f"{safe(tag)} {before.get(tag, 0)}→{after.get(tag, 0)}"
         for tag in dict.fromkeys([*before, *after])
         if before.get(tag, 0) != after.get(tag, 0) or not before
     ]
-    stamp = e.time[11:19] if len(e.time) >= 19 else e.time
+    stamp = safe(e.time[11:19] if len(e.time) >= 19 else e.time)
+    what = f"{stamp} #{e.seq} {safe(e.route_id)} {safe(e.kind)} by {safe(e.actor)}"
     pieces = [
         Cell("⚑ EXTERNAL ", ALERT_STYLE) if seen.external else Cell("  "),
-        Cell(f"{stamp} #{e.seq} {e.route_id} {e.kind} by {e.actor}: {', '.join(changes)}"),
+        Cell(f"{what}: {', '.join(changes)}"),
     ]
     if e.reason:
-        pieces.append(Cell(f" — {e.reason}", "italic"))
+        pieces.append(Cell(f" — {safe(e.reason)}", "italic"))
     return Line(tuple(pieces))
 
 
@@ -241,7 +241,7 @@ def header(state: ConsoleState, *, read_only: bool, relay_url: str, registry_uri
 def _source(name: str, where: str, health: SourceHealth, now: float, key_env: str) -> SourceLine:
     failing = health.problem is not None
     answered = health.last_ok is not None or failing
-    return SourceLine(name, health.words(now, key_env), where, answered, failing)
+    return SourceLine(name, health.words(now, key_env), safe(where), answered, failing)
 
 
 def problem_text(state: ConsoleState) -> str:
@@ -249,6 +249,6 @@ def problem_text(state: ConsoleState) -> str:
         return ""
     return (
         "unexpected error (the console keeps running): "
-        + state.problems[-1]
+        + safe(state.problems[-1], limit=400)
         + "\ndetails in the log file; q quits, ctrl+r retries"
     )

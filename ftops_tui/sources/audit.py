@@ -17,9 +17,9 @@ the relay's own time of the event: the same event read again (after a restart, o
 console) is ignored, while a relay restart that reuses a seq for a different change (different
 time, actor or rules) is recorded.
 
-Every text written passes `scrub`, which replaces each of the store's `secrets` with `***`:
-the relay key is never meant to reach this table, and if a bug ever hands it in, it still
-does not.
+Every word written (the WORDS columns) passes `scrub`, which replaces each of the store's
+`secrets` with `***`: the relay key is never meant to reach this table, and if a bug ever
+hands it in, it still does not.
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ COLUMNS = (
     "error",
     "event_seq",
 )
+#: The columns that hold words (from people, the relay, the registry), which `scrub` masks
+#: secrets in; the others are this program's own vocabulary, times and numbers.
+WORDS = frozenset({"actor", "route_id", "before_json", "after_json", "reason", "error"})
 KINDS = ("intent", "outcome", "observed")
 ACTIONS = tuple(str(a) for a in Action)
 STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
@@ -364,7 +367,7 @@ class AuditStore:
         self._ready = True
 
     def _insert(self, row: Mapping[str, object], *, or_ignore: bool = False) -> int | None:
-        cells = {k: self._scrubbed(v) for k, v in row.items()}
+        cells = {k: self._scrubbed(v) if k in WORDS else v for k, v in row.items()}
         names = ", ".join(cells)
         marks = ", ".join("?" for _ in cells)
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ftops_tui.domain.models import (
     EventPage,
@@ -182,7 +182,10 @@ class RelayClient:
         return parse.parse_routes(await self._call("GET", "routes/traffic"))
 
     async def get_route(self, route_id: str) -> Route:
-        return parse.parse_route(await self._call("GET", f"routes/traffic/{route_id}"))
+        # A route id is a word from outside: quoted whole, so no character of it can end the
+        # path segment or the URL.
+        path = f"routes/traffic/{quote(route_id, safe='')}"
+        return parse.parse_route(await self._call("GET", path))
 
     async def create_route(self, route: Mapping[str, Any]) -> Route:
         return parse.parse_route(await self._call("POST", "routes/traffic", json=route))

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Label
 
 from ftops_tui.console.widgets.key_bar import KeyBar
 from ftops_tui.domain.audit_text import change_text
+from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
 
@@ -21,8 +22,9 @@ LIMIT = 500
 
 def as_text(value: str) -> Text:
     """A word from outside as a cell of the table: text, never Rich markup (an actor
-    `deploy[bot]`, a reason with `[/b]` in it). no_wrap, as DataTable sets for its rows."""
-    return Text(value, end="", no_wrap=True)
+    `deploy[bot]`, a reason with `[/b]` in it), made safe (no control character, cut to a
+    sane length). no_wrap, as DataTable sets for its rows."""
+    return Text(safe(value), end="", no_wrap=True)
 
 
 class AuditScreen(Screen[None]):
@@ -79,12 +81,12 @@ class AuditScreen(Screen[None]):
         try:
             rows = await asyncio.to_thread(self.store.rows, scope, LIMIT)
         except AuditUnavailable as exc:
-            title.update(Text(f"AUDIT LOG UNAVAILABLE: {exc}", style="bold reverse"))
+            title.update(Text(f"AUDIT LOG UNAVAILABLE: {safe(str(exc))}", style="bold reverse"))
             return
         title.update(
             Text.assemble(
                 ("AUDIT ", "bold"),
-                f"{'all routes' if scope is None else scope}, newest first, {len(rows)} rows",
+                f"{'all routes' if scope is None else safe(scope)}, newest first, {len(rows)} rows",
             )
         )
         table = self.query_one(DataTable)

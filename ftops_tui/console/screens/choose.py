@@ -9,6 +9,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 
+from ftops_tui.domain.safe_text import safe
+
+QUESTION_LIMIT = 600
+
 
 class ChooseVersionScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -21,8 +25,8 @@ class ChooseVersionScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="choose-body"):
             # The question names the route, the choices are version tags: text, never markup.
-            yield Label(Text(self.question))
-            yield OptionList(*self.choices, id="choices", markup=False)
+            yield Label(Text(safe(self.question, QUESTION_LIMIT)))
+            yield OptionList(*(safe(c) for c in self.choices), id="choices", markup=False)
             yield Label("enter choose · escape cancel", classes="hint")
 
     def on_mount(self) -> None:

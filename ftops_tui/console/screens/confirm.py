@@ -20,7 +20,11 @@ from textual.widgets import Input, Label, Static
 
 from ftops_tui.domain.models import rules_to_mapping
 from ftops_tui.domain.proposals import Proposal
+from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import Action
+
+#: A conflict's banner quotes the relay's words and the other writer's: cut at this.
+BANNER_LIMIT = 600
 
 TITLES = {
     Action.ROLLBACK: "ROLL BACK",
@@ -42,7 +46,7 @@ def change_table(proposal: Proposal) -> Table:
         old, new = before.get(tag, 0), after.get(tag, 0)
         mark = Text("→", style="bold" if old != new else "dim")
         new_text = Text(f"{new}%", style="bold" if old != new else "")
-        table.add_row(Text(tag), f"{old}%", mark, new_text)  # a tag is text, not markup
+        table.add_row(Text(safe(tag)), f"{old}%", mark, new_text)  # text, not markup
     return table
 
 
@@ -83,19 +87,24 @@ class ConfirmScreen(ModalScreen[None]):
         p = self.proposal
         with Vertical(id="confirm-body"):
             if self.banner:
-                yield Static(Text(self.banner, style="bold reverse"), id="confirm-banner")
+                banner = Text(safe(self.banner, BANNER_LIMIT), style="bold reverse")
+                yield Static(banner, id="confirm-banner")
             yield Label(
                 Text.assemble(
                     (TITLES.get(p.action, p.action.upper()), "bold"),
-                    f"  route {p.route_id}  at revision {p.expected_revision} (as you saw it)",
+                    f"  route {safe(p.route_id)}  at revision {p.expected_revision}"
+                    " (as you saw it)",
                 )
             )
             yield Static(change_table(p), id="confirm-change")
             if p.promote is not None:
                 m = p.promote
-                yield Label(Text(f"then move {m.model} @{m.alias} to version {m.version}"))
+                moved = f"then move {safe(m.model)} @{safe(m.alias)} to version {safe(m.version)}"
+                yield Label(Text(moved))
             yield Label("reason (recorded in the audit log):")
-            yield Input(value=p.reason, placeholder="why (required)", id="reason")
+            # Pre-filled from the alert, whose words (a version tag) come from outside: what
+            # the operator sees in the field is what the audit log records.
+            yield Input(value=safe(p.reason), placeholder="why (required)", id="reason")
             yield Label("", id="confirm-error")
             yield Label("enter confirm · escape cancel", id="confirm-hint", classes="hint")
 

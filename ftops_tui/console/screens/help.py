@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+
+from ftops_tui.domain.safe_text import visible
 
 
 class HelpScreen(ModalScreen[None]):
@@ -39,7 +42,9 @@ class HelpScreen(ModalScreen[None]):
                 if held.node is not node or not binding.description or binding.action in seen:
                     continue
                 seen.add(binding.action)
-                table.add_row(self.app.get_key_display(binding), binding.description)
+                # Keys may come from the config's `keys:`: shown as words, like any other.
+                key = visible(self.app.get_key_display(binding))
+                table.add_row(Text(key), Text(visible(binding.description)))
         table.add_row("tab / shift+tab", "next / previous pane")
         table.add_row("↑ ↓ / j k", "move within a pane")
         table.add_row("ctrl+p", "command palette: every action by name")

@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from ftops_tui.domain.models import Route, Rule
+from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.weights import validate
 
 
@@ -25,16 +26,18 @@ class WeightsScreen(ModalScreen[dict[str, int] | None]):
         with Vertical(id="weights-body"):
             yield Label(
                 Text.assemble(
-                    ("WEIGHTS", "bold"), f"  route {self.route.route_id}  rev {self.route.revision}"
+                    ("WEIGHTS", "bold"),
+                    f"  route {safe(self.route.route_id)}  rev {self.route.revision}",
                 )
             )
-            for rule in self.route.route_rules:
+            # Inputs are named by position: a version tag from outside need not be a valid id.
+            for i, rule in enumerate(self.route.route_rules):
                 with Horizontal(classes="weight-row"):
-                    yield Label(Text(rule.version_tag), classes="weight-tag")
+                    yield Label(Text(safe(rule.version_tag)), classes="weight-tag")
                     yield Input(
                         str(self.start.get(rule.version_tag, 0)),
                         type="integer",
-                        id=f"w-{rule.version_tag}",
+                        id=f"w-{i}",
                         classes="weight-input",
                     )
             yield Label("", id="weights-sum")
@@ -46,8 +49,8 @@ class WeightsScreen(ModalScreen[dict[str, int] | None]):
 
     def values(self) -> dict[str, int] | None:
         found: dict[str, int] = {}
-        for rule in self.route.route_rules:
-            text = self.query_one(f"#w-{rule.version_tag}", Input).value.strip()
+        for i, rule in enumerate(self.route.route_rules):
+            text = self.query_one(f"#w-{i}", Input).value.strip()
             try:
                 found[rule.version_tag] = int(text)
             except ValueError:

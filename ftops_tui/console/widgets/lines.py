@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from ftops_tui.console.views import Line
+from ftops_tui.domain.safe_text import visible
 
 
 def line_text(lines: Sequence[Line]) -> Text:
@@ -15,5 +16,5 @@ def line_text(lines: Sequence[Line]) -> Text:
         if i:
             text.append("\n")
         for piece in line.pieces:
-            text.append(piece.text, piece.style)
+            text.append(visible(piece.text), piece.style)  # safe already: this is the backstop
     return text

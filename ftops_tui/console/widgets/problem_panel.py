@@ -7,6 +7,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from ftops_tui.domain.safe_text import visible_lines
+
 
 class ProblemPanel(Widget):
     text: reactive[str] = reactive("", layout=True)
@@ -18,4 +20,5 @@ class ProblemPanel(Widget):
         self.set_class(bool(text), "shown")
 
     def render(self) -> Text:
-        return Text(self.text)  # an exception's words come from outside: never markup
+        # An exception's words come from outside: never markup, never a control character.
+        return Text(visible_lines(self.text))

@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ftops_tui.console.views import Header
+from ftops_tui.domain.safe_text import visible
 
 
 class SourceBar(Widget):
@@ -31,6 +32,6 @@ class SourceBar(Widget):
                 text.append("\n")
             style = "bold reverse" if source.failing else "bold"
             text.append(f"{source.name} ", style="bold")
-            text.append(source.words, style=style if source.answered else "dim")
-            text.append(f"  {source.where}", style="dim")
+            text.append(visible(source.words), style=style if source.answered else "dim")
+            text.append(f"  {visible(source.where)}", style="dim")
         return text

@@ -31,6 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ftops_tui.console.views import Cell, TableRow
+from ftops_tui.domain.safe_text import visible
 
 PADDING = 1  # cells of space either side of a column
 
@@ -182,7 +183,9 @@ class Table(ScrollView, can_focus=True):
         segments: list[Segment] = []
         pad = Segment(" " * PADDING)
         for cell, width in zip(cells, self._widths, strict=True):
-            text = Text(cell.text, no_wrap=True, end="")
+            # Made safe in views.py already; escaped again here (it changes nothing then) so
+            # that no cell can ever write a control character to the terminal.
+            text = Text(visible(cell.text), no_wrap=True, end="")
             if cell.style:  # a span: Text.render draws spans, not the Text's own style
                 text.stylize(cell.style)
             text.truncate(width, overflow="ellipsis", pad=True)
