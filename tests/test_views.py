@@ -73,3 +73,14 @@ def test_event_lines_already_shown_are_kept_and_new_ones_formatted() -> None:
     later = views.event_lines(state.events, again)
     assert later[0] is first[0] and [e.seq for e in later] == [1, 2]
     assert later[1].line.pieces[0].text.startswith("⚑ EXTERNAL")
+
+
+def test_registry_words_are_made_safe_like_the_relays() -> None:
+    from ftops_tui.domain.overview import RegistryFacts
+
+    state = fed()
+    facts = RegistryFacts("bot\x1b]0;T\x07", "1", ("champ\u202eion",), {"eval.acc\x07": 0.9})
+    state.registry_answered({"v1": facts})
+    v1, _v2 = views.version_rows(state, state.view_of("bot"))
+    shown = texts(v1)[-1]
+    assert shown == "bot␛]0;T␇ v1 @champ\\u202eion acc␇=0.9"
