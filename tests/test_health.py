@@ -45,10 +45,40 @@ def test_significantly_worse_error_rate_below_threshold_is_worse_with_p() -> Non
 
 def test_too_little_traffic_is_not_judged() -> None:
     verdict = judge(metrics(4, 2), metrics(1000, 1), T)
-    assert verdict.kind is VerdictKind.INSUFFICIENT
+    assert verdict.kind is VerdictKind.INCONCLUSIVE
     assert "4 requests" in verdict.detail
 
 
 def test_stable_version_is_judged_on_absolute_thresholds_only() -> None:
     assert judge(metrics(1000, 100), None, T).kind is VerdictKind.BREACH
     assert judge(metrics(1000, 10), None, T).kind is VerdictKind.HEALTHY
+
+
+def test_figures_that_are_not_figures_are_inconclusive_never_a_pass() -> None:
+    from dataclasses import replace
+
+    from ftops_tui.domain.models import figures_problem
+
+    for broken in (
+        replace(metrics(100, 1), error_rate=float("nan")),
+        replace(metrics(100, 1), latency_p99_ms=float("inf")),
+        replace(metrics(100, 1), error_count=101),
+        replace(metrics(100, 1), error_count=-1),
+    ):
+        problem = figures_problem(broken)
+        assert problem
+        verdict = judge(replace(broken, problem=problem), metrics(4000, 40), T)
+        assert verdict.kind is VerdictKind.INCONCLUSIVE and not verdict.alerting
+        assert "MALFORMED ANSWER" in verdict.summary
+
+
+def test_a_canary_against_unusable_stable_figures_is_inconclusive() -> None:
+    stable = VersionMetrics("s", 10, 12, 1.2, None, None, None, problem="error_count 12 > 10")
+    verdict = judge(metrics(200, 2), stable, T)
+    assert verdict.kind is VerdictKind.INCONCLUSIVE and "not usable" in verdict.summary
+
+
+def test_too_little_stable_traffic_to_compare_is_inconclusive_not_healthy() -> None:
+    verdict = judge(metrics(200, 2), metrics(3, 0), T)
+    assert verdict.kind is VerdictKind.INCONCLUSIVE
+    assert verdict.summary.startswith("INCONCLUSIVE — not enough traffic")

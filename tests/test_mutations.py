@@ -616,3 +616,27 @@ async def test_two_consoles_and_a_cli_changing_one_route_at_once_stay_consistent
     final = await client.get_route(route.route_id)
     assert final.revision == route.revision + len(applied)
     assert final.route_rules == rules_from_json(applied[-1]["after_json"])
+
+
+class BrokenReadBack(RelayClient):
+    """The real client, with a bug in reading the route back after the PATCH."""
+
+    async def get_route(self, route_id: str) -> Route:
+        raise RuntimeError("a bug in the read-back")
+
+
+async def test_a_bug_after_the_patch_still_leaves_an_unverified_outcome_row(
+    relay: Any, client: RelayClient, audit: AuditStore
+) -> None:
+    route = await new_route(client)
+    async with BrokenReadBack(relay.url, api_key=RELAY_KEY, timeout_s=2.0) as broken:
+        with pytest.raises(RuntimeError):
+            await MutationService(broken, audit, ACTOR).apply(proposal(route, bot_v1=50, bot_v2=50))
+    outcome, intent = audit.rows(route.route_id)[:2]
+    assert (intent["kind"], outcome["kind"], outcome["intent_id"]) == (
+        "intent",
+        "outcome",
+        intent["id"],
+    )
+    assert outcome["status"] == "unverified" and "a bug in the read-back" in outcome["error"]
+    assert (await client.get_route(route.route_id)).revision == 2  # it had been applied

@@ -6,7 +6,8 @@ recorded the same way:
 - whatever `send` finds out (it reads back what it changed) becomes the outcome row;
 - cancelled while the intent row is being written: the row still gets an outcome (`failed`,
   nothing was sent), written by whichever side comes second, the thread or the cancel;
-- cancelled once `send` has started: `unverified`, written inline as the task is torn down;
+- cancelled once `send` has started, or `send` failing unexpectedly (a bug): `unverified`,
+  written inline before the task goes on unwinding;
 - an outcome row that cannot be written: the step says so loudly (`warning`), since whatever
   was sent has already happened.
 """
@@ -27,6 +28,8 @@ from ftops_tui.sources.audit import AuditStore, AuditUnavailable, JsonValue
 NEVER_SENT = "cancelled before it was sent"
 #: The error of the outcome row of a change cancelled after it was sent.
 CANCELLED_IN_FLIGHT = "cancelled while the change was in flight"
+#: The start of the error of the outcome row of a change whose sending failed unexpectedly.
+UNEXPECTED = "unexpected error while it was being sent"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ async def audited_step(
         result = await send()
     except asyncio.CancelledError:
         rows.outcome_now(intent_id, CANCELLED_IN_FLIGHT)
+        raise
+    except Exception as exc:
+        # A bug on the way (the console shows it as one): what was sent is not known.
+        rows.outcome_now(intent_id, f"{UNEXPECTED}: {type(exc).__name__}: {exc}")
         raise
     try:
         await asyncio.to_thread(rows.outcome, intent_id, result)

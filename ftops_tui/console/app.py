@@ -17,13 +17,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from ftops_tui.console import collector
-from ftops_tui.console.messages import AuditAsked, ChangeAsked, StateChanged
+from ftops_tui.console.messages import AuditAsked, ChangeAsked, DrawingFailed, StateChanged
 from ftops_tui.console.polling import poll_relay, retry_delay
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
-from ftops_tui.domain.models import Event, Route
+from ftops_tui.domain.models import Event, Route, VersionMetrics
 from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import SourceProblem
 from ftops_tui.settings.config import Config
@@ -117,6 +117,7 @@ class FtopsApp(App[None]):
         self._mutation: Worker[None] | None = None
         self._audit_warned = False
         self._frozen = False
+        self._malformed: set[tuple[str, str]] = set()
         self._signals: list[signal.Signals] = []
 
     @property
@@ -155,8 +156,10 @@ class FtopsApp(App[None]):
         self._catch_hangup()
 
     def _start_polling(self) -> None:
-        self.run_worker(self._relay_loop(), name="relay-poll", group="poll")
-        self.run_worker(self._registry_loop(), name="registry-poll", group="poll")
+        self.run_worker(self._relay_loop(), name="relay poll", group="poll", exit_on_error=False)
+        self.run_worker(
+            self._registry_loop(), name="registry poll", group="poll", exit_on_error=False
+        )
 
     def _catch_hangup(self) -> None:
         """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""
@@ -204,6 +207,7 @@ class FtopsApp(App[None]):
                 for seen in self.state.relay_answered(poll, self._wall_clock(), sent_at):
                     self._flag(seen)
                 self._observe(poll.events)
+                self._log_malformed(poll.metrics.values())
             _log_transition("relay", was, self.state.relay)
             self._changed()
             health = self.state.relay
@@ -211,6 +215,14 @@ class FtopsApp(App[None]):
             # Sleep until the next poll is due, or until a change asks for a fresh look.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _log_malformed(self, metrics: Iterable[VersionMetrics]) -> None:
+        """A version whose figures are not figures: one line in the log when it starts (the
+        screen says it for as long as it lasts)."""
+        now = {(m.version_tag, m.problem) for m in metrics if not m.usable}
+        for tag, problem in sorted(now - self._malformed):
+            log.warning("relay: the figures of %s are a malformed answer: %s", tag, problem)
+        self._malformed = now
 
     def poll_now(self) -> None:
         self._wake.set()
@@ -242,7 +254,7 @@ class FtopsApp(App[None]):
                         f"audit log unavailable: {exc}", severity="error", timeout=15, markup=False
                     )
 
-        self.run_worker(run(), group="observe")
+        self.run_worker(run(), name="observed rows", group="observe", exit_on_error=False)
 
     async def _registry_loop(self) -> None:
         config = self.services.config
@@ -294,8 +306,8 @@ class FtopsApp(App[None]):
         )
 
     def _unexpected(self, where: str, exc: BaseException) -> None:
-        log.exception("unexpected error in %s", where, exc_info=exc)
-        self.state.unexpected(where, exc, self._wall_clock())
+        if self.state.unexpected(where, exc, self._wall_clock()):
+            log.error("unexpected error in %s", where, exc_info=exc)
 
     def _changed(self) -> None:
         # Posted to the dashboard itself: messages go up the DOM, never down from the App.
@@ -361,8 +373,36 @@ class FtopsApp(App[None]):
             reported=self._reported,
         )
         self._mutation = self.run_worker(
-            flow.run(asked.action, asked.route_id, asked.version), group="mutation"
+            flow.run(asked.action, asked.route_id, asked.version),
+            name="change",
+            group="mutation",
+            exit_on_error=False,
         )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A task that failed (a bug, not a source fault) is shown and logged; the console
+        goes on. A change that failed leaves no dialog open, and says what is known."""
+        worker = event.worker
+        if event.state is not WorkerState.ERROR or worker.error is None:
+            return
+        self._unexpected(worker.name or "a task", worker.error)
+        if worker is self._mutation:
+            from ftops_tui.console.screens.dashboard import DashboardScreen
+
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, DashboardScreen):
+                self.pop_screen()
+            self.notify(
+                "the change stopped on an unexpected error: whether it was applied is not "
+                "known; check the route and the audit log",
+                title="UNVERIFIED",
+                severity="error",
+                timeout=20,
+            )
+        self._changed()
+
+    def on_drawing_failed(self, failed: DrawingFailed) -> None:
+        self._unexpected(f"drawing {failed.where}", failed.error)
+        self._changed()
 
     def _reported(self, outcome: Outcome) -> None:
         self.last_outcome = outcome

@@ -16,6 +16,15 @@ class StateChanged(Message):
         return isinstance(message, StateChanged)
 
 
+class DrawingFailed(Message):
+    """A pane met a bug drawing itself: it drew what it could, the App says what failed."""
+
+    def __init__(self, where: str, error: Exception) -> None:
+        super().__init__()
+        self.where = where
+        self.error = error
+
+
 class ChangeAsked(Message):
     """A mutation key was pressed on the selected route (and version, if one is selected)."""
 

@@ -177,15 +177,22 @@ class ConsoleState:
     def registry_failed(self, exc: BaseException) -> None:
         self.registry.failed(exc, self.clock())
 
-    def unexpected(self, where: str, exc: BaseException, wall: float) -> None:
-        """A bug, not a source fault: kept for the problem panel (the log has the rest)."""
+    def unexpected(self, where: str, exc: BaseException, wall: float) -> bool:
+        """A bug, not a source fault: kept for the problem panel (the log has the rest).
+        False when it is the same as the last one (a repaint failing every second)."""
+        what = f"{where}: {type(exc).__name__}: {exc}"
+        if self.problems and self.problems[-1].split(" ", 1)[1] == what:
+            return False
         stamp = time.strftime("%H:%M:%S", time.localtime(wall))
-        self.problems.append(f"{stamp} {where}: {type(exc).__name__}: {exc}")
+        self.problems.append(f"{stamp} {what}")
+        return True
 
     def _record_history(self) -> None:
         live = {t for r in self.routes for t in r.version_tags}
         for tag in live:
             m = self.metrics.get(tag)
+            if m is not None and not m.usable:
+                m = None  # a gap in the sparkline, not a point
             self.error_history.setdefault(tag, deque(maxlen=HISTORY_LEN)).append(
                 m.error_rate if m and m.request_count else None
             )

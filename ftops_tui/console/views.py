@@ -10,8 +10,9 @@ a value; the panes turn values into Rich Text, never markup.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from ftops_tui.console.glyphs import sparkline, split_text, weight_bar
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
@@ -69,27 +70,47 @@ class Header:
     sources: tuple[SourceLine, ...]
 
 
+#: Told of a bug met while building one row: where, and what was raised.
+OnError = Callable[[str, BaseException], None]
+
+
+def _quiet(where: str, exc: BaseException) -> None:
+    pass
+
+
+def _row_or_error(
+    key: str, width: int, build: Callable[[], tuple[Cell, ...]], on_error: OnError
+) -> TableRow:
+    """A row, or, when building it meets a bug, a row that says so: one row lost, not the
+    pane or the console."""
+    try:
+        return TableRow(key, build())
+    except Exception as exc:
+        on_error(f"row {safe(key)}", exc)
+        said = Cell(f"⚠ cannot show {safe(key)}: {type(exc).__name__}", ALERT_STYLE)
+        return TableRow(key, (said, *(Cell("") for _ in range(width - 1))))
+
+
 # -- routes -----------------------------------------------------------------------------------
 
+ROUTE_COLUMNS = 6
 
-def route_rows(views: Sequence[RouteView]) -> tuple[TableRow, ...]:
-    rows = []
-    for view in views:
+
+def route_rows(views: Sequence[RouteView], on_error: OnError = _quiet) -> tuple[TableRow, ...]:
+    def cells(view: RouteView) -> tuple[Cell, ...]:
         route = view.route
-        rows.append(
-            TableRow(
-                route.route_id,
-                (
-                    Cell("▲ ALERT", ALERT_STYLE) if view.alerting else Cell(""),
-                    Cell(safe(route.route_id)),
-                    Cell(weight_bar(route.route_rules, BAR_WIDTH)),
-                    Cell(split_text(route.route_rules)),
-                    Cell(str(route.revision)),
-                    Cell(safe(route.updated_by) or "-"),
-                ),
-            )
+        return (
+            Cell("▲ ALERT", ALERT_STYLE) if view.alerting else Cell(""),
+            Cell(safe(route.route_id)),
+            Cell(weight_bar(route.route_rules, BAR_WIDTH)),
+            Cell(split_text(route.route_rules)),
+            Cell(str(route.revision)),
+            Cell(safe(route.updated_by) or "-"),
         )
-    return tuple(rows)
+
+    return tuple(
+        _row_or_error(v.route.route_id, ROUTE_COLUMNS, partial(cells, v), on_error) for v in views
+    )
 
 
 # -- versions ---------------------------------------------------------------------------------
@@ -99,29 +120,38 @@ def versions_title(view: RouteView | None) -> str:
     return f"versions of {safe(view.route.route_id)}" if view else "versions"
 
 
-def version_rows(state: ConsoleState, view: RouteView | None) -> tuple[TableRow, ...]:
+VERSION_COLUMNS = 11
+
+
+def version_rows(
+    state: ConsoleState, view: RouteView | None, on_error: OnError = _quiet
+) -> tuple[TableRow, ...]:
     if view is None:
         return ()
+    return tuple(
+        _row_or_error(v.version_tag, VERSION_COLUMNS, partial(_version, state, v), on_error)
+        for v in view.versions
+    )
+
+
+def _version(state: ConsoleState, v: VersionView) -> tuple[Cell, ...]:
     floor = state.config.thresholds.error_rate
-    rows = []
-    for v in view.versions:
-        m = v.metrics
-        errors, p99s = state.history(v.version_tag)
-        cells = (
-            Cell(safe(v.version_tag) + (" (stable)" if v.stable else "")),
-            Cell(f"{v.weight}%"),
-            _verdict_cell(v),
-            Cell(f"{m.error_rate:.1%}" if m and m.request_count else "-"),
-            Cell(sparkline(errors, SPARK, floor=floor)),
-            Cell(f"{m.latency_p99_ms:.0f}ms" if m and m.latency_p99_ms is not None else "-"),
-            Cell(sparkline(p99s, SPARK, floor=100.0)),
-            Cell(f"{m.latency_p50_ms:.0f}ms" if m and m.latency_p50_ms is not None else "-"),
-            Cell(str(m.request_count) if m else "-"),
-            Cell(f"{m.cost_per_token:.2e}" if m and m.cost_per_token is not None else "-"),
-            Cell(_registry_text(v)),
-        )
-        rows.append(TableRow(v.version_tag, cells))
-    return tuple(rows)
+    # Figures that are not figures are not shown as if they were: the verdict says why.
+    m = v.metrics if v.metrics is not None and v.metrics.usable else None
+    errors, p99s = state.history(v.version_tag)
+    return (
+        Cell(safe(v.version_tag) + (" (stable)" if v.stable else "")),
+        Cell(f"{v.weight}%"),
+        _verdict_cell(v),
+        Cell(f"{m.error_rate:.1%}" if m and m.request_count else "-"),
+        Cell(sparkline(errors, SPARK, floor=floor)),
+        Cell(f"{m.latency_p99_ms:.0f}ms" if m and m.latency_p99_ms is not None else "-"),
+        Cell(sparkline(p99s, SPARK, floor=100.0)),
+        Cell(f"{m.latency_p50_ms:.0f}ms" if m and m.latency_p50_ms is not None else "-"),
+        Cell(str(m.request_count) if m else "-" if v.metrics is None else "?"),
+        Cell(f"{m.cost_per_token:.2e}" if m and m.cost_per_token is not None else "-"),
+        Cell(_registry_text(v)),
+    )
 
 
 def _verdict_cell(v: VersionView) -> Cell:
@@ -132,8 +162,8 @@ def _verdict_cell(v: VersionView) -> Cell:
         return Cell("▲ BREACH", ALERT_STYLE)
     if kind is VerdictKind.WORSE:
         return Cell(f"▲ WORSE p={v.verdict.p_value:.2g}", ALERT_STYLE)
-    if kind is VerdictKind.INSUFFICIENT:
-        return Cell("low traffic", "dim")
+    if kind is VerdictKind.INCONCLUSIVE:
+        return Cell("INCONCLUSIVE", "dim")
     return Cell("ok")
 
 
@@ -167,8 +197,8 @@ def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
             lines.append(_line(f"{tag}: no figures yet"))
         elif v.verdict.alerting:
             lines.append(Line((Cell("▲ ", "bold"), Cell(f"{tag}: {v.verdict.summary}", "bold"))))
-        elif v.verdict.kind is VerdictKind.INSUFFICIENT:
-            lines.append(_line(f"{tag}: not enough traffic to judge yet ({v.verdict.detail})"))
+        elif v.verdict.kind is VerdictKind.INCONCLUSIVE:
+            lines.append(_line(f"{tag}: {v.verdict.summary}"))
         else:
             detail = v.verdict.detail or "within thresholds"
             lines.append(_line(f"{tag}: healthy — {detail}"))
@@ -183,7 +213,7 @@ def _line(text: str, style: str = "") -> Line:
 
 
 def event_lines(
-    events: Sequence[SeenEvent], shown: Sequence[EventLine] = ()
+    events: Sequence[SeenEvent], shown: Sequence[EventLine] = (), on_error: OnError = _quiet
 ) -> tuple[EventLine, ...]:
     """A line per event; an event already in `shown` (the pane's last value) keeps its line,
     so only new events are formatted and an unchanged list compares equal at once."""
@@ -192,7 +222,13 @@ def event_lines(
     for seen in events:
         line = kept.get(id(seen))
         if line is None or line.seen is not seen:
-            line = EventLine(seen.event.seq, event_line(seen), seen)
+            try:
+                drawn = event_line(seen)
+            except Exception as exc:
+                on_error(f"event #{seen.event.seq}", exc)
+                said = f"  ⚠ event #{seen.event.seq} cannot be shown: {type(exc).__name__}"
+                drawn = Line((Cell(said, ALERT_STYLE),))
+            line = EventLine(seen.event.seq, drawn, seen)
         lines.append(line)
     return tuple(lines)
 

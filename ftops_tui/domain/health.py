@@ -24,7 +24,7 @@ class VerdictKind(StrEnum):
     HEALTHY = "healthy"
     BREACH = "breach"
     WORSE = "worse"
-    INSUFFICIENT = "insufficient"
+    INCONCLUSIVE = "inconclusive"  # too little traffic, or figures that are not figures
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Verdict:
             VerdictKind.HEALTHY: "ok",
             VerdictKind.BREACH: "BREACH",
             VerdictKind.WORSE: "WORSE",
-            VerdictKind.INSUFFICIENT: "low traffic",
+            VerdictKind.INCONCLUSIVE: "INCONCLUSIVE",
         }[self.kind]
 
     @property
@@ -69,46 +69,65 @@ class Verdict:
             return "BREACH " + "; ".join(b.text for b in self.breaches)
         if self.kind is VerdictKind.WORSE:
             return f"WORSE than stable, p={self.p_value:.3g}"
+        if self.kind is VerdictKind.INCONCLUSIVE:
+            return f"INCONCLUSIVE — {self.detail}" if self.detail else self.word
         return self.detail or self.word
 
 
 def judge(
-    metrics: VersionMetrics, stable: VersionMetrics | None, thresholds: Thresholds
+    metrics: VersionMetrics,
+    stable: VersionMetrics | None,
+    thresholds: Thresholds,
+    *,
+    is_stable: bool = False,
 ) -> Verdict:
-    """The verdict for one version; `stable` is None for the stable version itself.
+    """The verdict for one version, against the stable version's figures (`stable`; None when
+    none are known). The stable version itself is judged on thresholds only.
 
     Order of precedence: a crossed threshold (BREACH) outranks a significant difference
-    (WORSE), which outranks "healthy". Too few requests gives INSUFFICIENT, since neither
-    a rate nor a p99 means much on a handful of requests.
+    (WORSE), which outranks "healthy". INCONCLUSIVE when the figures cannot say: too few
+    requests (neither a rate nor a p99 means much on a handful), figures that are not
+    figures (`metrics.problem`), or, for a canary not over a threshold, no usable figures of
+    the stable version to compare with.
     """
+    if not metrics.usable:
+        return Verdict(VerdictKind.INCONCLUSIVE, detail=f"MALFORMED ANSWER: {metrics.problem}")
     if metrics.request_count < thresholds.min_requests:
         return Verdict(
-            VerdictKind.INSUFFICIENT,
+            VerdictKind.INCONCLUSIVE,
             detail=f"{metrics.request_count} requests, need {thresholds.min_requests} to judge",
         )
+    baseline = stable if stable is not None and stable.usable and not is_stable else None
     breaches: list[Breach] = []
     if metrics.error_rate > thresholds.error_rate:
         breaches.append(Breach("error_rate", metrics.error_rate, thresholds.error_rate))
     p99 = metrics.latency_p99_ms
     if p99 is not None and p99 > thresholds.latency_p99_ms:
         breaches.append(Breach("latency_p99_ms", p99, thresholds.latency_p99_ms))
-    stable_judged = stable is not None and stable.request_count >= thresholds.min_requests
-    if stable_judged and stable is not None and p99 is not None and stable.latency_p99_ms:
-        ratio = p99 / stable.latency_p99_ms
+    judged = baseline is not None and baseline.request_count >= thresholds.min_requests
+    if judged and baseline is not None and p99 is not None and baseline.latency_p99_ms:
+        ratio = p99 / baseline.latency_p99_ms
         if ratio > thresholds.latency_vs_stable:
             breaches.append(Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable))
     if breaches:
         return Verdict(VerdictKind.BREACH, tuple(breaches))
-    if stable is None:
+    if is_stable or stable is None:
         return Verdict(VerdictKind.HEALTHY)
+    if baseline is None:
+        return Verdict(
+            VerdictKind.INCONCLUSIVE,
+            detail=f"the stable version's figures are not usable ({stable.problem})",
+        )
     test = error_rate_worse(
         metrics.error_count,
         metrics.request_count,
-        stable.error_count,
-        stable.request_count,
+        baseline.error_count,
+        baseline.request_count,
         alpha=thresholds.significance_alpha,
         min_requests=thresholds.min_requests,
     )
     if test.worse:
         return Verdict(VerdictKind.WORSE, p_value=test.p_value, detail=test.reason)
+    if not test.judged:
+        return Verdict(VerdictKind.INCONCLUSIVE, p_value=None, detail=test.reason)
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)

@@ -6,6 +6,7 @@ rules, the sources and the UI can share them without knowing where they came fro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,38 @@ class VersionMetrics:
     # Numbers a relay adds beyond the contract (format_compliance, ...), kept so a
     # console can show what it is configured to show.
     extra: Mapping[str, float] = field(default_factory=dict)
+    #: Why the relay's figures for this version are not figures (a NaN, errors above
+    #: requests, ...): "" when they are. Such a version is judged INCONCLUSIVE, never more.
+    problem: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return not self.problem
+
+
+def figures_problem(m: VersionMetrics) -> str:
+    """What makes a version's figures not figures, in words; "" when they are sound.
+
+    Python's JSON parser takes NaN and Infinity, and a relay can count wrong: either would
+    otherwise reach the verdict (or the drawing of a sparkline) as if it were a number.
+    """
+    numbers = {
+        "error_rate": m.error_rate,
+        "latency_p50_ms": m.latency_p50_ms,
+        "latency_p95_ms": m.latency_p95_ms,
+        "latency_p99_ms": m.latency_p99_ms,
+        "cost_per_token": m.cost_per_token,
+    }
+    for name, value in numbers.items():
+        if value is not None and not math.isfinite(value):
+            return f"{name} is {value}, not a number"
+    if m.request_count < 0 or m.error_count < 0:
+        return f"negative count: request_count {m.request_count}, error_count {m.error_count}"
+    if m.error_count > m.request_count:
+        return f"error_count {m.error_count} > request_count {m.request_count}"
+    if not 0 <= m.error_rate <= 1:
+        return f"error_rate {m.error_rate} is outside 0..1"
+    return ""
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,7 @@ def build_route_view(
         m = metrics.get(rule.version_tag)
         verdict = None
         if m is not None:
-            baseline = None if rule.version_tag == stable else stable_metrics
-            verdict = judge(m, baseline, thresholds)
+            verdict = judge(m, stable_metrics, thresholds, is_stable=rule.version_tag == stable)
         views.append(
             VersionView(
                 version_tag=rule.version_tag,

@@ -6,7 +6,9 @@ is an error the console can show, never a crash deep in the UI.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ftops_tui.domain.models import (
@@ -19,6 +21,7 @@ from ftops_tui.domain.models import (
     StickySessions,
     Version,
     VersionMetrics,
+    figures_problem,
 )
 from ftops_tui.sources.relay_errors import MalformedResponse
 
@@ -140,9 +143,12 @@ def parse_metrics(data: object) -> VersionMetrics:
     extra = {
         k: float(v)
         for k, v in obj.items()
-        if k not in _METRIC_FIELDS and isinstance(v, int | float) and not isinstance(v, bool)
+        if k not in _METRIC_FIELDS
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
     }
-    return VersionMetrics(
+    metrics = VersionMetrics(
         version_tag=tag,
         request_count=_field(obj, "request_count", int, where),
         error_count=_field(obj, "error_count", int, where),
@@ -155,6 +161,8 @@ def parse_metrics(data: object) -> VersionMetrics:
         end_time=str(obj.get("end_time") or ""),
         extra=extra,
     )
+    problem = figures_problem(metrics)
+    return replace(metrics, problem=problem) if problem else metrics
 
 
 def parse_metrics_batch(data: object) -> list[VersionMetrics]:

@@ -68,7 +68,7 @@ class AuditScreen(Screen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.run_worker(self._load(), exclusive=True)
+        self.run_worker(self._load(), name="audit rows", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
         import asyncio

@@ -4,6 +4,11 @@ mutation key is refused, loudly."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -21,6 +26,8 @@ from ftops_tui.console.widgets.table import Table
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.intents import KeyAction
+
+log = logging.getLogger(__name__)
 
 #: Mutation keys (console.md); ids are the config's `keys:` action ids.
 MUTATIONS = (
@@ -85,24 +92,43 @@ class DashboardScreen(Screen[None]):
             self.repaint()
 
     def repaint(self) -> None:
+        """Each pane from the state. A bug in one pane (or one row: views.py) costs that
+        pane, not the console: it is said in the problem panel and the log."""
         state = self.state
         routes = self.query_one(RoutesPane)
-        routes.content = views.route_rows(state.views())
-        selected = state.view_of(routes.selected_route)
-        versions = self.query_one(VersionsPane)
-        versions.title = views.versions_title(selected)
-        versions.content = views.version_rows(state, selected)
-        self.query_one(VerdictPane).lines = views.verdict_lines(selected)
-        events = self.query_one(EventsPane)
-        events.events = views.event_lines(state.events, events.events)
-        self.query_one(SourceBar).view = views.header(
-            state,
-            read_only=self.read_only,
-            relay_url=self.relay_url,
-            registry_uri=self.registry_uri,
-        )
+        selected = None
+        with self._pane("routes"):
+            routes.content = views.route_rows(state.views(), self._failed)
+        with self._pane("versions"):
+            selected = state.view_of(routes.selected_route)
+            versions = self.query_one(VersionsPane)
+            versions.title = views.versions_title(selected)
+            versions.content = views.version_rows(state, selected, self._failed)
+        with self._pane("verdict"):
+            self.query_one(VerdictPane).lines = views.verdict_lines(selected)
+        with self._pane("events"):
+            events = self.query_one(EventsPane)
+            events.events = views.event_lines(state.events, events.events, self._failed)
+        with self._pane("header"):
+            self.query_one(SourceBar).view = views.header(
+                state,
+                read_only=self.read_only,
+                relay_url=self.relay_url,
+                registry_uri=self.registry_uri,
+            )
         self.query_one(ProblemPanel).text = views.problem_text(state)
         self.repainted.publish(None)
+
+    @contextlib.contextmanager
+    def _pane(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self._failed(f"the {name} pane", exc)
+
+    def _failed(self, where: str, exc: BaseException) -> None:
+        if self.state.unexpected(f"drawing {where}", exc, time.time()):
+            log.error("unexpected error drawing %s", where, exc_info=exc)
 
     # -- keys -> intents ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ftops_tui.console.messages import DrawingFailed
 from ftops_tui.console.views import Cell, TableRow
 from ftops_tui.domain.safe_text import visible
 
@@ -154,7 +155,11 @@ class Table(ScrollView, can_focus=True):
             index = scroll_y + y - 1
             if index >= len(self._rows):
                 return Strip.blank(width, base)
-            line = self._row_line(index)
+            try:
+                line = self._row_line(index)
+            except Exception as exc:  # a bug costs this line, not the console
+                self.post_message(DrawingFailed(f"{self.id} row {index}", exc))
+                return Strip([Segment("⚠ this row cannot be drawn")]).crop_extend(0, width, base)
         return line.crop_extend(scroll_x, scroll_x + width, base)
 
     def _header_line(self) -> Strip:

@@ -1,0 +1,114 @@
+"""What a relay sends can never kill the console: numbers that are not figures, counts that
+break their invariants, bodies no relay should send. A hostile relay over loopback HTTP,
+the console driven through Pilot against a real SQLite registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.console import console, console_config, row_text, until
+from fixtures.hostile import HostileRelay, metrics_json, raw_json
+
+from ftops_tui.changes.service import MutationService
+from ftops_tui.console import views
+from ftops_tui.console.app import FtopsApp
+from ftops_tui.console.screens.confirm import ConfirmScreen
+from ftops_tui.console.widgets.problem_panel import ProblemPanel
+from ftops_tui.console.widgets.verdict_pane import VerdictPane
+from ftops_tui.console.widgets.versions_pane import VersionsPane
+from ftops_tui.sources.audit import AuditStore
+
+
+def versions_text(app: FtopsApp) -> str:
+    pane = app.screen.query_one(VersionsPane)
+    return "\n".join(row_text(pane, i) for i in range(pane.row_count))
+
+
+def verdict_text(app: FtopsApp) -> str:
+    return app.screen.query_one(VerdictPane).render().plain
+
+
+def problem_text(app: FtopsApp) -> str:
+    return app.screen.query_one(ProblemPanel).render().plain
+
+
+def started(relay: HostileRelay, registry_uri: str) -> FtopsApp:
+    return console(console_config(relay.url, registry_uri), None)
+
+
+async def test_nan_and_infinity_in_metrics_are_inconclusive_not_a_crash(
+    spoilt: HostileRelay, sqlite_registry_uri: str
+) -> None:
+    body = (
+        '{"versions": ['
+        '{"version_tag": "bot-v1", "request_count": 500, "error_count": 1, "error_rate": 0.002,'
+        ' "latency_p50_ms": 40, "latency_p99_ms": 80},'
+        '{"version_tag": "bot-v2", "request_count": 50, "error_count": 1, "error_rate": NaN,'
+        ' "latency_p50_ms": -Infinity, "latency_p99_ms": Infinity, "cost_per_token": NaN}]}'
+    )
+    spoilt.overrides["GET /v1/metrics/versions"] = raw_json(body)
+    app = started(spoilt, sqlite_registry_uri)
+    async with app.run_test(size=(160, 45)):
+        await until(app, lambda: "INCONCLUSIVE" in versions_text(app), what="INCONCLUSIVE")
+        await until(app, lambda: app.state.polls >= 3, what="more polls, still running")
+        canary = versions_text(app).splitlines()[1]
+        assert "bot-v2" in canary and "BREACH" not in canary and "ok" not in canary.split()
+        assert app.is_running and not app.state.problems
+
+
+async def test_counts_that_break_their_invariants_are_a_malformed_answer_for_that_version(
+    spoilt: HostileRelay, sqlite_registry_uri: str
+) -> None:
+    canary = metrics_json("bot-v2", 10, 1)
+    spoilt.metrics = [metrics_json("bot-v1", 500, 1), {**canary, "error_count": 12}]
+    app = started(spoilt, sqlite_registry_uri)
+    async with app.run_test(size=(160, 45)):
+        said = "bot-v2: INCONCLUSIVE — MALFORMED ANSWER: error_count 12 > request_count 10"
+        await until(app, lambda: said in verdict_text(app), what="the malformed answer said")
+        assert "INCONCLUSIVE" in versions_text(app).splitlines()[1]
+        spoilt.metrics[1] = {**canary, "error_count": -3}
+        await until(app, lambda: "negative count" in verdict_text(app), what="negative count")
+        assert app.is_running and not app.state.problems
+
+
+async def test_a_bug_drawing_one_row_costs_that_row_not_the_console(
+    spoilt: HostileRelay, sqlite_registry_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = views._version
+
+    def broken(state: Any, v: Any) -> Any:
+        if v.version_tag == "bot-v2":
+            raise ValueError("a bug in drawing")
+        return real(state, v)
+
+    monkeypatch.setattr(views, "_version", broken)
+    app = started(spoilt, sqlite_registry_uri)
+    async with app.run_test(size=(160, 45)):
+        await until(app, lambda: "cannot show bot-v2" in versions_text(app), what="the row")
+        await until(app, lambda: "a bug in drawing" in problem_text(app), what="the panel")
+        assert "bot-v1" in versions_text(app)
+        polls = app.state.polls
+        await until(app, lambda: app.state.polls >= polls + 2, what="polls go on")
+        assert app.is_running and len(app.state.problems) == 1  # said once, not every repaint
+
+
+async def test_a_change_that_fails_on_a_bug_closes_its_dialog_and_says_it_is_unverified(
+    spoilt: HostileRelay, sqlite_registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: Any, proposal: Any) -> Any:
+        raise RuntimeError("a bug in the write path")
+
+    monkeypatch.setattr(MutationService, "apply", broken)
+    audit = AuditStore(tmp_path / "audit.db")
+    app = console(console_config(spoilt.url, sqlite_registry_uri), None, audit=audit)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(app, lambda: app.state.polls > 0, what="first poll")
+        await pilot.press("r")
+        await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("enter")
+        await until(app, lambda: "a bug in the write path" in problem_text(app), what="panel")
+        await until(app, lambda: app.screen is app.dashboard, what="the dialog closed")
+        assert any(t.title == "UNVERIFIED" for t in app.told)
+        assert app.is_running
