@@ -4,6 +4,7 @@ the console driven through Pilot against a real SQLite registry."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ftops_tui.console import views
 from ftops_tui.console.app import FtopsApp
 from ftops_tui.console.screens.confirm import ConfirmScreen
 from ftops_tui.console.widgets.problem_panel import ProblemPanel
+from ftops_tui.console.widgets.source_bar import SourceBar
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.sources.audit import AuditStore
@@ -112,3 +114,39 @@ async def test_a_change_that_fails_on_a_bug_closes_its_dialog_and_says_it_is_unv
         await until(app, lambda: app.screen is app.dashboard, what="the dialog closed")
         assert any(t.title == "UNVERIFIED" for t in app.told)
         assert app.is_running
+
+
+def header_text(app: FtopsApp) -> str:
+    return app.screen.query_one(SourceBar).render().plain
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "word"),
+    [
+        (gzip.compress(b" " * (40 * 2**20)), {"content-encoding": "gzip"}, 200, "MALFORMED ANSWER"),
+        (b"\x1f\x8b broken", {"content-encoding": "gzip"}, 200, "MALFORMED ANSWER"),
+        (b"[" * 100_000, {}, 200, "MALFORMED ANSWER"),
+        (b"", {"location": "https://elsewhere.example/v1"}, 307, "REDIRECTED to https://elsewhere"),
+    ],
+    ids=["gzip bomb", "corrupt gzip", "nested too deep", "redirect"],
+)
+async def test_an_answer_no_relay_should_send_is_the_relays_fault_on_screen(
+    spoilt: HostileRelay,
+    sqlite_registry_uri: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    word: str,
+) -> None:
+    async def answer(request: Any) -> Any:
+        from starlette.responses import Response
+
+        return Response(body, status, headers=headers, media_type="application/json")
+
+    app = started(spoilt, sqlite_registry_uri)
+    async with app.run_test(size=(160, 45)):
+        await until(app, lambda: app.state.polls > 0, what="first poll")
+        spoilt.overrides["GET /v1/routes/traffic"] = answer
+        await until(app, lambda: word in header_text(app), what=word)
+        assert "STALE" in header_text(app) and "bot" in app.state.routes[0].route_id
+        assert app.is_running and not app.state.problems  # a source fault, not a bug

@@ -298,3 +298,11 @@ def test_reference_relay_refuses_a_bad_scenario_with_exit_2(tmp_path: Path) -> N
     bad.write_text("routez: []\n")
     code = main(["reference-relay", "--scenario", str(bad), "--port", "0"], env={})
     assert code == 2
+
+
+def test_a_key_variable_set_but_empty_is_refused_by_name(
+    tmp_path: Path, sqlite_registry_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:1/v1", sqlite_registry_uri)
+    assert main(["status", "--config", str(config)], env={**os.environ, ENV_NAME: " \n"}) == 2
+    assert f"${ENV_NAME} is set but empty" in capsys.readouterr().err

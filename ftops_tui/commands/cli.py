@@ -82,6 +82,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         complain(f"bad config: {exc}")
         return Exit.USAGE
+    if args.command != "audit":  # every other command talks to the relay
+        from ftops_tui.commands.wiring import KeyProblem, relay_key
+
+        try:
+            relay_key(config, env)
+        except KeyProblem as exc:
+            complain(str(exc))
+            return Exit.USAGE
     if args.command == "status":
         return _status(config, env, as_json=args.json)
     from ftops_tui.commands import runbook

@@ -11,12 +11,30 @@ from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
 
 
+class KeyProblem(ValueError):
+    """The relay key's env var is set but holds no key."""
+
+
+def relay_key(config: Config, env: Mapping[str, str] = os.environ) -> str | None:
+    """The key from its env var, without the whitespace a shell or a file left around it;
+    None when the variable is not set. Set but empty is a mistake, said by name."""
+    name = config.relay.api_key_env
+    raw = env.get(name)
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not key:
+        raise KeyProblem(f"${name} is set but empty: put the relay's key in it, or unset it")
+    return key
+
+
 def relay_client(config: Config, env: Mapping[str, str] = os.environ) -> RelayClient:
     return RelayClient(
         config.relay.url,
-        api_key=env.get(config.relay.api_key_env) or None,
+        api_key=relay_key(config, env),
         key_env=config.relay.api_key_env,
         timeout_s=config.relay.timeout_s,
+        max_answer_bytes=int(config.relay.max_answer_mb * 2**20),
     )
 
 
@@ -32,5 +50,5 @@ def registry(config: Config) -> MlflowRegistry:
 
 def audit_store(config: Config, env: Mapping[str, str] = os.environ) -> AuditStore:
     """The audit log, told the relay key so it can never write it (defence in depth)."""
-    key = env.get(config.relay.api_key_env)
-    return AuditStore(config.audit.path, secrets=[key] if key else [])
+    raw = env.get(config.relay.api_key_env) or ""
+    return AuditStore(config.audit.path, secrets=[s for s in (raw, raw.strip()) if s])

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics
 from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
+from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import SourceProblem
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.problems import problem_of
-from ftops_tui.sources.relay_errors import RateLimited
+from ftops_tui.sources.relay_errors import RateLimited, Redirected
 
 #: Polls of history kept per version for the sparklines: bounded, so days in tmux cost nothing.
 HISTORY_LEN = 60
@@ -38,6 +39,7 @@ class SourceHealth:
     message: str = ""
     failures: int = 0
     retry_after: float | None = None
+    redirect_to: str = ""  # where a 3xx pointed (never followed)
 
     @property
     def stopped(self) -> bool:
@@ -47,6 +49,7 @@ class SourceHealth:
     def ok(self, now: float) -> None:
         self.last_ok, self.failing_since, self.problem = now, None, None
         self.message, self.failures, self.retry_after = "", 0, None
+        self.redirect_to = ""
 
     def failed(self, exc: BaseException, now: float) -> None:
         self.problem = problem_of(exc)
@@ -55,6 +58,7 @@ class SourceHealth:
         if self.failing_since is None:
             self.failing_since = now
         self.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        self.redirect_to = exc.target if isinstance(exc, Redirected) else ""
 
     def stale_for(self, now: float) -> float | None:
         """Age of the data on screen while the source fails; None when it is fresh."""
@@ -80,6 +84,8 @@ class SourceHealth:
             parts.append(f"RATE-LIMITED, waiting {self.retry_after or 0:.0f}s")
         elif self.problem is SourceProblem.TIMEOUT:
             parts.append("UNREACHABLE (timeout)")
+        elif self.problem is SourceProblem.REDIRECTED:
+            parts.append(f"REDIRECTED to {safe(self.redirect_to, 120)}, not followed")
         else:
             parts.append(self.problem.value)
         return " ".join(parts)

@@ -55,6 +55,7 @@ class SourceProblem(StrEnum):
     RATE_LIMITED = "RATE-LIMITED"
     SERVER_ERROR = "SERVER ERROR"
     MALFORMED = "MALFORMED ANSWER"
+    REDIRECTED = "REDIRECTED"
     ERROR = "ERROR"
 
     @property

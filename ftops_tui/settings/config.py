@@ -62,7 +62,8 @@ KEY_ACTIONS = (*(str(a) for a in KeyAction), "audit", "help", "quit")
 class RelayConfig:
     url: str
     api_key_env: str = "RELAY_API_KEY"
-    timeout_s: float = 2.0
+    timeout_s: float = 2.0  # each call, from send to the last byte of its answer
+    max_answer_mb: float = 32.0  # an answer's size after decoding
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def _relay(root: Section) -> RelayConfig:
     return RelayConfig(
         url=url,
         api_key_env=_api_key_env(sec),
-        timeout_s=sec.number("timeout_s", RelayConfig.timeout_s, _POSITIVE),
+        timeout_s=sec.number("timeout_s", RelayConfig.timeout_s, _TIMEOUT),
+        max_answer_mb=sec.number("max_answer_mb", RelayConfig.max_answer_mb, _ANSWER_MB),
     )
 
 
@@ -350,6 +352,8 @@ def _keys(root: Section) -> Mapping[str, str]:
 
 
 _POSITIVE = Range(low=0, low_open=True)
+_TIMEOUT = Range(low=0, high=600, low_open=True)
+_ANSWER_MB = Range(low=0, high=1024, low_open=True)
 _FRACTION = Range(low=0, high=1, low_open=True)
 _ALPHA = Range(low=0, high=0.5, low_open=True)
 _AT_LEAST_ONE = Range(low=1)

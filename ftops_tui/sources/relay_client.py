@@ -9,7 +9,7 @@ module: nothing of it is needed for the console's first frame.
 from __future__ import annotations
 
 import asyncio
-import json
+import json as json_module
 import logging
 import random
 import time
@@ -28,12 +28,14 @@ from ftops_tui.domain.models import (
     rules_to_json,
 )
 from ftops_tui.sources import relay_parse as parse
+from ftops_tui.sources.bounded_body import BodyRefused, BoundedBody
 from ftops_tui.sources.relay_errors import (
     Conflict,
     Invalid,
     MalformedResponse,
     NotFound,
     RateLimited,
+    Redirected,
     RelayError,
     RelayTimeout,
     ServerError,
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 #: A 429 without a usable Retry-After still backs off this long.
 DEFAULT_RETRY_AFTER_S = 1.0
 
+#: The largest answer read, after decoding: enough for thousands of routes.
+DEFAULT_MAX_ANSWER_BYTES = 32 * 2**20
+
 #: A connection idle longer than this is closed, not reused. Below uvicorn's 5 s keep-alive
 #: (a common relay stack) and below the polls' 5 s longest back-off: a connection that such
 #: a relay may be closing at that very moment is never the one a poll is sent on.
@@ -63,9 +68,11 @@ def iso_utc(moment: datetime) -> str:
 class RelayClient:
     """Typed calls to one relay. Use as an async context manager, or call `aclose()`.
 
-    The key is held only inside the httpx client's headers (whose repr masks it), and until
-    the first request in the closure that makes that client (dropped once it has); this
-    object's repr and every error message name the env var it came from, never its value.
+    The key goes only into the httpx client's headers (whose repr masks it); this object's
+    repr and every error message name the env var it came from, never its value, and any
+    message that quotes it (a relay repeating the Authorization header, httpx refusing a
+    header value) has it masked. `timeout_s` bounds each call from send to the last byte of
+    its answer; `max_answer_bytes` bounds the answer's size after decoding.
     """
 
     def __init__(
@@ -79,17 +86,23 @@ class RelayClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key_env = key_env
         self._timeout_s = timeout_s
+        self._max_bytes = max_answer_bytes
+        # What a message must never show: the key as given and as sent, and the header.
+        key = (api_key or "").strip()
+        given = {api_key or "", key, f"Bearer {key}" if key else ""}
+        self._secrets = tuple(sorted((s for s in given if s), key=len, reverse=True))
         self._clock = clock
         self._rng = rng or random.Random()
         self._not_before = 0.0
         self._batch_metrics = True
-        headers = {"Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
+        headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         # A plain-http relay never uses a CA bundle (requests only go to paths under
         # base_url, and redirects are not followed), so none is loaded; any other scheme is
         # verified.
@@ -150,7 +163,7 @@ class RelayClient:
             except Exception as exc:
                 raise Unreachable(
                     f"cannot send to relay at {self.base_url}: {type(exc).__name__}: "
-                    f"{_reason(exc)}",
+                    f"{self._reason(exc)}",
                     never_sent=True,
                 ) from None
             self._make_http = None  # and with it the key, now only in the client's headers
@@ -270,12 +283,35 @@ class RelayClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
     ) -> Any:
-        import httpx
-
+        """One call, from send to the last byte of its answer and its parsing, within the
+        timeout: a relay that answers a byte at a time is as late as one that does not."""
         what = f"{method} /{path}"
         self._hold_back(what)
         try:
-            response = await self._send(what, method, path, params=params, json=json)
+            async with asyncio.timeout(self._timeout_s):
+                status, reason, headers, body = await self._exchange(
+                    what, method, path, params, json
+                )
+                return self._answer(what, status, reason, headers, body)
+        except TimeoutError:
+            raise RelayTimeout(
+                f"{what}: no complete answer within {self._timeout_s:g}s (relay.timeout_s)"
+            ) from None
+
+    async def _exchange(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+    ) -> tuple[int, str, Mapping[str, str], bytes]:
+        """The answer's status, reason, headers and decoded body (bounded: BoundedBody), with
+        every transport failure as a RelayError that says whether the request was sent."""
+        import httpx
+
+        try:
+            return await self._send(what, method, path, params=params, json=json)
         # A connection that was never made carried no request: only then is a write known
         # not to have reached the relay.
         except httpx.TimeoutException as exc:
@@ -285,10 +321,17 @@ class RelayClient:
             ) from None
         except httpx.TransportError as exc:
             raise Unreachable(
-                f"{what}: cannot reach relay at {self.base_url} ({_reason(exc)})",
+                f"{what}: cannot reach relay at {self.base_url} ({self._reason(exc)})",
                 never_sent=isinstance(exc, httpx.ConnectError),
             ) from None
-        return self._body(what, response)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.CookieConflict) as exc:
+            raise RelayError(
+                f"{what}: the request cannot be made ({self._reason(exc)})", never_sent=True
+            ) from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"{what}: {type(exc).__name__}: {self._reason(exc)}") from None
+        except BodyRefused as exc:
+            raise MalformedResponse(f"{what}: {exc}") from None
 
     def _hold_back(self, what: str) -> None:
         """Honour the relay's Retry-After: nothing is sent until it has passed."""
@@ -306,9 +349,8 @@ class RelayClient:
         *,
         params: Mapping[str, str] | None,
         json: Any,
-    ) -> httpx.Response:
-        """One request; a GET whose connection was closed under it is sent once more, within
-        what is left of its timeout.
+    ) -> tuple[int, str, Mapping[str, str], bytes]:
+        """One request; a GET whose connection was closed under it is sent once more.
 
         A keep-alive connection the relay closes for idleness just as a request goes out on
         it gets no answer at all. The 4 s expiry keeps polls off connections a relay with a
@@ -316,33 +358,53 @@ class RelayClient:
         A GET is safe to send again; a write is not, it may have been applied."""
         import httpx
 
-        started = time.monotonic()
         try:
-            return await self._http.request(method, path, params=params, json=json)
+            return await self._read(method, path, params=params, json=json)
         # The relay closed the connection under it: the "server disconnected" error, or a
         # reset (a read error). A relay whose answer is broken HTTP fails the same way, and
         # a GET to it is then sent twice.
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            left = self._timeout_s - (time.monotonic() - started)
-            if method != "GET" or left <= 0:
+            if method != "GET":
                 raise
             log.info(
-                "%s: connection closed with no answer (%s); sent once more", what, _reason(exc)
+                "%s: connection closed with no answer (%s); sent once more",
+                what,
+                self._reason(exc),
             )
         self._hold_back(what)  # a 429 to a concurrent call may have come meanwhile
-        return await self._http.request(method, path, params=params, json=json, timeout=left)
+        return await self._read(method, path, params=params, json=json)
 
-    def _body(self, what: str, response: httpx.Response) -> Any:
-        status = response.status_code
+    async def _read(
+        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any
+    ) -> tuple[int, str, Mapping[str, str], bytes]:
+        http = self._http
+        request = http.build_request(method, path, params=params, json=json)
+        response = await http.send(request, stream=True)
         try:
-            data: Any = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            body = BoundedBody(response.headers.get("content-encoding", ""), self._max_bytes)
+            async for chunk in response.aiter_raw():
+                body.feed(chunk)
+            return response.status_code, response.reason_phrase, response.headers, body.body()
+        finally:
+            await response.aclose()
+
+    def _answer(
+        self, what: str, status: int, reason: str, headers: Mapping[str, str], body: bytes
+    ) -> Any:
+        try:
+            data: Any = json_module.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # Not JSON, not text, or nested too deep to parse: the relay's fault, not a bug.
             data = None
             if 200 <= status < 300:
                 raise MalformedResponse(f"{what}: answer is not JSON", status=status) from None
         if 200 <= status < 300:
             return data
-        message = f"{what}: {parse.error_message(data, response.reason_phrase or str(status))}"
+        said = self._scrub(parse.error_message(data, reason or str(status)))
+        message = f"{what}: {said}"
+        if 300 <= status < 400:
+            target = self._scrub(headers.get("location", "") or "nowhere named")
+            raise Redirected(f"{message} (redirected to {target}, not followed)", target=target)
         if status == 401:
             raise Unauthorized(message, key_env=self.key_env)
         if status == 404:
@@ -352,7 +414,7 @@ class RelayClient:
         if status == 422:
             raise Invalid(message)
         if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = _retry_after(headers.get("Retry-After"))
             # Jitter spreads out consoles that were all told the same Retry-After.
             delay = retry_after + self._rng.uniform(0, max(0.1, 0.1 * retry_after))
             self._not_before = self._clock() + delay
@@ -360,6 +422,15 @@ class RelayClient:
         if status >= 500:
             raise ServerError(message, status=status)
         raise RelayError(message, status=status)
+
+    def _reason(self, exc: BaseException) -> str:
+        return self._scrub(_reason(exc))
+
+    def _scrub(self, text: str) -> str:
+        """The key never leaves in a message, whatever the relay (or httpx) puts in it."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 def _retry_after(value: str | None) -> float:

@@ -78,6 +78,17 @@ class RateLimited(RelayError):
         self.retry_after = retry_after
 
 
+class Redirected(RelayError):
+    """3xx: the relay sends the console elsewhere. Never followed: the key would go with it
+    to a host nobody configured."""
+
+    problem = SourceProblem.REDIRECTED
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
 class ServerError(RelayError):
     """5xx: a relay fault; keep the last good data and retry with backoff."""
 
