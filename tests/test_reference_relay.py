@@ -4,6 +4,7 @@ metrics, simulated models, auto-rollback, forwarding to a real upstream, load an
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,7 @@ from ftops_tui.relay_server.scenario import (
 )
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.sources.relay_errors import RelayError
 
 HEADERS = {"Authorization": f"Bearer {RELAY_KEY}"}
 
@@ -282,3 +284,19 @@ def test_scenario_with_invalid_route_is_refused_at_start(tmp_path: Path) -> None
     data["routes"][0]["route_rules"][0]["weight"] = 50
     with pytest.raises(RuntimeError, match=r"failed to start|did not start"):
         RelayServer(RelaySettings(scenario=scenario_from_dict(data))).start()
+
+
+async def test_a_client_that_gives_up_on_a_slow_patch_costs_one_log_line(
+    relay: RelayServer, admin: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin.post("/admin/faults", json={"mode": "slow", "delay_s": 0.6, "remaining": 1})
+    caplog.set_level(logging.INFO)
+    async with RelayClient(relay.url, api_key=RELAY_KEY, timeout_s=0.2) as impatient:
+        with pytest.raises(RelayError):
+            await impatient.patch_route(
+                "bot-production", [Rule("bot-v1", 90), Rule("bot-v2", 10)], actor="t", reason="r"
+            )
+    await asyncio.sleep(1.0)  # the relay wakes from the fault and finds the client gone
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert not tracebacks, [r.getMessage() for r in tracebacks]
+    assert any("went away" in r.getMessage() for r in caplog.records)

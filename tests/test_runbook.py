@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +20,7 @@ from fixtures.registry import free_port
 from fixtures.relay import RELAY_KEY
 
 from ftops_tui.commands.runbook import register, run
+from ftops_tui.domain.models import Event, Rule
 from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.settings.config import load_config
 from ftops_tui.sources.audit import COLUMNS, AuditStore
@@ -306,3 +309,31 @@ def test_audit_json_is_a_list_of_rows_newest_first_keyed_by_the_columns(
     text = capsys.readouterr().out
     assert "set_weights" in text and "applied" in text and "of #" in text
     assert "bot-v1 90->0, bot-v2 10->100" in text and '"go"' in text
+
+
+@pytest.mark.parametrize("argv", [["audit", "--json"], ["audit"]], ids=["json", "text"])
+def test_a_reader_that_stops_reading_ends_the_output_quietly(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    for seq in range(1, 400):
+        rules = (Rule("v1", 100 - seq % 100), Rule("v2", seq % 100))
+        store.record_observed(
+            Event(seq, f"2026-12-02T07:{seq % 60:02d}:00Z", "bot", "ops", "k", (), rules)
+        )
+    store.close()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "relay: {url: 'http://127.0.0.1:1/v1'}\n"
+        f"registry: {{tracking_uri: 'sqlite:///{tmp_path / 'm.db'}'}}\n"
+        f"audit: {{path: '{tmp_path / 'audit.db'}'}}\n"
+    )
+    command = [sys.executable, "-m", "ftops_tui", *argv, "--config", str(config)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # as `| head -1` does
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert code == 0

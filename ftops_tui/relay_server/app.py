@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as HttpRoute
 
@@ -35,6 +36,8 @@ from ftops_tui.relay_server.store import (
 from ftops_tui.relay_server.upstreams import Upstreams
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,14 @@ def guarded(
             return await handler(request, state)
         except ApiError as exc:
             return error(exc.status, exc.code, exc.message)
+        except ClientDisconnect:
+            # The client gave up (its timeout) before its body was read: nothing was done.
+            log.info(
+                "%s %s: the client went away before its request was read",
+                request.method,
+                request.url.path,
+            )
+            return Response(status_code=499)
 
     return endpoint
 
