@@ -327,6 +327,7 @@ async def test_conflict_shows_who_changed_the_route_and_asks_again_without_overw
                 actor="bob@elsewhere",
             )
         first = app.screen
+        offered = first.query_one("#reason", Input).value
         await pilot.press("enter")
         await until(
             app,
@@ -338,9 +339,37 @@ async def test_conflict_shows_who_changed_the_route_and_asks_again_without_overw
         assert "CONFLICT" in again.banner and "bob@elsewhere" in again.banner
         assert again.proposal.expected_revision == 2
         assert again.proposal.before == (Rule("support-bot-v1", 80), Rule("support-bot-v2", 20))
+        # The reason the console wrote is written again for the route as it is now; one the
+        # operator typed would be kept.
+        reason = again.query_one("#reason", Input).value
+        assert "95->100" not in reason, (offered, reason)  # an alert's words, or 80->100
         await pilot.press("escape")
     route = await current(relay, route_id)
     assert route.revision == 2 and route.updated_by == "bob@elsewhere"
+
+
+async def test_a_reason_typed_by_the_operator_is_kept_after_a_conflict(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        first = await confirm_open(app)
+        first.query_one("#reason", Input).value = "INC-7: v2 is returning garbage"
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+            await other.patch_route(
+                route_id, [Rule("support-bot-v1", 80), Rule("support-bot-v2", 20)], actor="bob"
+            )
+        await pilot.press("enter")
+        await until(
+            app,
+            lambda: app.screen is not first and isinstance(app.screen, ConfirmScreen),
+            what="second confirmation",
+        )
+        assert app.screen.query_one("#reason", Input).value == "INC-7: v2 is returning garbage"
+        await pilot.press("escape")
     statuses = [r["status"] for r in audit.rows(route_id) if r["kind"] == "outcome"]
     assert statuses == ["conflict"]
 

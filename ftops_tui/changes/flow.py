@@ -25,6 +25,7 @@ from ftops_tui.domain.intents import (
 from ftops_tui.domain.models import Route
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal
+from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import Status
 
 Severity = Literal["information", "warning", "error"]
@@ -78,6 +79,27 @@ class Judge(Protocol):
     def judge(self, route: Route) -> RouteView: ...
 
 
+def prefilled_reason(action: KeyAction, view: RouteView) -> str:
+    """The reason a confirmation offers, before the operator writes one: what is wrong now
+    (the alert), except for a promote, whose reason is never an alert's words."""
+    return "" if action is KeyAction.PROMOTE else alert_reason(view)
+
+
+def warned(banner: str, action: KeyAction, view: RouteView, selected: str | None) -> str:
+    """The banner, with a warning first when a promote would send all traffic to a version
+    that is in BREACH or WORSE."""
+    if action is not KeyAction.PROMOTE:
+        return banner
+    for v in view.versions:
+        if v.version_tag == selected and v.verdict is not None and v.verdict.alerting:
+            warning = (
+                f"WARNING: {v.version_tag} is {v.verdict.summary}; promoting it sends it all "
+                "the traffic"
+            )
+            return f"{warning}\n{banner}" if banner else warning
+    return banner
+
+
 @dataclass
 class MutationFlow:
     operator: Operator
@@ -97,11 +119,12 @@ class MutationFlow:
         if view is None:
             operator.tell("select a route first", severity="warning")
             return
-        reason = alert_reason(view)
+        typed: str | None = None  # a reason the operator wrote: kept for every round
         weights: Mapping[str, int] | None = None
         target: str | None = None
         banner = ""
         while True:
+            reason = typed if typed is not None else prefilled_reason(action, view)
             if action is KeyAction.EDIT_WEIGHTS:
                 weights = await operator.edit_weights(view.route, dict(weights or {}))
                 if weights is None:
@@ -119,7 +142,7 @@ class MutationFlow:
                 return
             if not proposal.reason:
                 proposal = replace(proposal, reason=default_reason(proposal))
-            confirm = await operator.confirm(proposal, banner)
+            confirm = await operator.confirm(proposal, warned(banner, action, view, selected))
             # The audit log is opened while the operator reads, not after the answer.
             preparing = asyncio.ensure_future(self.service.prepare())
             try:
@@ -129,7 +152,8 @@ class MutationFlow:
                     confirm.close()
                     operator.tell("cancelled: nothing was sent")
                     return
-                reason = confirmed
+                if confirmed != safe(proposal.reason):  # the field shows the safe form
+                    typed = confirmed
                 outcome = await self.service.apply(replace(proposal, reason=confirmed))
                 # From here until the confirmation closes nothing awaits, so the dashboard is
                 # redrawn once: with the verified weights and the result.
