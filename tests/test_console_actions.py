@@ -14,16 +14,18 @@ import pytest
 from fixtures.console import KEY_ENV, console, console_config, row_text, until
 from fixtures.relay import RELAY_KEY
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, OptionList
 
 from ftops_tui.changes.service import Outcome
 from ftops_tui.console.app import FtopsApp
 from ftops_tui.console.screens.audit import AuditScreen
+from ftops_tui.console.screens.choose import ChooseVersionScreen
 from ftops_tui.console.screens.confirm import ConfirmScreen
 from ftops_tui.console.screens.help import HelpScreen
 from ftops_tui.console.screens.weights import WeightsScreen
 from ftops_tui.console.widgets.key_bar import KeyBar
 from ftops_tui.console.widgets.routes_pane import RoutesPane
+from ftops_tui.console.widgets.verdict_pane import VerdictPane
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.models import Route, Rule
 from ftops_tui.relay_server.app import RelaySettings
@@ -568,4 +570,44 @@ async def test_keys_can_be_remapped_in_the_config(
         await pilot.press("R")
         confirm = await confirm_open(app)
         assert confirm.proposal.action == "rollback"
+        await pilot.press("escape")
+
+
+async def test_with_the_registry_unreachable_r_asks_which_version_and_says_why(
+    relay: RelayServer, audit: AuditStore
+) -> None:
+    # The champion is v1 in the registry, which never answers; v2 holds more weight.
+    route_id = await new_route(relay, 30, 70)
+    app = app_for(relay, "http://127.0.0.1:1", audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(app, lambda: app.screen.query_one(RoutesPane).row_count == 1, what="route")
+        await until(app, lambda: app.state.registry.failures > 0, what="the registry failing")
+        verdict = app.screen.query_one(VerdictPane).render().plain
+        assert "stable version unknown (registry unreachable)" in verdict
+        assert "(stable)" not in row_text(app.screen.query_one(VersionsPane), 1)
+        await pilot.press("r")
+        await until(app, lambda: isinstance(app.screen, ChooseVersionScreen), what="the choice")
+        options = app.screen.query_one(OptionList)
+        shown = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert shown == ["support-bot-v1 — 30% now", "support-bot-v2 — 70% now"]
+        await pilot.press("enter")  # the first: v1
+        confirm = await confirm_open(app)
+        assert "to support-bot-v1 — chosen by you" in str(
+            confirm.query_one("#confirm-chosen").render()
+        )
+        await pilot.press("escape")
+    assert (await current(relay, route_id)).revision == 1
+
+
+async def test_the_confirmation_says_how_the_stable_version_was_chosen(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        confirm = await confirm_open(app)
+        said = str(confirm.query_one("#confirm-chosen").render())
+        assert said == "to support-bot-v1 — champion alias (registry)"
         await pilot.press("escape")

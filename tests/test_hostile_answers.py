@@ -16,6 +16,7 @@ from ftops_tui.changes.service import MutationService
 from ftops_tui.console import views
 from ftops_tui.console.app import FtopsApp
 from ftops_tui.console.screens.confirm import ConfirmScreen
+from ftops_tui.console.widgets.events_pane import EventsPane
 from ftops_tui.console.widgets.problem_panel import ProblemPanel
 from ftops_tui.console.widgets.source_bar import SourceBar
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
@@ -150,3 +151,57 @@ async def test_an_answer_no_relay_should_send_is_the_relays_fault_on_screen(
         await until(app, lambda: word in header_text(app), what=word)
         assert "STALE" in header_text(app) and "bot" in app.state.routes[0].route_id
         assert app.is_running and not app.state.problems  # a source fault, not a bug
+
+
+def event(seq: int, actor: str, time: str, weight: int) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "time": time,
+        "route_id": "bot",
+        "actor": actor,
+        "kind": "weights_changed",
+        "before": [
+            {"version_tag": "bot-v1", "weight": 100},
+            {"version_tag": "bot-v2", "weight": 0},
+        ],
+        "after": [
+            {"version_tag": "bot-v1", "weight": weight},
+            {"version_tag": "bot-v2", "weight": 100 - weight},
+        ],
+        "reason": "",
+    }
+
+
+def events_text(app: FtopsApp) -> str:
+    return "\n".join(line.text for line in app.screen.query_one(EventsPane).lines)
+
+
+async def test_a_relay_whose_history_starts_over_is_said_and_its_new_events_shown(
+    spoilt: HostileRelay, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    spoilt.events = [
+        event(1, "ops@ci", "2026-12-02T07:00:00Z", 95),
+        event(2, "ops@ci", "2026-12-02T07:05:00Z", 90),
+    ]
+    audit = AuditStore(tmp_path / "audit.db")
+    app = console(console_config(spoilt.url, sqlite_registry_uri), None, audit=audit)
+    async with app.run_test(size=(160, 45)):
+        await until(app, lambda: "#2 bot" in events_text(app), what="the first history")
+        polls = app.state.polls
+        await until(app, lambda: app.state.polls >= polls + 3, what="polls")
+        # The same events answered again at every poll are news once: nothing flagged.
+        assert not [t for t in app.told if "EXTERNAL" in t.title]
+        # The relay restarts: its history begins again at 1, with another operator's change.
+        spoilt.events = [event(1, "bob@elsewhere", "2026-12-02T08:00:00Z", 80)]
+        await until(app, lambda: "RESTARTED" in events_text(app), what="RESTARTED")
+        await until(app, lambda: "bob@elsewhere" in events_text(app), what="the new event")
+        flagged = [t for t in app.told if "EXTERNAL" in t.title]
+        assert len(flagged) == 1 and "bob@elsewhere" in flagged[0].message
+        assert any(t.title == "RESTARTED" for t in app.told)
+        lines = events_text(app).splitlines()
+        assert lines.index(next(x for x in lines if "#2 bot" in x)) < lines.index(
+            next(x for x in lines if "RESTARTED" in x)
+        )  # the old lines stay, above
+        await until(app, lambda: len(audit.rows("bot")) == 3, what="the observed rows")
+    actors = sorted(r["actor"] for r in audit.rows("bot"))
+    assert actors == ["bob@elsewhere", "ops@ci", "ops@ci"]

@@ -7,7 +7,7 @@ from ftops_tui.domain.models import Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import (
     RegistryFacts,
     build_route_view,
-    stable_tag_of,
+    stable_of,
 )
 
 ROUTE = Route("r", (Rule("v1", 95), Rule("v2", 5)), revision=4)
@@ -22,14 +22,14 @@ def m(tag: str, n: int, errors: int, p99: float = 100.0) -> VersionMetrics:
 
 
 def test_stable_is_the_version_with_the_stable_alias() -> None:
-    assert stable_tag_of(ROUTE, FACTS, "champion", []) == "v1"
+    assert stable_of(ROUTE, FACTS, "champion", []).tag == "v1"
 
 
 def test_without_an_alias_stable_comes_from_the_route_history() -> None:
     route = Route("r", (Rule("v1", 50), Rule("v2", 50)), revision=3)
     history = [(Rule("v1", 100), Rule("v2", 0)), (Rule("v1", 95), Rule("v2", 5))]
-    assert stable_tag_of(route, {}, "champion", history) == "v1"
-    assert stable_tag_of(route, {}, "champion", []) is None
+    assert stable_of(route, {}, "champion", history).tag == "v1"
+    assert stable_of(route, {}, "champion", []).tag is None
 
 
 def test_canary_is_judged_against_stable_and_the_route_alerts() -> None:

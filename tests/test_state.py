@@ -123,3 +123,20 @@ def test_a_routes_history_is_each_of_its_events_before_rules() -> None:
     )
     state.relay_answered(poll(("v1",), events, last_seq=3), wall=0)
     assert list(state.rule_history["r"]) == [(Rule("v1", 100),)]
+
+
+def test_the_registrys_last_word_is_kept_while_it_fails_and_its_age_said() -> None:
+    from ftops_tui.domain.overview import RegistryFacts
+    from ftops_tui.sources.registry import RegistryUnreachable
+
+    now = [100.0]
+    state = ConsoleState(CONFIG, clock=lambda: now[0])
+    route = Route("r", (Rule("v1", 30), Rule("v2", 70)), 1)
+    state.relay_answered(RelayPoll((route,), {}, (), 0), wall=0)
+    assert state.judge(route).stable.how == "stable version unknown (registry unreachable)"
+    state.registry_answered({"v1": RegistryFacts("m", "1", ("champion",))})
+    assert state.judge(route).stable.how == "champion alias (registry)"
+    now[0] = 112.0
+    state.registry_failed(RegistryUnreachable("refused"))
+    stable = state.judge(route).stable
+    assert (stable.tag, stable.how) == ("v1", "champion alias (registry, 12 s old)")

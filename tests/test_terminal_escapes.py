@@ -112,6 +112,7 @@ def test_a_hostile_relays_words_never_reach_the_terminal(
     screen = terminal.wait_for_text("PWNED-ACTOR", timeout=30)
     assert "␛]0;PWNED-ROUTE␇" in screen and "RED-TAG" in screen
     terminal.wait_for_text("PWNED-KIND", timeout=10)
+    terminal.wait_for_text("registry ok", timeout=30)  # so the stable version is known
     # A change the relay refuses with a hostile message: the notification shows it.
     terminal.keys("r")
     terminal.wait_for_text("ROLL BACK", timeout=10)

@@ -28,6 +28,7 @@ def fed(*events: Event, errors: int = 0) -> ConsoleState:
     }
     last = max((e.seq for e in events), default=0)
     state.relay_answered(RelayPoll((ROUTE,), metrics, events, last), wall=1_795_000_000.0)
+    state.registry_answered({})  # it knows no alias for these versions
     return state
 
 
@@ -58,7 +59,12 @@ def test_the_header_says_each_source_in_words() -> None:
     assert header.read_only and header.stamp is not None and header.stamp.endswith("Z")
     relay, registry = header.sources
     assert (relay.words, relay.failing) == ("ok", False)
-    assert (registry.words, registry.answered) == ("waiting for first answer", False)
+    assert (registry.words, registry.answered) == ("ok", True)
+    waiting = ConsoleState(CONFIG, clock=lambda: 100.0)
+    (_relay, unanswered) = views.header(
+        waiting, read_only=False, relay_url="", registry_uri=""
+    ).sources
+    assert (unanswered.words, unanswered.answered) == ("waiting for first answer", False)
 
 
 def test_event_lines_already_shown_are_kept_and_new_ones_formatted() -> None:

@@ -55,8 +55,10 @@ class Operator(Protocol):
     async def edit_weights(self, route: Route, start: Mapping[str, int]) -> dict[str, int] | None:
         """The weights typed, or None: cancelled."""
 
-    async def choose_version(self, question: str, choices: tuple[str, ...]) -> str | None:
-        """The version chosen, or None: cancelled."""
+    async def choose_version(
+        self, question: str, choices: tuple[tuple[str, str], ...]
+    ) -> str | None:
+        """The version chosen from (tag, what is known of it), or None: cancelled."""
 
     async def confirm(self, proposal: Proposal, banner: str) -> Confirmation: ...
 

@@ -27,6 +27,7 @@ from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.models import Route
 from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
+from ftops_tui.domain.rollout import Stable
 from ftops_tui.domain.safe_text import visible
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.domain.weights import validate
@@ -143,14 +144,18 @@ async def _mutate(
         if args.command == "set-weights":
             proposal = build_set_weights(route, _weights(args.weights), args.reason)
         else:
-            target = args.to or await _stable_version(config, relay, route)
+            if args.to:
+                target, chosen = args.to, "chosen with --to"
+            else:
+                stable = await _stable_version(config, relay, route)
+                target, chosen = stable.tag, stable.how
             if target not in route.version_tags:
                 raise _Stop(
                     Exit.USAGE,
                     f"--to {target} is not on route {route.route_id} "
                     f"(its versions: {', '.join(route.version_tags)})",
                 )
-            proposal = rollback_proposal(route, target, args.reason)
+            proposal = rollback_proposal(route, target, args.reason, chosen=chosen)
         if isinstance(proposal, NoProposal):
             say(proposal.message)
             return Exit.OK
@@ -205,7 +210,7 @@ async def _known_versions(relay: RelayClient) -> list[str]:
         ) from None
 
 
-async def _stable_version(config: Config, relay: RelayClient, route: Route) -> str:
+async def _stable_version(config: Config, relay: RelayClient, route: Route) -> Stable:
     """console.md's stable version: the registry alias, else the route's history."""
     events_result, registry_result = await asyncio.gather(
         relay.events(after_seq=0), wiring.registry(config).fetch(), return_exceptions=True
@@ -227,15 +232,9 @@ async def _stable_version(config: Config, relay: RelayClient, route: Route) -> s
         raise registry_result
     else:
         state.registry_answered(registry_facts(registry_result))
-    stable = state.judge(route).stable_tag
-    if stable is None:
-        why = "; ".join(notes) or (
-            f"no version on it carries the registry alias {config.registry.stable_alias!r} "
-            "and its history does not say"
-        )
-        settled = [r.version_tag for r in route.route_rules if r.weight == 100]
-        if settled:
-            why += f"; it is at 100% on {settled[0]} already"
+    stable = state.judge(route).stable
+    if stable.tag is None:
+        why = "; ".join([stable.how, *notes])
         raise _Stop(
             Exit.USAGE,
             f"no stable version is known for route {route.route_id} ({why}); pass --to TAG",
@@ -283,6 +282,8 @@ def preview(proposal: Proposal, route: Route) -> str:
         new = f"{after[tag]:>3}%" if tag in after else "  off"
         mark = "" if before.get(tag) == after.get(tag) else "   *"
         lines.append(f"  {tag:<{width}}  {old} -> {new}{mark}")
+    if proposal.chosen:
+        lines.append(f"to {proposal.receiver or '?'}: {proposal.chosen}")
     lines.append(f"reason: {proposal.reason}")
     return "\n".join(lines)
 

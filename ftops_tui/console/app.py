@@ -197,6 +197,7 @@ class FtopsApp(App[None]):
                     config.routes,
                     window_s=config.poll.window_s,
                     after_seq=self.state.last_seq,
+                    epoch=self.state.epoch,
                 )
             except RelayError as exc:
                 self.state.relay_failed(exc)
@@ -204,8 +205,17 @@ class FtopsApp(App[None]):
                 self._unexpected("relay poll", exc)
                 self.state.relay_failed(exc)
             else:
-                for seen in self.state.relay_answered(poll, self._wall_clock(), sent_at):
+                flagged = self.state.relay_answered(poll, self._wall_clock(), sent_at)
+                for seen in flagged:
                     self._flag(seen)
+                if poll.restarted:
+                    self.notify(
+                        "the relay's event history started over (it restarted?): its events "
+                        "are read again from the start",
+                        title="RESTARTED",
+                        severity="warning",
+                        timeout=15,
+                    )
                 self._observe(poll.events)
                 self._log_malformed(poll.metrics.values())
             _log_transition("relay", was, self.state.relay)

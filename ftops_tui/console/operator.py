@@ -22,7 +22,9 @@ class ScreenOperator:
     async def edit_weights(self, route: Route, start: Mapping[str, int]) -> dict[str, int] | None:
         return await self.app.push_screen_wait(WeightsScreen(route, dict(start)))
 
-    async def choose_version(self, question: str, choices: tuple[str, ...]) -> str | None:
+    async def choose_version(
+        self, question: str, choices: tuple[tuple[str, str], ...]
+    ) -> str | None:
         return await self.app.push_screen_wait(ChooseVersionScreen(question, choices))
 
     async def confirm(self, proposal: Proposal, banner: str) -> Confirmation:

@@ -24,11 +24,21 @@ class RelayPoll:
     metrics: dict[str, VersionMetrics]
     events: tuple[Event, ...]
     last_seq: int
+    epoch: str = ""
+    restarted: bool = False  # the relay's event history started over: events read from 0
 
 
 async def poll_relay(
-    client: RelayClient, wanted: Sequence[str] | None, *, window_s: float, after_seq: int
+    client: RelayClient,
+    wanted: Sequence[str] | None,
+    *,
+    window_s: float,
+    after_seq: int,
+    epoch: str = "",
 ) -> RelayPoll:
+    """One poll. `after_seq` and `epoch` are where the last poll's events ended: a relay that
+    answers a lower `last_seq`, or another epoch, has started its history over (relay-api.md
+    v1.1), and its events are read again from the start."""
     # When one call fails, the other is awaited to its end (the client's timeout bounds
     # it), not cancelled: it must not run on past this poll, and an httpx request cancelled
     # in flight can leave its connection in the pool for good (httpcore 1.0.9): an fd and a
@@ -39,12 +49,15 @@ async def poll_relay(
     if isinstance(listed, BaseException) or isinstance(paged, BaseException):
         raise telling_failure([r for r in (listed, paged) if isinstance(r, BaseException)])
     routes, page = listed, paged
+    restarted = after_seq > 0 and (page.last_seq < after_seq or bool(epoch and page.epoch != epoch))
+    if restarted:
+        page = await client.events(after_seq=0)
     if wanted is not None:
         by_id = {r.route_id: r for r in routes}
         routes = [by_id[r] for r in wanted if r in by_id]
     tags = list(dict.fromkeys(t for r in routes for t in r.version_tags))
     metrics = await client.metrics(tags, window_s=window_s) if tags else {}
-    return RelayPoll(tuple(routes), metrics, page.events, page.last_seq)
+    return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)
 
 
 def telling_failure(failures: Sequence[BaseException]) -> BaseException:

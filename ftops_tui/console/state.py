@@ -95,6 +95,12 @@ class SourceHealth:
 class SeenEvent:
     event: Event
     external: bool  # made by someone other than this console: flagged on screen
+    restart: bool = False  # not a change: the relay's history started over here
+
+
+def restart_marker(wall: float) -> Event:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
+    return Event(0, stamp, "", "", "RESTARTED", (), ())
 
 
 @dataclass
@@ -112,6 +118,8 @@ class ConsoleState:
     events: deque[SeenEvent] = field(default_factory=lambda: deque(maxlen=EVENTS_LEN))
     rule_history: dict[str, deque[Rules]] = field(default_factory=dict)
     last_seq: int = 0
+    epoch: str = ""
+    restarts: int = 0  # times the relay's event history started over
     polls: int = 0
     last_refresh_wall: float | None = None
     #: Unexpected errors (bugs, not source faults), newest last, each with its wall time.
@@ -136,11 +144,15 @@ class ConsoleState:
         self.last_refresh_wall = wall
         self.routes = self._newest(poll.routes, sent_at)
         self.metrics = dict(poll.metrics)
-        if poll.last_seq < self.last_seq:
-            self.last_seq = 0  # the relay restarted and counts again from the start
-        self.last_seq = max(self.last_seq, poll.last_seq)
+        seen_up_to = self.last_seq
+        if poll.restarted:
+            self.restarts += 1
+            seen_up_to = 0
+            self.events.append(SeenEvent(restart_marker(wall), external=False, restart=True))
+        self.last_seq, self.epoch = poll.last_seq, poll.epoch
         flagged: list[SeenEvent] = []
-        for event in poll.events:
+        # A relay may send events again that the last poll had: each is news once.
+        for event in (e for e in poll.events if e.seq > seen_up_to):
             if event.before:
                 rules = self.rule_history.setdefault(event.route_id, deque(maxlen=RULE_HISTORY_LEN))
                 rules.append(event.before)
@@ -222,7 +234,15 @@ class ConsoleState:
             stable_alias=self.config.registry.stable_alias,
             history=list(self.rule_history.get(route.route_id, ())),
             thresholds=self.config.thresholds,
+            registry_answered=self.registry.last_ok is not None,
+            registry_words=self._registry_words(),
         )
+
+    def _registry_words(self) -> str:
+        """How fresh the registry's word is: "registry", or "registry, 12 s old" while it
+        fails and its last good answer is kept."""
+        age = self.registry.stale_for(self.clock())
+        return "registry" if age is None else f"registry, {age:.0f} s old"
 
     def views(self) -> list[RouteView]:
         """Route views, computed once per change of data (verdicts run statistics)."""

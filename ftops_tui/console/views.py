@@ -187,8 +187,8 @@ def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
     if view is None:
         return (_line("no route selected"),)
     lines = []
-    if view.stable_tag is None:
-        lines.append(_line("stable version unknown: no alias and no history decide it", "bold"))
+    if view.stable.tag is None:
+        lines.append(_line(view.stable.how, "bold"))
     for v in view.versions:
         if v.stable or (v.weight == 0 and (v.verdict is None or not v.verdict.alerting)):
             continue
@@ -235,6 +235,9 @@ def event_lines(
 
 def event_line(seen: SeenEvent) -> Line:
     e = seen.event
+    if seen.restart:
+        said = f"RESTARTED {e.time[11:19]} — the relay's event history started over here"
+        return Line((Cell("⟲ ", "bold"), Cell(said, "bold")))
     before, after = rules_to_mapping(e.before), rules_to_mapping(e.after)
     changes = [
         f"{safe(tag)} {before.get(tag, 0)}→{after.get(tag, 0)}"

@@ -17,6 +17,7 @@ from ftops_tui.domain.proposals import (
     shift_proposal,
     step_proposal,
 )
+from ftops_tui.domain.rollout import candidates
 
 
 class KeyAction(StrEnum):
@@ -36,7 +37,7 @@ class NeedsChoice:
     """The operator must pick a version first (rollback with no known stable version)."""
 
     message: str
-    choices: tuple[str, ...]
+    choices: tuple[tuple[str, str], ...]  # (version tag, what is known of it)
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,14 @@ def propose(
 ) -> Proposal | NoProposal | NeedsChoice:
     route = view.route
     if action is KeyAction.ROLLBACK:
-        to = target or view.stable_tag
-        if to is None:
+        if target is not None:
+            return rollback_proposal(route, target, reason, chosen="chosen by you")
+        if view.stable.tag is None:
             return NeedsChoice(
-                f"no stable version is known for {route.route_id}: roll back to which?",
-                route.version_tags,
+                f"{view.stable.how} for {route.route_id}: roll back to which?",
+                candidates(route.route_rules, view.history),
             )
-        return rollback_proposal(route, to, reason)
+        return rollback_proposal(route, view.stable.tag, reason, chosen=view.stable.how)
     if action is KeyAction.EDIT_WEIGHTS:
         if weights is None:
             return NoProposal("no weights given")

@@ -175,3 +175,4 @@ class Event:
 class EventPage:
     events: tuple[Event, ...]
     last_seq: int
+    epoch: str = ""  # changes whenever the relay's history starts over (relay-api.md v1.1)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ftops_tui.domain.health import Thresholds, Verdict, judge
 from ftops_tui.domain.models import Route, Rules, VersionMetrics
-from ftops_tui.domain.rollout import rollback_target
+from ftops_tui.domain.rollout import Stable, stable_version
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,12 @@ class VersionView:
 class RouteView:
     route: Route
     versions: tuple[VersionView, ...]
-    stable_tag: str | None  # None: nothing decides it; the operator must choose
+    stable: Stable  # its tag is None when nothing decides it: the operator must choose
+    history: tuple[Rules, ...] = ()  # the route's earlier rule sets, oldest first
+
+    @property
+    def stable_tag(self) -> str | None:
+        return self.stable.tag
 
     @property
     def alerting(self) -> bool:
@@ -45,18 +50,27 @@ class RouteView:
         )
 
 
-def stable_tag_of(
+def stable_of(
     route: Route,
     facts: Mapping[str, RegistryFacts],
     stable_alias: str,
     history: Sequence[Rules],
-) -> str | None:
-    """console.md: the version the model's stable alias points to; failing that, the one that
-    held the most weight before the current rollout began; failing that, None."""
+    *,
+    registry_answered: bool = True,
+    registry_words: str = "registry",
+) -> Stable:
+    """console.md's stable version of the route (domain/rollout.py, stable_version)."""
     aliased = [
         tag for tag in route.version_tags if tag in facts and stable_alias in facts[tag].aliases
     ]
-    return rollback_target(route.route_rules, aliased[0] if aliased else None, history)
+    return stable_version(
+        route.route_rules,
+        history,
+        aliased=aliased[0] if aliased else None,
+        alias=stable_alias,
+        registry_answered=registry_answered,
+        registry_words=registry_words,
+    )
 
 
 def build_route_view(
@@ -67,8 +81,18 @@ def build_route_view(
     stable_alias: str,
     history: Sequence[Rules],
     thresholds: Thresholds,
+    registry_answered: bool = True,
+    registry_words: str = "registry",
 ) -> RouteView:
-    stable = stable_tag_of(route, facts, stable_alias, history)
+    chosen = stable_of(
+        route,
+        facts,
+        stable_alias,
+        history,
+        registry_answered=registry_answered,
+        registry_words=registry_words,
+    )
+    stable = chosen.tag
     stable_metrics = metrics.get(stable) if stable is not None else None
     views = []
     for rule in route.route_rules:
@@ -86,4 +110,4 @@ def build_route_view(
                 stable=rule.version_tag == stable,
             )
         )
-    return RouteView(route, tuple(views), stable)
+    return RouteView(route, tuple(views), chosen, tuple(history))

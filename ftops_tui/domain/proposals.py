@@ -9,7 +9,7 @@ NoProposal saying why nothing would be sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ftops_tui.domain.models import Route, Rule, Rules, rules_to_mapping, weights_text
 from ftops_tui.domain.overview import RegistryFacts
@@ -42,6 +42,13 @@ class Proposal:
     after: Rules
     reason: str
     promote: AliasMove | None = None
+    #: How the version that gets the traffic was chosen (a rollback's stable version).
+    chosen: str = ""
+
+    @property
+    def receiver(self) -> str | None:
+        """The version that holds all the traffic after, if one does."""
+        return next((r.version_tag for r in self.after if r.weight == TOTAL), None)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,9 @@ def _proposal(action: Action, route: Route, after: Rules, reason: str) -> Propos
     return Proposal(action, route.route_id, route.revision, route.route_rules, after, reason)
 
 
-def rollback_proposal(route: Route, stable_tag: str | None, reason: str) -> Proposal | NoProposal:
+def rollback_proposal(
+    route: Route, stable_tag: str | None, reason: str, *, chosen: str = ""
+) -> Proposal | NoProposal:
     """All weight to the stable version; every other version stays on the route at 0."""
     if stable_tag is None:
         return NoProposal(
@@ -77,7 +86,8 @@ def rollback_proposal(route: Route, stable_tag: str | None, reason: str) -> Prop
         return NoProposal(
             f"route {route.route_id} is already at 100% on {stable_tag}: nothing was sent"
         )
-    return _proposal(Action.ROLLBACK, route, rollback_rules(route.route_rules, stable_tag), reason)
+    made = _proposal(Action.ROLLBACK, route, rollback_rules(route.route_rules, stable_tag), reason)
+    return replace(made, chosen=chosen) if isinstance(made, Proposal) and chosen else made
 
 
 def set_weights_proposal(

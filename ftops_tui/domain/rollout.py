@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ftops_tui.domain.models import Rule, Rules
 from ftops_tui.domain.weights import TOTAL, set_weight
@@ -41,31 +42,71 @@ def _heaviest(rules: Sequence[Rule]) -> str | None:
     return heaviest[0] if len(heaviest) == 1 else None
 
 
-def rollback_target(
-    rules: Sequence[Rule], stable_tag: str | None, history: Sequence[Sequence[Rule]] = ()
-) -> str | None:
-    """Where a rollback sends all the traffic (console.md), or None: ask the operator.
+@dataclass(frozen=True)
+class Stable:
+    """A route's stable version and how it was chosen, or (tag None) why none is known: the
+    console shows `how` wherever the stable version matters (the verdict, the confirmation)."""
 
-    1. The version the registry's stable alias points to, when it is on the route.
-    2. Else the version that held the most weight before the current rollout began: the
-       last earlier rule set where one version held everything (and it is not the version
-       that holds everything now), or, if the known history never settled, the heaviest
-       version of the oldest known rule set.
+    tag: str | None
+    how: str
+
+
+def stable_version(
+    rules: Sequence[Rule],
+    history: Sequence[Sequence[Rule]] = (),
+    *,
+    aliased: str | None = None,
+    alias: str = "champion",
+    registry_answered: bool = True,
+    registry_words: str = "registry",
+) -> Stable:
+    """The stable version (console.md), or None: ask the operator.
+
+    1. The version the registry's stable alias points to, when it is on the route
+       (`aliased`; `registry_words` says how fresh that is, e.g. "registry, 12 s old").
+       Without any answer from the registry, nothing else decides it: the registry might
+       say otherwise, and a guess could send the traffic to the wrong version.
+    2. Else the version that holds 100 % of the route now.
+    3. Else the version that held the most weight before the current rollout began: the last
+       earlier rule set where one version held everything, or, if the known history never
+       settled, the heaviest version of the oldest known rule set.
     `history` holds the route's earlier rule sets, oldest first, not including `rules`.
     """
     on_route = {r.version_tag for r in rules}
-    if stable_tag is not None and stable_tag in on_route:
-        return stable_tag
-    now_settled = _settled_on(rules)
+    if aliased is not None and aliased in on_route:
+        return Stable(aliased, f"{alias} alias ({registry_words})")
+    if not registry_answered:
+        return Stable(None, "stable version unknown (registry unreachable)")
+    settled = _settled_on(rules)
+    if settled is not None:
+        return Stable(settled, "holds 100% of the route")
     for earlier in reversed(history):
-        settled = _settled_on(earlier)
-        if settled is not None and settled != now_settled:
-            return settled if settled in on_route else None
+        before = _settled_on(earlier)
+        if before is not None:
+            if before in on_route:
+                return Stable(before, "history: held 100% before the rollout")
+            break
     oldest = history[0] if history else rules
     candidate = _heaviest(oldest)
-    if candidate is None or candidate == now_settled or candidate not in on_route:
-        return None
-    return candidate
+    if candidate is not None and candidate in on_route:
+        when = "before the rollout" if history else "now"
+        return Stable(candidate, f"history: the heaviest version {when}")
+    return Stable(None, "stable version unknown: no alias and no history decide it")
+
+
+def candidates(
+    rules: Sequence[Rule], history: Sequence[Sequence[Rule]] = ()
+) -> tuple[tuple[str, str], ...]:
+    """Each version of the route with what is known of it, (tag, words), for an operator
+    choosing the version to roll back to when nothing decides it."""
+    held = {_settled_on(earlier) for earlier in history} - {None}
+    return tuple(
+        (
+            r.version_tag,
+            f"{r.weight}% now" + ("; held 100% before" if r.version_tag in held else ""),
+        )
+        for r in rules
+    )
 
 
 def rollback_rules(rules: Sequence[Rule], target: str) -> Rules:

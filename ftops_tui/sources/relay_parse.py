@@ -187,9 +187,11 @@ def parse_event(data: object) -> Event:
 
 def parse_event_page(data: object) -> EventPage:
     obj = _obj(data, "body")
+    epoch = obj.get("epoch")
     return EventPage(
         events=tuple(parse_event(e) for e in _list(obj, "events", "body")),
         last_seq=_field(obj, "last_seq", int, "body"),
+        epoch=str(epoch) if isinstance(epoch, str | int) and not isinstance(epoch, bool) else "",
     )
 
 

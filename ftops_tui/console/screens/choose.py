@@ -17,7 +17,7 @@ QUESTION_LIMIT = 600
 class ChooseVersionScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, choices: tuple[str, ...]) -> None:
+    def __init__(self, question: str, choices: tuple[tuple[str, str], ...]) -> None:
         super().__init__()
         self.question = question
         self.choices = choices
@@ -26,14 +26,15 @@ class ChooseVersionScreen(ModalScreen[str | None]):
         with Vertical(id="choose-body"):
             # The question names the route, the choices are version tags: text, never markup.
             yield Label(Text(safe(self.question, QUESTION_LIMIT)))
-            yield OptionList(*(safe(c) for c in self.choices), id="choices", markup=False)
+            shown = (f"{safe(tag)} — {safe(known)}" for tag, known in self.choices)
+            yield OptionList(*shown, id="choices", markup=False)
             yield Label("enter choose · escape cancel", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.choices[event.option_index])
+        self.dismiss(self.choices[event.option_index][0])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -50,6 +50,11 @@ def change_table(proposal: Proposal) -> Table:
     return table
 
 
+def chosen_words(proposal: Proposal) -> str:
+    """How the version that gets the traffic was chosen: `to v1 — champion alias (registry)`."""
+    return f"to {safe(proposal.receiver or '?')} — {safe(proposal.chosen)}"
+
+
 class ConfirmScreen(ModalScreen[None]):
     """`answered` resolves to the reason (enter) or None (escape). From the answer on, enter
     and escape do nothing here, and the app opens nothing over it (help, the palette) while
@@ -97,6 +102,8 @@ class ConfirmScreen(ModalScreen[None]):
                 )
             )
             yield Static(change_table(p), id="confirm-change")
+            if p.chosen:
+                yield Label(Text(chosen_words(p)), id="confirm-chosen")
             if p.promote is not None:
                 m = p.promote
                 moved = f"then move {safe(m.model)} @{safe(m.alias)} to version {safe(m.version)}"

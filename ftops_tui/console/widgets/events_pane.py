@@ -18,10 +18,9 @@ class EventsPane(RichLog):
         super().__init__(id="events", max_lines=max_lines, wrap=False, markup=False)
 
     def watch_events(self, old: tuple[EventLine, ...], new: tuple[EventLine, ...]) -> None:
-        shown = old[-1].seq if old else 0
-        last = new[-1].seq if new else 0
-        fresh = [e for e in new if e.seq > shown]
-        if last < shown:  # the relay restarted: its numbering began again
-            fresh = list(new)
-        for event in fresh:
-            self.write(line_text((event.line,)))
+        # What is new is what was not shown before, whatever its seq (a relay that
+        # restarted numbers its events from 1 again): written under the lines there are.
+        shown = {id(line.seen) for line in old}
+        for event in new:
+            if id(event.seen) not in shown:
+                self.write(line_text((event.line,)))
