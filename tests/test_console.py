@@ -334,6 +334,9 @@ async def test_watch_mode_refuses_mutation_keys_and_hides_them(
         await until(
             app, lambda: any("READ-ONLY" in told.message for told in app.told), what="refusal"
         )
+        refusal = next(t.message for t in app.told if "READ-ONLY" in t.message)
+        assert "so r (roll back the route) changes nothing" in refusal  # the key, in words
+        assert not {"Rollback", "Promote"} & {c.title for c in app.get_system_commands(app.screen)}
         async with RelayClient(relay.url, api_key=RELAY_KEY) as check:
             assert (await check.get_route(ROUTE)).revision == revision
     # Only what the relay's events showed others doing: no change of this console's own.
@@ -354,6 +357,11 @@ async def test_help_lists_every_key_from_the_bindings(
         shown = rich_console.export_text()
         for words in ("Rollback", "Promote", "Undo", "Retry", "Quit", "command palette"):
             assert words in shown
+        # What the key bar shows, and nothing of Textual's own: q quits, no ^q, no ^c, no
+        # copy key, tab said once.
+        keys = [line.split()[0] for line in shown.splitlines()[2:] if line.strip()]
+        assert "q" in keys and "^c" not in keys and "^q" not in keys and "super+c" not in keys
+        assert keys.count("tab") == 1 and "shift+tab " not in keys  # one line for both
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -378,6 +386,7 @@ async def test_command_palette_lists_every_action(
         "Quit",
     ):
         assert title in titles
+    assert "Theme" not in titles  # Textual's picker would bypass the themes/ files
 
 
 async def test_unexpected_error_is_shown_in_a_panel_not_a_traceback(

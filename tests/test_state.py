@@ -55,12 +55,15 @@ def test_events_are_bounded_and_only_news_from_others_is_flagged() -> None:
     state = ConsoleState(CONFIG, actor="me@here")
     old = Event(1, "", "r", "bob", "weights_changed", (Rule("a", 100),), (Rule("a", 100),))
     assert state.relay_answered(poll(("a",), (old,), 1), wall=0) == []  # history, not news
-    mine = Event(2, "", "r", "me@here", "weights_changed", (), ())
+    state.sending("r", (Rule("a", 90), Rule("b", 10)))
+    mine = Event(2, "", "r", "me@here", "weights_changed", (), (Rule("a", 90), Rule("b", 10)))
     theirs = Event(3, "", "r", "relay:auto-rollback", "weights_changed", (), ())
-    flagged = state.relay_answered(poll(("a",), (mine, theirs), 3), wall=0)
-    assert [s.event.seq for s in flagged] == [3]
+    # The same user from another console or a runbook: not this console's change.
+    elsewhere = Event(4, "", "r", "me@here", "weights_changed", (), (Rule("a", 80),))
+    flagged = state.relay_answered(poll(("a",), (mine, theirs, elsewhere), 4), wall=0)
+    assert [s.event.seq for s in flagged] == [3, 4]
     many = tuple(
-        Event(i, "", "r", "x", "weights_changed", (), ()) for i in range(4, 4 + EVENTS_LEN * 2)
+        Event(i, "", "r", "x", "weights_changed", (), ()) for i in range(5, 5 + EVENTS_LEN * 2)
     )
     state.relay_answered(poll(("a",), many, many[-1].seq), wall=0)
     assert len(state.events) == EVENTS_LEN

@@ -22,7 +22,7 @@ from ftops_tui.domain.intents import (
     default_reason,
     propose,
 )
-from ftops_tui.domain.models import Route
+from ftops_tui.domain.models import Route, Rules
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal
 from ftops_tui.domain.safe_text import safe
@@ -114,6 +114,8 @@ class MutationFlow:
     poll_now: Callable[[], None]
     #: The outcome, once said (the console keeps the last one).
     reported: Callable[[Outcome], None] = lambda outcome: None
+    #: Told before a change is sent (route, rules after): its relay event is this console's.
+    sending: Callable[[str, Rules], None] = lambda route_id, rules: None
 
     async def run(self, action: KeyAction, route_id: str | None, selected: str | None) -> None:
         operator = self.operator
@@ -156,6 +158,7 @@ class MutationFlow:
                     return
                 if confirmed != safe(proposal.reason):  # the field shows the safe form
                     typed = confirmed
+                self.sending(proposal.route_id, proposal.after)
                 outcome = await self.service.apply(replace(proposal, reason=confirmed))
                 # From here until the confirmation closes nothing awaits, so the dashboard is
                 # redrawn once: with the verified weights and the result.

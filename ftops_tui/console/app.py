@@ -381,6 +381,7 @@ class FtopsApp(App[None]):
             route_read=self.route_read,
             poll_now=self.poll_now,
             reported=self._reported,
+            sending=self.state.sending,
         )
         self._mutation = self.run_worker(
             flow.run(asked.action, asked.route_id, asked.version),
@@ -437,7 +438,8 @@ class FtopsApp(App[None]):
         self.push_screen(HelpScreen(below=self.screen))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's theme picker would offer its own themes beside ours, and switch to them.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Theme")
         yield SystemCommand(
             "Retry sources", "Poll again now (after a 401 too)", self.action_retry_sources
         )
@@ -446,9 +448,10 @@ class FtopsApp(App[None]):
 
 
 def screen_commands(screen: Screen[object]) -> Iterable[SystemCommand]:
-    """Every action of the screen's bindings, so the palette lists what the keys do."""
+    """Every action of the keys the screen shows, so the palette lists what the keys do (and
+    in --watch, no change)."""
     for binding in screen.BINDINGS:
-        if isinstance(binding, Binding) and binding.description:
+        if isinstance(binding, Binding) and binding.description and binding.show:
             action = binding.action
 
             def run(action: str = action) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ftops_tui.console.polling import RelayPoll
-from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics
+from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics, rules_to_mapping
 from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
 from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import SourceProblem
@@ -27,6 +27,8 @@ EVENTS_LEN = 200
 RULE_HISTORY_LEN = 50
 #: Unexpected errors kept for the problem panel.
 PROBLEMS_LEN = 5
+#: Changes of this console's own awaiting their relay event.
+OWN_CHANGES_LEN = 20
 
 
 @dataclass
@@ -125,6 +127,11 @@ class ConsoleState:
     #: Unexpected errors (bugs, not source faults), newest last, each with its wall time.
     problems: deque[str] = field(default_factory=lambda: deque(maxlen=PROBLEMS_LEN))
     _views: list[RouteView] | None = field(default=None, repr=False)
+    # Changes this console is sending or has sent, (route, rules after), until the relay's
+    # event for each comes: another console or a runbook of the same user is someone else.
+    _own: deque[tuple[str, frozenset[tuple[str, int]]]] = field(
+        default_factory=lambda: deque(maxlen=OWN_CHANGES_LEN), repr=False
+    )
     # Routes read back after a change, with when they were read: newer than any poll sent
     # before that moment, so such a poll must not put the old weights back on screen.
     _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
@@ -157,13 +164,27 @@ class ConsoleState:
                 rules = self.rule_history.setdefault(event.route_id, deque(maxlen=RULE_HISTORY_LEN))
                 rules.append(event.before)
             # History from before this console started is context, not news.
-            seen = SeenEvent(event, external=not first and event.actor != self.actor)
+            seen = SeenEvent(event, external=not first and not self._was_own(event))
             self.events.append(seen)
             if seen.external:
                 flagged.append(seen)
         self._record_history()
         self._views = None
         return flagged
+
+    def sending(self, route_id: str, rules: Rules) -> None:
+        """This console is about to send these rules for the route: the relay's event for
+        them will be its own, not news."""
+        self._own.append((route_id, frozenset(rules_to_mapping(rules).items())))
+
+    def _was_own(self, event: Event) -> bool:
+        if event.actor != self.actor:
+            return False
+        key = (event.route_id, frozenset(rules_to_mapping(event.after).items()))
+        if key in self._own:
+            self._own.remove(key)
+            return True
+        return False  # the same user, from another console or a runbook
 
     def route_read(self, route: Route, sent_at: float | None = None) -> None:
         """A route read on its own (a change's read-back, its GET sent at monotonic

@@ -26,6 +26,8 @@ BAR_WIDTH = 12
 SPARK = 10
 
 ALERT_STYLE = "bold reverse"
+#: The mark of an event this console did not make; other events are indented as far.
+EXTERNAL = "⚑ EXTERNAL "
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,8 @@ def event_lines(
 def event_line(seen: SeenEvent) -> Line:
     e = seen.event
     if seen.restart:
-        said = f"RESTARTED {e.time[11:19]} — the relay's event history started over here"
-        return Line((Cell("⟲ ", "bold"), Cell(said, "bold")))
+        said = f"{e.time[11:19]} the relay's event history started over here"
+        return Line((Cell("⟲ RESTARTED ", "bold"), Cell(said, "bold")))
     before, after = rules_to_mapping(e.before), rules_to_mapping(e.after)
     changes = [
         f"{safe(tag)} {before.get(tag, 0)}→{after.get(tag, 0)}"
@@ -247,7 +249,7 @@ def event_line(seen: SeenEvent) -> Line:
     stamp = safe(e.time[11:19] if len(e.time) >= 19 else e.time)
     what = f"{stamp} #{e.seq} {safe(e.route_id)} {safe(e.kind)} by {safe(e.actor)}"
     pieces = [
-        Cell("⚑ EXTERNAL ", ALERT_STYLE) if seen.external else Cell("  "),
+        Cell(EXTERNAL, ALERT_STYLE) if seen.external else Cell(" " * len(EXTERNAL)),
         Cell(f"{what}: {', '.join(changes)}"),
     ]
     if e.reason:

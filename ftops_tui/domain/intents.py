@@ -31,6 +31,19 @@ class KeyAction(StrEnum):
     UNDO = "undo"
     EDIT_WEIGHTS = "edit_weights"
 
+    @property
+    def words(self) -> str:
+        """What the key does, said to an operator."""
+        return {
+            KeyAction.ROLLBACK: "roll back the route",
+            KeyAction.WEIGHT_UP: "shift weight to the selected version",
+            KeyAction.WEIGHT_DOWN: "shift weight from the selected version",
+            KeyAction.NEXT_STEP: "take the next rollout step",
+            KeyAction.PROMOTE: "promote the selected version",
+            KeyAction.UNDO: "undo your last change",
+            KeyAction.EDIT_WEIGHTS: "edit the weights",
+        }[self]
+
 
 @dataclass(frozen=True)
 class NeedsChoice:

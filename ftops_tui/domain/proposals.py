@@ -174,7 +174,7 @@ def undo_from(
         return NoProposal(
             f"route {route.route_id} changed since your last change (you left it at revision "
             f"{last_revision}; it is now at {route.revision}, by {route.updated_by or '?'}): "
-            "undo would overwrite that, so nothing was sent; use set-weights instead"
+            "undo would overwrite that, so nothing was sent; edit the weights (w) instead"
         )
     if not same_rules(route.route_rules, last_after):
         return NoProposal(

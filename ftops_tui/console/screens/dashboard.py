@@ -139,15 +139,25 @@ class DashboardScreen(Screen[None]):
 
     def action_mutate(self, action: str) -> None:
         if self.read_only:
+            key = self._key_of(action)
             self.notify(
-                f"READ-ONLY: this console was started with --watch; {action} is not allowed",
+                f"READ-ONLY: this console was started with --watch, so {key} "
+                f"({KeyAction(action).words}) changes nothing",
                 title="READ-ONLY",
                 severity="error",
+                markup=False,
             )
             return
         self.post_message(
             ChangeAsked(KeyAction(action), self.selected_route(), self.selected_version())
         )
+
+    def _key_of(self, action: str) -> str:
+        """The key bound to a mutation, as the keymap has it (`r`, `+`)."""
+        for held in self.active_bindings.values():
+            if held.binding.action == f"mutate('{action}')":
+                return self.app.get_key_display(held.binding)
+        return action
 
     def action_audit(self) -> None:
         self.post_message(AuditAsked(self.selected_route()))

@@ -33,13 +33,14 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("does")
         seen: set[str] = set()
-        # The keys of the screen below and of the app, as the keymap has them; a pane's own
-        # keys (the table's cursor) are the two lines after.
+        # What the key bar shows, as the keymap has it, the screen's keys first: a key that
+        # is not on the bar (a second key for an action, Textual's own) is not listed either.
+        # Moving about in a pane and between panes is the lines after.
         active = self._below.active_bindings.values() if self._below is not None else ()
         for node in (self._below, self.app):
             for held in active:
                 binding = held.binding
-                if held.node is not node or not binding.description or binding.action in seen:
+                if held.node is not node or not binding.show or binding.action in seen:
                     continue
                 seen.add(binding.action)
                 # Keys may come from the config's `keys:`: shown as words, like any other.
