@@ -611,3 +611,25 @@ async def test_the_confirmation_says_how_the_stable_version_was_chosen(
         said = str(confirm.query_one("#confirm-chosen").render())
         assert said == "to support-bot-v1 — champion alias (registry)"
         await pilot.press("escape")
+
+
+async def test_notifications_wait_for_a_dialog_to_close(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    # Textual tests run without toasts unless asked: this one is about toasts.
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await ready(app)
+        await pilot.press("w")
+        await until(app, lambda: isinstance(app.screen, WeightsScreen), what="editor")
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+            await other.patch_route(
+                route_id, [Rule("support-bot-v1", 80), Rule("support-bot-v2", 20)], actor="bob"
+            )
+        await until(app, lambda: any("EXTERNAL" in t.title for t in app.told), what="flagged")
+        await pilot.pause()
+        assert not app.screen.query("Toast"), "a toast over the weights editor"
+        await pilot.press("escape")
+        await until(app, lambda: bool(app.screen.query("Toast")), what="the toasts, now")
+        assert app.screen is app.dashboard

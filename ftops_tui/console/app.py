@@ -16,11 +16,17 @@ from typing import TYPE_CHECKING
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from ftops_tui.console import collector
-from ftops_tui.console.messages import AuditAsked, ChangeAsked, DrawingFailed, StateChanged
+from ftops_tui.console.messages import (
+    AuditAsked,
+    ChangeAsked,
+    DialogsClosed,
+    DrawingFailed,
+    StateChanged,
+)
 from ftops_tui.console.polling import poll_relay, retry_delay
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
 from ftops_tui.domain.models import Event, Route, VersionMetrics
@@ -118,6 +124,7 @@ class FtopsApp(App[None]):
         self._audit_warned = False
         self._frozen = False
         self._malformed: set[tuple[str, str]] = set()
+        self._held: list[tuple[str, str, SeverityLevel, float | None, bool]] = []
         self._signals: list[signal.Signals] = []
 
     @property
@@ -341,7 +348,22 @@ class FtopsApp(App[None]):
         message = "\n".join(safe(line, NOTICE_LINE_LIMIT) for line in message.split("\n"))
         title = safe(title)
         self.told.append(Told(message, title, severity))
+        notice = (message, title, severity, timeout, markup)
+        if isinstance(self.screen, ModalScreen):
+            # Never over a dialog, where the operator is reading or typing: shown when the
+            # dialog closes (DialogsClosed).
+            self._held.append(notice)
+            return
+        self._show(notice)
+
+    def _show(self, notice: tuple[str, str, SeverityLevel, float | None, bool]) -> None:
+        message, title, severity, timeout, markup = notice
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def on_dialogs_closed(self, closed: DialogsClosed) -> None:
+        held, self._held = self._held, []
+        for notice in held:
+            self._show(notice)
 
     # -- intents ----------------------------------------------------------------------------
 

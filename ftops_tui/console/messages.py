@@ -16,6 +16,10 @@ class StateChanged(Message):
         return isinstance(message, StateChanged)
 
 
+class DialogsClosed(Message):
+    """The dashboard is on top again: what was held back while a dialog was open can show."""
+
+
 class DrawingFailed(Message):
     """A pane met a bug drawing itself: it drew what it could, the App says what failed."""
 

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from ftops_tui.console import views
-from ftops_tui.console.messages import AuditAsked, ChangeAsked, StateChanged
+from ftops_tui.console.messages import AuditAsked, ChangeAsked, DialogsClosed, StateChanged
 from ftops_tui.console.state import EVENTS_LEN, ConsoleState
 from ftops_tui.console.widgets.events_pane import EventsPane
 from ftops_tui.console.widgets.key_bar import KeyBar
@@ -83,6 +83,9 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(RoutesPane).focus()
         self.repaint()
+
+    def on_screen_resume(self) -> None:
+        self.post_message(DialogsClosed())
 
     def on_state_changed(self, message: StateChanged) -> None:
         self.repaint()
