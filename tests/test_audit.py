@@ -49,6 +49,7 @@ CONSOLE_MD_COLUMNS = [
     "reason",
     "status",
     "error",
+    "event_time",  # v1.1
 ]
 
 
@@ -137,7 +138,105 @@ def test_observed_event_is_recorded_once_even_by_a_second_store_on_the_file(
     row = AuditStore(path).rows()[-1]  # the oldest
     assert row["kind"] == "observed" and row["event_seq"] == 7
     assert row["actor"] == "relay:auto-rollback" and row["reason"] == "p99 high"
-    assert row["ts"] == "2026-11-22T10:00:00.000Z"
+    # The relay's time is the event's; ts is when the row was written.
+    assert row["event_time"] == "2026-11-22T10:00:00.000Z" and row["ts"] > "2026-11-23"
+    assert row["action"] == "auto_rollback"  # the relay's auto-rollback made it
+
+
+def test_an_observed_row_keeps_the_events_kind_and_revision(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    made = Event(1, "2026-11-22T09:00:00Z", "r1", "api", "route_created", (), A, "", revision=1)
+    moved = Event(2, "2026-11-22T09:05:00Z", "r1", "bob@x", "weights_changed", A, B, "go", 2)
+    odd = Event(3, "2026-11-22T09:06:00Z", "r1", "bob@x", "sticky_changed", B, B, "")
+    bare = Event(4, "2026-11-22T09:07:00Z", "r1", "bob@x", "", B, B, "")
+    assert all(store.record_observed(e) for e in (made, moved, odd, bare))
+    rows = store.rows()
+    assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)
+    got = [(r["action"], r["revision"], r["event_time"]) for r in reversed(rows)]
+    assert got == [
+        ("route_created", 1, "2026-11-22T09:00:00.000Z"),
+        ("weights_changed", 2, "2026-11-22T09:05:00.000Z"),
+        ("sticky_changed", None, "2026-11-22T09:06:00.000Z"),  # a kind we do not know: as is
+        ("unknown", None, "2026-11-22T09:07:00.000Z"),
+    ]
+    # Our own rows still take only our own actions.
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_intent(
+            action="route_created",
+            actor="a",
+            route_id="r1",
+            before=A,
+            after=B,
+            expected_revision=1,
+            reason="",
+        )
+
+
+# The table as console.md 1.0 had it, before `event_time` (user_version 0).
+OLD_SCHEMA = """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY, ts TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('intent', 'outcome', 'observed')),
+    intent_id INTEGER REFERENCES audit_log(id),
+    action TEXT NOT NULL CHECK (action IN
+        ('rollback', 'set_weights', 'step', 'promote', 'undo', 'alias')),
+    actor TEXT NOT NULL, route_id TEXT NOT NULL, before_json TEXT, after_json TEXT,
+    expected_revision INTEGER, revision INTEGER, reason TEXT NOT NULL DEFAULT '',
+    status TEXT, error TEXT NOT NULL DEFAULT '', event_seq INTEGER);
+CREATE UNIQUE INDEX audit_log_observed_once
+    ON audit_log (route_id, event_seq, ts, actor, before_json, after_json)
+    WHERE kind = 'observed';
+CREATE INDEX audit_log_by_route ON audit_log (route_id, id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+INSERT INTO audit_log (id, ts, kind, action, actor, route_id, expected_revision, reason)
+    VALUES (1, '2026-11-01T10:00:00.000Z', 'intent', 'rollback', 'al@b', 'r1', 4, 'bad');
+INSERT INTO audit_log (id, ts, kind, intent_id, action, actor, route_id, revision, status)
+    VALUES (2, '2026-11-01T10:00:01.000Z', 'outcome', 1, 'rollback', 'al@b', 'r1', 5, 'applied');
+INSERT INTO audit_log (id, ts, kind, action, actor, route_id, reason, event_seq)
+    VALUES (3, '2026-11-01T09:00:00.000Z', 'observed', 'set_weights', 'bob', 'r1', 'x', 9);
+"""
+
+
+def old_file(path: Path) -> Path:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(OLD_SCHEMA)
+    return path
+
+
+def test_a_file_from_before_v1_1_is_rebuilt_once_with_every_row(tmp_path: Path) -> None:
+    path = old_file(tmp_path / "audit.db")
+    store = AuditStore(path)
+    assert store.record_observed(
+        Event(10, "2026-11-02T08:00:00Z", "r1", "relay:auto-rollback", "weights_changed", B, A)
+    )
+    rows = {r["id"]: r for r in store.rows()}
+    assert sorted(rows) == [1, 2, 3, 4]
+    assert rows[1]["reason"] == "bad" and rows[2]["intent_id"] == 1
+    # The old observed row keeps its word and its time, now also as event_time.
+    assert rows[3]["action"] == "set_weights" and rows[3]["event_time"] == rows[3]["ts"]
+    assert rows[4]["action"] == "auto_rollback"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM audit_log")
+    # A second store on the rebuilt file finds it ready: nothing moves again.
+    assert AuditStore(path).rows() == store.rows()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files")
+def test_an_old_file_that_cannot_be_rebuilt_is_still_read(tmp_path: Path) -> None:
+    path = old_file(tmp_path / "audit.db")
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        rows = AuditStore(path).rows()
+    finally:
+        tmp_path.chmod(0o755)
+    assert [r["id"] for r in rows] == [3, 2, 1] and rows[0]["event_time"] is None
 
 
 def test_a_restarted_relay_reusing_a_seq_for_another_change_is_still_recorded(
@@ -166,6 +265,10 @@ async def test_events_from_the_relay_are_recorded_once_across_stores(
     assert [AuditStore(path).record_observed(e) for e in again] == [False, False]
     rows = AuditStore(path).rows(route_id=route_id)
     assert [r["actor"] for r in rows] == ["bob@x", "api"]
+    assert [(r["action"], r["revision"]) for r in rows] == [
+        ("weights_changed", 2),
+        ("route_created", 1),
+    ]
 
 
 def test_a_path_under_a_regular_file_is_unavailable_and_named(tmp_path: Path) -> None:

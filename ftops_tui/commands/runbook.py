@@ -316,23 +316,27 @@ def print_audit(args: argparse.Namespace, path: Path) -> int:
 def audit_text(rows: Sequence[Mapping[str, Any]]) -> str:
     """One line per row, newest first: greppable, readable over any link."""
     lines = [
-        f"{'id':>5}  {'ts':<24}  {'kind':<8}  {'action':<11}  {'route':<22}  {'status':<10}  "
-        f"{'rev':<7}  actor / change / reason"
+        f"{'id':>5}  {'ts':<24}  {'kind':<8}  {'action':<14}  {'route':<22}  {'status':<10}  "
+        f"{'rev':<10}  actor / change / reason"
     ]
     for row in rows:
         if row["kind"] == "intent":
             rev = f"{row['expected_revision'] if row['expected_revision'] is not None else ''}->"
         elif row["kind"] == "observed":
             rev = f"seq {row['event_seq']}"
+            if row["revision"] is not None:
+                rev = f"{rev} r{row['revision']}"
         else:
             rev = "" if row["revision"] is None else str(row["revision"])
         status = row["status"] or "-"
         words = f'"{row["reason"]}"' if row["reason"] else ""
+        if row["kind"] == "observed" and row["event_time"]:
+            words = f"{words}  at the relay {row['event_time']}".strip()
         if row["error"]:
             words = f"{words}  error: {row['error']}".strip()
         lines.append(
-            f"{row['id']:>5}  {row['ts']:<24}  {row['kind']:<8}  {row['action']:<11}  "
-            f"{row['route_id']:<22}  {status:<10}  {rev:<7}  {row['actor']}  {change_text(row)}"
+            f"{row['id']:>5}  {row['ts']:<24}  {row['kind']:<8}  {row['action']:<14}  "
+            f"{row['route_id']:<22}  {status:<10}  {rev:<10}  {row['actor']}  {change_text(row)}"
             + (f"  {words}" if words else "")
         )
     return "\n".join(lines)

@@ -169,6 +169,9 @@ class Event:
     before: Rules
     after: Rules
     reason: str = ""
+    # The route's revision after the change, when the relay says it (relay-api.md's Event has
+    # no such field; the reference relay sends it, and an observed audit row keeps it).
+    revision: int | None = None
 
 
 @dataclass(frozen=True)

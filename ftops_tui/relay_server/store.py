@@ -116,6 +116,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "before": rules_to_json(event.before),
         "after": rules_to_json(event.after),
         "reason": event.reason,
+        "revision": event.revision,
     }
 
 
@@ -199,7 +200,7 @@ class RelayStore:
         except (TypeError, ValueError) as exc:
             raise _invalid(f"route {route_id}: {exc}") from None
         self.routes[route_id] = route
-        self._record(route_id, route.updated_by, "route_created", (), rules, "")
+        self._record(route_id, route.updated_by, "route_created", (), rules, "", revision=1)
         return route
 
     def patch_route(self, body: object) -> Route:
@@ -241,18 +242,32 @@ class RelayStore:
         )
         self.routes[route_id] = updated
         self._record(
-            route_id, actor, "weights_changed", route.route_rules, updated.route_rules, reason
+            route_id,
+            actor,
+            "weights_changed",
+            route.route_rules,
+            updated.route_rules,
+            reason,
+            revision=updated.revision,
         )
         return updated
 
     # -- events --------------------------------------------------------------------------
 
     def _record(
-        self, route_id: str, actor: str, kind: str, before: Rules, after: Rules, reason: str
+        self,
+        route_id: str,
+        actor: str,
+        kind: str,
+        before: Rules,
+        after: Rules,
+        reason: str,
+        *,
+        revision: int,
     ) -> None:
         self.last_seq += 1
         self.events.append(
-            Event(self.last_seq, now_iso(), route_id, actor, kind, before, after, reason)
+            Event(self.last_seq, now_iso(), route_id, actor, kind, before, after, reason, revision)
         )
 
     def events_after(self, after_seq: int) -> list[Event]:

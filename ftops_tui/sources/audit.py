@@ -10,12 +10,20 @@ The database itself refuses UPDATE and DELETE on `audit_log` (triggers), so "app
 does not depend on every writer being well behaved. A program with write
 access to the file can still drop the table or delete the file; that is for file permissions.
 
-Columns are console.md's, plus one addition: `event_seq`, the relay Event's `seq` on
-`observed` rows (NULL on the others). An observed event is recorded once per
-(route_id, event_seq, ts, actor, before_json, after_json), where `ts` of an observed row is
-the relay's own time of the event: the same event read again (after a restart, or by a second
-console) is ignored, while a relay restart that reuses a seq for a different change (different
-time, actor or rules) is recorded.
+Columns are console.md's with its v1.1 `event_time`, plus one addition: `event_seq`, the
+relay Event's `seq` on `observed` rows (NULL on the others). `ts` is when a row was written;
+an observed row's `event_time` is the relay's own time of the event, its `action` the Event's
+`kind` (`auto_rollback` when the relay's auto-rollback did it) and its `revision` the one the
+Event names, when it names one. An observed event is recorded once per
+(route_id, event_seq, event_time, actor, before_json, after_json): the same event read again
+(after a restart, or by a second console) is ignored, while a relay restart that reuses a seq
+for a different change (different time, actor or rules) is recorded.
+
+The file says its layout in `PRAGMA user_version` (SCHEMA_VERSION). A file written before
+v1.1 (version 0: observed rows said `set_weights` and kept the event's time in `ts`) is
+rebuilt once, every row kept with its id, in one transaction, by the first writer that opens
+it; its old observed rows keep their action, and their `ts` is copied into `event_time`. A
+reader without write access reads such a file as it is.
 
 Every word written (the WORDS columns) passes `scrub`, which replaces each of the store's
 `secrets` with `***`: the relay key is never meant to reach this table, and if a bug ever
@@ -52,7 +60,7 @@ __all__ = [
 ]
 
 TABLE = "audit_log"
-#: console.md's columns in order, then the one addition (`event_seq`).
+#: console.md's columns in order (with v1.1's `event_time`), then the one addition (`event_seq`).
 COLUMNS = (
     "id",
     "ts",
@@ -68,13 +76,22 @@ COLUMNS = (
     "reason",
     "status",
     "error",
+    "event_time",
     "event_seq",
 )
 #: The columns that hold words (from people, the relay, the registry), which `scrub` masks
-#: secrets in; the others are this program's own vocabulary, times and numbers.
+#: secrets in; the others are this program's own vocabulary, times and numbers, except an
+#: observed row's action, which is the relay's word (OBSERVED_WORDS).
 WORDS = frozenset({"actor", "route_id", "before_json", "after_json", "reason", "error"})
+OBSERVED_WORDS = WORDS | {"action"}
 KINDS = ("intent", "outcome", "observed")
+#: The actions of this program's own rows; an observed row's action is the relay's word.
 ACTIONS = tuple(str(a) for a in Action)
+#: The relay Event kind an observed row is given when the relay's auto-rollback made it.
+AUTO_ROLLBACK = "auto_rollback"
+AUTO_ROLLBACK_ACTOR = "relay:auto-rollback"
+#: The layout of the table, kept in `PRAGMA user_version`: 2 since console.md v1.1.
+SCHEMA_VERSION = 2
 STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
 BUSY_TIMEOUT_S = 5.0
 # How long the connection stays open after a use. Long enough for a change's outcome row to
@@ -93,13 +110,13 @@ def _sql_list(values: Sequence[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-_SCHEMA = (
-    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+def _table(name: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
         id INTEGER PRIMARY KEY,
         ts TEXT NOT NULL,
         kind TEXT NOT NULL CHECK (kind IN ({_sql_list(KINDS)})),
         intent_id INTEGER REFERENCES {TABLE}(id),
-        action TEXT NOT NULL CHECK (action IN ({_sql_list(ACTIONS)})),
+        action TEXT NOT NULL CHECK (kind = 'observed' OR action IN ({_sql_list(ACTIONS)})),
         actor TEXT NOT NULL,
         route_id TEXT NOT NULL,
         before_json TEXT,
@@ -109,12 +126,17 @@ _SCHEMA = (
         reason TEXT NOT NULL DEFAULT '',
         status TEXT CHECK (status IS NULL OR status IN ({_sql_list(STATUSES)})),
         error TEXT NOT NULL DEFAULT '',
+        event_time TEXT,
         event_seq INTEGER,
         CHECK (kind != 'outcome' OR (intent_id IS NOT NULL AND status IS NOT NULL)),
-        CHECK (kind != 'observed' OR event_seq IS NOT NULL)
-    )""",
+        CHECK (kind != 'observed' OR (event_seq IS NOT NULL AND event_time IS NOT NULL))
+    )"""
+
+
+# The indexes and triggers; a rebuild (`_migrate`) drops and makes them again.
+_DEPENDENTS = (
     f"""CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_observed_once
-        ON {TABLE} (route_id, event_seq, ts, actor, before_json, after_json)
+        ON {TABLE} (route_id, event_seq, event_time, actor, before_json, after_json)
         WHERE kind = 'observed'""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_by_route ON {TABLE} (route_id, id)",
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
@@ -126,6 +148,7 @@ _SCHEMA = (
         SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never deleted');
     END""",
 )
+_SCHEMA = (_table(TABLE), *_DEPENDENTS)
 
 _SCHEMA_NAMES = (
     TABLE,
@@ -136,7 +159,43 @@ _SCHEMA_NAMES = (
 )
 
 Row = dict[str, Any]
+
+
+def _full(row: Mapping[str, Any]) -> Row:
+    """A row keyed by COLUMNS; a column an older file lacks is None."""
+    return {column: row.get(column) for column in COLUMNS}
+
+
 JsonValue = Rules | Mapping[str, Any]
+
+
+def _version(db: Database) -> int:
+    return int(next(db.query("PRAGMA user_version"))["user_version"])
+
+
+def _exists(db: Database, name: str) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [name]).fetchone()
+    return found is not None
+
+
+def _migrate(db: Database) -> None:
+    """Rebuilds a version-0 table in the v1.1 layout, inside the caller's transaction:
+    SQLite cannot change a CHECK in place, so the rows move, ids and all, to a new table
+    that then takes the old one's name (SQLite's documented twelve-step procedure)."""
+    new = f"{TABLE}_v{SCHEMA_VERSION}"
+    old_columns = [c for c in COLUMNS if c != "event_time"]
+    db.execute(_table(new))
+    db.execute(
+        f"INSERT INTO {new} ({', '.join(old_columns)}, event_time) "
+        f"SELECT {', '.join(old_columns)}, CASE WHEN kind = 'observed' THEN ts END FROM {TABLE}"
+    )
+    for name in _SCHEMA_NAMES[1:]:
+        kind = "TRIGGER" if name.endswith(("_no_update", "_no_delete")) else "INDEX"
+        db.execute(f"DROP {kind} IF EXISTS {name}")
+    db.execute(f"DROP TABLE {TABLE}")
+    db.execute(f"ALTER TABLE {new} RENAME TO {TABLE}")
+    for statement in _DEPENDENTS:
+        db.execute(statement)
 
 
 class AuditUnavailable(Exception):
@@ -346,28 +405,51 @@ class AuditStore:
                 _SCHEMA_NAMES,
             )
         )["n"]
-        if present == len(_SCHEMA_NAMES):
+        if present == len(_SCHEMA_NAMES) and _version(db) >= SCHEMA_VERSION:
             # Already set up: reading (`ftops-tui audit`) must not need write access.
+            self._ready = True
+            return
+        if present and self._read_only():
+            # An older layout that this user may read but not rebuild: read it as it is
+            # (`rows` fills the columns it lacks with None); a write fails as unavailable.
             self._ready = True
             return
         mode = next(db.query("PRAGMA journal_mode"))["journal_mode"]
         if str(mode).lower() != "wal":
             # Readers never block the writer and vice versa; the mode sticks to the file.
             db.query("PRAGMA journal_mode = WAL")
+        # A rebuild drops the old table while the new one refers to it by name; the keys are
+        # checked once the new table carries the name (foreign_key_check below).
+        db.execute("PRAGMA foreign_keys = OFF")
         # IMMEDIATE takes the write lock up front (waiting out the busy timeout): two
         # processes creating the table at once must not fail on a stale read snapshot.
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA:
-                db.execute(statement)
+            if _exists(db, TABLE) and _version(db) < SCHEMA_VERSION:
+                _migrate(db)
+            else:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(
+                    f"{TABLE}: outcome rows without their intent: {broken}"
+                )
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
             db.rollback()
             raise
+        finally:
+            db.execute("PRAGMA foreign_keys = ON")
         self._ready = True
 
+    def _read_only(self) -> bool:
+        return not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK)
+
     def _insert(self, row: Mapping[str, object], *, or_ignore: bool = False) -> int | None:
-        cells = {k: self._scrubbed(v) if k in WORDS else v for k, v in row.items()}
+        words = OBSERVED_WORDS if row.get("kind") == "observed" else WORDS
+        cells = {k: self._scrubbed(v) if k in words else v for k, v in row.items()}
         names = ", ".join(cells)
         marks = ", ".join("?" for _ in cells)
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
@@ -465,19 +547,26 @@ class AuditStore:
     def record_observed(self, event: Event) -> bool:
         """A relay Event (someone else's change); False when it was already recorded.
 
-        The relay's events carry no action word, so observed rows say `set_weights` (every
-        event changes a route's rules); who did it and why are in `actor` and `reason`.
+        The action is the Event's kind as the relay said it (`route_created`,
+        `weights_changed`, a kind this program does not know), `auto_rollback` when the
+        relay's auto-rollback made the change; `unknown` when the relay gave no kind.
         """
+        if event.actor == AUTO_ROLLBACK_ACTOR:
+            action = AUTO_ROLLBACK
+        else:
+            action = event.kind or "unknown"
         row_id = self._insert(
             {
-                "ts": _event_ts(event.time),
+                "ts": now_ts(),
                 "kind": "observed",
-                "action": "set_weights",
+                "action": action,
                 "actor": event.actor,
                 "route_id": event.route_id,
                 "before_json": _to_json(event.before),
                 "after_json": _to_json(event.after),
+                "revision": event.revision,
                 "reason": event.reason,
+                "event_time": _event_ts(event.time),
                 "event_seq": event.seq,
             },
             or_ignore=True,
@@ -488,7 +577,8 @@ class AuditStore:
 
     def rows(self, route_id: str | None = None, limit: int | None = None) -> list[Row]:
         """Rows newest first, each a dict keyed by COLUMNS."""
-        sql = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+        # `*`, not COLUMNS: a file of an older layout that this user cannot rebuild is read too.
+        sql = f"SELECT * FROM {TABLE}"
         params: list[object] = []
         if route_id is not None:
             sql += " WHERE route_id = ?"
@@ -498,15 +588,14 @@ class AuditStore:
             sql += " LIMIT ?"
             params.append(limit)
         with self._db() as db:
-            return [dict(r) for r in db.query(sql, params)]
+            return [_full(r) for r in db.query(sql, params)]
 
     def _applied(self, route_id: str, actor: str) -> list[tuple[Row, Row]]:
         """This actor's applied weight changes on the route, newest first, as (intent, outcome)."""
-        cols = ", ".join(COLUMNS)
         with self._db() as db:
             outcomes = list(
                 db.query(
-                    f"SELECT {cols} FROM {TABLE} WHERE kind = 'outcome' AND status = 'applied'"
+                    f"SELECT * FROM {TABLE} WHERE kind = 'outcome' AND status = 'applied'"
                     " AND action != 'alias' AND route_id = ? AND actor = ? ORDER BY id DESC",
                     [route_id, self.scrub(actor)],
                 )
@@ -516,10 +605,10 @@ class AuditStore:
             ids = [o["intent_id"] for o in outcomes]
             marks = ", ".join("?" for _ in ids)
             intents = {
-                r["id"]: dict(r)
-                for r in db.query(f"SELECT {cols} FROM {TABLE} WHERE id IN ({marks})", ids)
+                r["id"]: _full(r)
+                for r in db.query(f"SELECT * FROM {TABLE} WHERE id IN ({marks})", ids)
             }
-        return [(intents[o["intent_id"]], dict(o)) for o in outcomes if o["intent_id"] in intents]
+        return [(intents[o["intent_id"]], _full(o)) for o in outcomes if o["intent_id"] in intents]
 
     def last_applied(self, route_id: str, actor: str) -> tuple[Row, Row] | None:
         """This actor's latest applied weight change on the route, undo included."""

@@ -182,6 +182,7 @@ def parse_event(data: object) -> Event:
         before=parse_rules(obj.get("before") or [], f"{where}.before"),
         after=parse_rules(obj.get("after") or [], f"{where}.after"),
         reason=str(obj.get("reason") or ""),
+        revision=None if obj.get("revision") is None else _field(obj, "revision", int, where),
     )
 
 

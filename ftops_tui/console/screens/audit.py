@@ -99,6 +99,10 @@ class AuditScreen(Screen[None]):
         status = row["status"] or ""
         flagged = bool(status) and Status(status).troubling
         words = row["reason"] or ""
+        if row["kind"] == "observed" and row["event_time"]:
+            # ts is when this console wrote the row; the relay's own time of the change:
+            at = f"at the relay {str(row['event_time'])[:19].replace('T', ' ')}"
+            words = f"{words} — {at}" if words else at
         if row["error"]:
             words = f"{words} — error: {row['error']}" if words else f"error: {row['error']}"
         cells: tuple[str | Text, ...] = (
