@@ -25,6 +25,7 @@ from ftops_tui.console.widgets.problem_panel import ProblemPanel
 from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.console.widgets.source_bar import SourceBar
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
+from ftops_tui.console.widgets.version_detail import VersionDetail
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.models import Rule
 from ftops_tui.relay_server.app import RelaySettings
@@ -64,7 +65,7 @@ def text_of(widget: object) -> str:
     if isinstance(widget, Static):
         content = widget.content
         return content.plain if isinstance(content, Text) else str(content)
-    assert isinstance(widget, SourceBar | VerdictPane | ProblemPanel)
+    assert isinstance(widget, SourceBar | VerdictPane | ProblemPanel | VersionDetail)
     return widget.render().plain
 
 
@@ -111,12 +112,18 @@ async def test_panes_show_routes_versions_registry_and_verdicts(
         assert ROUTE in routes and "95/5" in routes and "scenario" in routes
         versions = text_of(screen.query_one(VersionsPane))
         assert "support-bot-v1 (stable)" in versions
-        assert "support-bot v1 @champion accuracy=0.91 toxicity=0.02" in versions
-        assert "support-bot v2 accuracy=0.93" in versions
+        detail = text_of(screen.query_one(VersionDetail))
+        assert detail == "support-bot-v1: support-bot v1 @champion accuracy=0.91 toxicity=0.02"
         verdict = text_of(screen.query_one(VerdictPane))
         assert "support-bot-v2:" in verdict
         assert "relay ok" in header(app) and "registry ok" in header(app)
         assert screen.focused is screen.query_one(RoutesPane)
+        screen.query_one(VersionsPane).move_cursor(1)  # the canary: its facts, and stable's
+        await pilot.pause()
+        assert text_of(screen.query_one(VersionDetail)) == (
+            "support-bot-v2: support-bot v2 accuracy=0.93 toxicity=0.03  │  "
+            "stable support-bot-v1: support-bot v1 @champion accuracy=0.91 toxicity=0.02"
+        )
         events = text_of(screen.query_one(EventsPane))
         assert "route_created by scenario" in events
 

@@ -4,19 +4,25 @@ servers that refuse, stall or fail."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ftops_tui.domain.vocabulary import SourceProblem
+from ftops_tui.sources.problems import problem_of
 from ftops_tui.sources.registry import (
     MlflowRegistry,
     RegistryError,
     RegistryNotFound,
     RegistrySnapshot,
+    RegistryTimeout,
     RegistryUnreachable,
     RegistryVersion,
 )
@@ -297,3 +303,63 @@ def test_alias_and_tag_writes_are_read_back_from_either_store(
     snap = registry.snapshot(["support-bot"])
     assert snap.stable_version_tag("support-bot", "champion") == "support-bot-v1"
     assert [v.version_tag for v in snap.versions] == ["support-bot-v1", "support-bot-v2"]
+
+
+class TricklingServer:
+    """An HTTP server on loopback that answers one byte every half second, for ever: no
+    single read ever times out, only a deadline on the whole call can end it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 100:
+                if self.stop.wait(0.5):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def __enter__(self) -> TricklingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+async def test_a_registry_answering_a_byte_at_a_time_is_cut_off_by_the_deadline() -> None:
+    with TricklingServer() as server:
+        registry = MlflowRegistry(
+            f"http://127.0.0.1:{server.port}", timeout_s=1.0, first_call_allowance_s=0.0
+        )
+        assert registry.deadline_s(first=True) == 3.0
+        started = time.monotonic()
+        with pytest.raises(RegistryTimeout, match="no answer within 3 s"):
+            await registry.fetch()
+        assert time.monotonic() - started < 10
+        assert problem_of(RegistryTimeout("x")) is SourceProblem.TIMEOUT
+        # The next poll does not start a second call beside the one still in flight.
+        with pytest.raises(RegistryTimeout):
+            await registry.fetch()
+        assert server.connections == 1

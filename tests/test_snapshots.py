@@ -1,4 +1,5 @@
-"""Snapshots of the dashboard at 80x24 and 160x45, in a dark and a light theme.
+"""Snapshots of the dashboard at 80x24, 120x36 and 160x45, in a dark and a light theme, and
+of the audit screen at 80x24.
 
 The state is built through ConsoleState's own feeding methods from fixed data with a fixed
 clock, and polling is off, so every run renders the same screen. Update after an intended
@@ -6,7 +7,10 @@ change with `pytest tests/test_snapshots.py --snapshot-update` and look at the r
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +20,7 @@ from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import RegistryFacts
 from ftops_tui.settings.config import config_from_dict
+from ftops_tui.sources.audit import COLUMNS, AuditStore
 from ftops_tui.sources.registry import MlflowRegistry, RegistryUnreachable
 from ftops_tui.sources.relay_client import RelayClient
 
@@ -90,20 +95,21 @@ def frozen_state() -> ConsoleState:
     return state
 
 
-def frozen_app(theme: str, *, watch: bool = False) -> FtopsApp:
+def frozen_app(theme: str, *, watch: bool = False, audit: AuditStore | None = None) -> FtopsApp:
     state = frozen_state()
     services = Services(
         state.config,
         RelayClient(state.config.relay.url, api_key=None),
         MlflowRegistry(state.config.registry.tracking_uri),
         actor=state.actor,
+        audit=audit,
         read_only=watch,
     )
     return FtopsApp(services, theme=theme, polling=False, wall_clock=lambda: NOON, state=state)
 
 
 @pytest.mark.parametrize("theme", ["ftops-dark", "ftops-light"])
-@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (160, 45)])
 def test_dashboard_snapshot(
     snap_compare: Callable[..., bool], theme: str, size: tuple[int, int]
 ) -> None:
@@ -114,3 +120,78 @@ def test_watch_mode_snapshot_shows_read_only_and_no_mutation_keys(
     snap_compare: Callable[..., bool],
 ) -> None:
     assert snap_compare(frozen_app("ftops-mono", watch=True), terminal_size=(100, 30))
+
+
+def frozen_audit(path: Path) -> AuditStore:
+    """An audit log with a rollback and an auto-rollback seen, at fixed times."""
+    store = AuditStore(path)
+    store.check()
+    rows = [
+        (
+            1,
+            "2026-11-24T11:58:05.120Z",
+            "observed",
+            None,
+            "auto_rollback",
+            "relay:auto-rollback",
+            "search-ranker",
+            '[{"version_tag":"ranker-v7","weight":75},{"version_tag":"ranker-v8","weight":25}]',
+            '[{"version_tag":"ranker-v7","weight":100},{"version_tag":"ranker-v8","weight":0}]',
+            None,
+            9,
+            "ranker-v8: error_rate 0.210 > 0.05",
+            None,
+            "",
+            "2026-11-24T11:58:02.000Z",
+            2,
+        ),
+        (
+            2,
+            "2026-11-24T12:01:10.500Z",
+            "intent",
+            None,
+            "rollback",
+            "alice@bastion-1 via 10.0.0.7",
+            "support-bot-production",
+            '[{"version_tag":"support-bot-v1","weight":95},{"version_tag":"support-bot-v2","weight":5}]',
+            '[{"version_tag":"support-bot-v1","weight":100},{"version_tag":"support-bot-v2","weight":0}]',
+            17,
+            None,
+            "v2 5xx storm",
+            None,
+            "",
+            None,
+            None,
+        ),
+        (
+            3,
+            "2026-11-24T12:01:10.690Z",
+            "outcome",
+            2,
+            "rollback",
+            "alice@bastion-1 via 10.0.0.7",
+            "support-bot-production",
+            None,
+            '[{"version_tag":"support-bot-v1","weight":100},{"version_tag":"support-bot-v2","weight":0}]',
+            None,
+            18,
+            "",
+            "applied",
+            "",
+            None,
+            None,
+        ),
+    ]
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executemany(
+            f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",  # noqa: E501
+            rows,
+        )
+    return store
+
+
+def test_audit_screen_snapshot_at_80x24_shows_the_selected_row_in_full(
+    snap_compare: Callable[..., bool], tmp_path: Path
+) -> None:
+    app = frozen_app("ftops-dark", audit=frozen_audit(tmp_path / "audit.db"))
+    assert snap_compare(app, terminal_size=(80, 24), press=["a", "t", "down", "down"])

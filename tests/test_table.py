@@ -144,3 +144,52 @@ async def test_a_cell_is_text_never_markup_and_its_style_is_drawn() -> None:
         assert lines(table)[1] == " deploy[bot]  [/b]   x"
         bold = [s for s in table.render_line(1) if s.text.strip() == "x"]
         assert bold and bold[0].style is not None and bold[0].style.bold
+
+
+class NarrowTable(App[None]):
+    CSS = "Table { height: 4; }"
+
+    def compose(self) -> ComposeResult:
+        yield Table(
+            (
+                Column("route", "route"),
+                Column("by", "changed by", priority=2),
+                Column("split", "split"),
+                Column("rev", "rev", priority=1),
+            ),
+            id="t",
+        )
+
+
+async def test_a_narrow_pane_drops_the_least_important_columns_first() -> None:
+    wide = TableRow(
+        "support-bot", (Cell("support-bot"), Cell("relay:auto"), Cell("95/5"), Cell("17"))
+    )
+    for width, shown in (
+        (60, ("route", "by", "split", "rev")),
+        (30, ("route", "split", "rev")),  # `by` (2) leaves before `rev` (1)
+        (22, ("route", "split")),
+        (8, ("route", "split")),  # priority 0 stays: the table scrolls sideways instead
+    ):
+        app = NarrowTable()
+        async with app.run_test(size=(width, 6)) as pilot:
+            table = app.query_one(Table)
+            table.content = (wide,)
+            await pilot.pause()
+            assert table.shown_columns == shown, width
+            header = table.render_line(0).text
+            assert ("changed by" in header) == ("by" in shown)
+            assert "95/5" in "".join(lines(table)) or width < 20
+
+
+async def test_columns_come_back_when_the_terminal_grows() -> None:
+    app = NarrowTable()
+    async with app.run_test(size=(22, 6)) as pilot:
+        table = app.query_one(Table)
+        table.content = (TableRow("a", (Cell("a"), Cell("ops"), Cell("100/0"), Cell("3"))),)
+        await pilot.pause()
+        narrow = table.shown_columns
+        await pilot.resize_terminal(60, 6)
+        await pilot.pause()
+        assert narrow != table.shown_columns == ("route", "by", "split", "rev")
+        assert "ops" in table.render_line(1).text

@@ -87,6 +87,29 @@ def test_registry_words_are_made_safe_like_the_relays() -> None:
     state = fed()
     facts = RegistryFacts("bot\x1b]0;T\x07", "1", ("champ\u202eion",), {"eval.acc\x07": 0.9})
     state.registry_answered({"v1": facts})
-    v1, _v2 = views.version_rows(state, state.view_of("bot"))
-    shown = texts(v1)[-1]
-    assert shown == "bot␛]0;T␇ v1 @champ\\u202eion acc␇=0.9"
+    (line,) = views.version_detail(state, state.view_of("bot"), "v1")
+    shown = "".join(piece.text for piece in line.pieces)
+    assert shown == "v1: bot␛]0;T␇ v1 @champ\\u202eion acc␇=0.9"
+
+
+def test_the_detail_line_shows_the_selected_versions_facts_beside_the_stable_ones() -> None:
+    from ftops_tui.domain.overview import RegistryFacts
+    from ftops_tui.sources.registry import RegistryUnreachable
+
+    state = fed()
+    state.registry_answered(
+        {
+            "v1": RegistryFacts("bot", "1", ("champion",), {"eval.accuracy": 0.91}),
+            "v2": RegistryFacts("bot", "2", (), {"eval.accuracy": 0.87}),
+        }
+    )
+    view = state.view_of("bot")
+    (line,) = views.version_detail(state, view, "v2")
+    assert "".join(p.text for p in line.pieces) == (
+        "v2: bot v2 accuracy=0.87  │  stable v1: bot v1 @champion accuracy=0.91"
+    )
+    (line,) = views.version_detail(state, view, None)  # nothing selected yet: the first
+    assert "".join(p.text for p in line.pieces) == "v1: bot v1 @champion accuracy=0.91"
+    state.registry_failed(RegistryUnreachable("connection refused"))
+    (line,) = views.version_detail(state, view, "v2")
+    assert line.pieces[0].text.startswith("registry STALE")  # old facts say they are old

@@ -10,6 +10,7 @@ from pathlib import Path
 from fixtures.console import console, console_config, until
 from fixtures.relay import RELAY_KEY
 from rich.text import Text
+from textual.widgets import Label
 
 from ftops_tui.console.screens.audit import AuditScreen, as_text
 from ftops_tui.console.widgets.routes_pane import RoutesPane
@@ -53,13 +54,23 @@ async def test_actor_and_reason_with_brackets_are_shown_as_written(
             )
 
             # Seen from another party: flagged in a toast and kept as an observed audit row.
-            await until(app, lambda: len(audit.rows(ROUTE)) >= 1, what="the observed row")
+            await until(
+                app,
+                lambda: any(r["actor"] == ACTOR for r in audit.rows(ROUTE)),
+                what="the observed row",
+            )
             await pilot.press("a")
             await until(app, lambda: isinstance(app.screen, AuditScreen), what="the audit view")
             table = app.screen.query_one("#audit")
-            await until(app, lambda: table.row_count >= 1, what="audit rows")  # type: ignore[attr-defined]
+            await until(app, lambda: table.row_count >= 1, what="audit rows")
+
+            def detail() -> Label:
+                return app.screen.query_one("#audit-detail", Label)
+
+            # type: ignore[attr-defined]
             await pilot.pause()
-            shown = "".join(table.render_line(y).text for y in range(2))  # type: ignore[attr-defined]
+            await until(app, lambda: bool(str(detail().render())), what="the row in full")
+            shown = str(detail().render())  # the selected row in full, under the table
             assert ACTOR in shown
             assert REASON in shown
             assert (

@@ -34,6 +34,7 @@ from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import SourceProblem
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
+from ftops_tui.sources.blocking import in_thread
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import RelayError
@@ -92,6 +93,9 @@ class Told:
 class FtopsApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ftops-tui"
+    # Under 30 lines (80x24 is the bastion default) the panes give up their side and bottom
+    # borders (app.tcss, `.-short`).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
@@ -278,7 +282,7 @@ class FtopsApp(App[None]):
         prepare = self.services.prepare
         while prepare is not None:
             try:
-                await asyncio.to_thread(prepare)
+                await in_thread(prepare, name="registry set-up")
                 prepare = None
             except Exception as exc:
                 self._unexpected("registry set-up", exc)

@@ -122,7 +122,7 @@ def versions_title(view: RouteView | None) -> str:
     return f"versions of {safe(view.route.route_id)}" if view else "versions"
 
 
-VERSION_COLUMNS = 11
+VERSION_COLUMNS = 10
 
 
 def version_rows(
@@ -152,7 +152,6 @@ def _version(state: ConsoleState, v: VersionView) -> tuple[Cell, ...]:
         Cell(f"{m.latency_p50_ms:.0f}ms" if m and m.latency_p50_ms is not None else "-"),
         Cell(str(m.request_count) if m else "-" if v.metrics is None else "?"),
         Cell(f"{m.cost_per_token:.2e}" if m and m.cost_per_token is not None else "-"),
-        Cell(_registry_text(v)),
     )
 
 
@@ -171,7 +170,7 @@ def _verdict_cell(v: VersionView) -> Cell:
 
 def _registry_text(v: VersionView) -> str:
     if v.registry is None:
-        return "-"
+        return "not in the registry"
     facts = v.registry
     text = f"{safe(facts.model)} v{safe(facts.version)}"
     if facts.aliases:
@@ -179,6 +178,27 @@ def _registry_text(v: VersionView) -> str:
     for key, score in sorted(facts.eval_scores.items()):
         text += f" {safe(key.removeprefix('eval.'))}={score:g}"
     return text
+
+
+def version_detail(
+    state: ConsoleState, view: RouteView | None, selected: str | None
+) -> tuple[Line, ...]:
+    """The selected version's registry facts and eval scores, and the stable version's beside
+    them to compare: a line under the versions pane, not a column that a narrow terminal
+    cuts. Facts from a registry that stopped answering say so."""
+    if view is None or not view.versions:
+        return ()
+    chosen = next((v for v in view.versions if v.version_tag == selected), view.versions[0])
+    pieces = [Cell(safe(chosen.version_tag), "bold"), Cell(f": {_registry_text(chosen)}")]
+    stable = next((v for v in view.versions if v.stable), None)
+    if stable is not None and stable is not chosen:
+        pieces.append(Cell(f"  │  stable {safe(stable.version_tag)}: {_registry_text(stable)}"))
+    health = state.registry
+    if health.problem is not None and health.last_ok is not None:
+        pieces.insert(0, Cell("registry STALE ", "bold reverse"))
+    elif health.last_ok is None:
+        pieces.insert(0, Cell("registry not read yet ", "dim"))
+    return (Line(tuple(pieces)),)
 
 
 # -- verdict ----------------------------------------------------------------------------------

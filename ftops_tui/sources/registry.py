@@ -5,7 +5,8 @@ Data access only; nothing here knows of Textual. MLflow is reached only through
 and must never delay the console's first frame, so importing this module must not import it.
 
 The blocking methods (`snapshot`, `set_alias`, `set_version_tag`) are meant for a worker
-thread; `fetch` and `move_alias` run them off the event loop with `asyncio.to_thread`.
+thread; `fetch` and `move_alias` run them off the event loop in a daemon thread
+(sources/blocking.py), each within a deadline.
 
 Every MLflow failure is mapped to `RegistryUnreachable` (refused, timeout, DNS, 5xx),
 `RegistryNotFound` (unknown model or version) or `RegistryError`; their messages are
@@ -27,6 +28,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ftops_tui.domain.overview import RegistryFacts
 from ftops_tui.domain.vocabulary import SourceProblem
+from ftops_tui.sources.blocking import in_thread
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -46,6 +48,11 @@ EVAL_TAG_PREFIX = "eval."
 
 # MLflow's own cap on MLFLOW_HTTP_REQUEST_MAX_RETRIES (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT).
 _MAX_RETRIES_LIMIT = 10
+# A whole call's deadline (MlflowRegistry.deadline_s) counts this many requests of
+# `timeout_s` each: a snapshot asks for the models, then their versions and aliases.
+CALLS_PER_SNAPSHOT = 3
+# The first call imports MLflow (seconds) and may create a SQLite store's tables.
+FIRST_CALL_ALLOWANCE_S = 60.0
 _PAGE_SIZE = 1000
 
 
@@ -68,6 +75,12 @@ class RegistryUnreachable(RegistryError):
     """The registry did not answer usefully: refused, timed out, DNS failure or a 5xx."""
 
     problem = SourceProblem.UNREACHABLE
+
+
+class RegistryTimeout(RegistryUnreachable):
+    """A whole registry call took longer than its deadline (MlflowRegistry.deadline_s)."""
+
+    problem = SourceProblem.TIMEOUT
 
 
 class RegistryNotFound(RegistryError):
@@ -246,6 +259,7 @@ class MlflowRegistry:
         stable_alias: str = "champion",
         timeout_s: float = 5.0,
         max_retries: int = 0,
+        first_call_allowance_s: float = FIRST_CALL_ALLOWANCE_S,
     ) -> None:
         if not tracking_uri:
             raise ValueError("tracking_uri is required")
@@ -261,6 +275,9 @@ class MlflowRegistry:
         self.max_retries = int(max_retries)
         self._client_obj: MlflowClient | None = None
         self._client_lock = threading.Lock()
+        self._in_flight: asyncio.Future[RegistrySnapshot] | None = None
+        self._answered_once = False
+        self._first_allowance_s = first_call_allowance_s
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({self._display_uri!r})"
@@ -357,11 +374,51 @@ class MlflowRegistry:
 
     # ---------------------------------------------------------------- async API (console)
 
+    def deadline_s(self, first: bool) -> float:
+        """How long a whole call may take, every request and retry of it: `timeout_s` per
+        try; the first call also imports MLflow and may set up a SQLite store, which on a
+        busy machine takes tens of seconds, so it gets FIRST_CALL_ALLOWANCE_S more."""
+        allowance = self._first_allowance_s if first else 0.0
+        return self.timeout_s * (self.max_retries + 1) * CALLS_PER_SNAPSHOT + allowance
+
     async def fetch(self, models: Sequence[str] | None = None) -> RegistrySnapshot:
-        return await asyncio.to_thread(self.snapshot, models)
+        """A snapshot within `deadline_s`, else RegistryTimeout. A call past its deadline is
+        not abandoned to a second one beside it: the next fetch waits for it (within a
+        deadline again) and takes its answer, so a slow registry never has more than one
+        call of ours in flight."""
+        if self._in_flight is None:
+            first = not self._answered_once
+            self._in_flight = in_thread(lambda: self.snapshot(models), name="registry read")
+        else:
+            first = False
+        call = self._in_flight
+        try:
+            snapshot = await asyncio.wait_for(asyncio.shield(call), self.deadline_s(first))
+        except TimeoutError:
+            raise RegistryTimeout(
+                f"reading the registry at {self._display_uri}: no answer within "
+                f"{self.deadline_s(first):g} s (registry.timeout_s); waiting for that call "
+                "before asking again"
+            ) from None
+        except BaseException:
+            if call.done():
+                self._in_flight = None
+            raise
+        self._in_flight = None
+        self._answered_once = True
+        return snapshot
 
     async def move_alias(self, model: str, alias: str, version: str) -> None:
-        await asyncio.to_thread(self.set_alias, model, alias, version)
+        """Within the same deadline as a read; past it, RegistryTimeout says the alias may
+        or may not have moved (the caller reads back)."""
+        call = in_thread(lambda: self.set_alias(model, alias, version), name="registry write")
+        try:
+            await asyncio.wait_for(asyncio.shield(call), self.deadline_s(not self._answered_once))
+        except TimeoutError:
+            raise RegistryTimeout(
+                f"setting alias {alias!r} of {model!r} at {self._display_uri}: no answer within "
+                f"{self.deadline_s(not self._answered_once):g} s; it may or may not have moved"
+            ) from None
 
     # ---------------------------------------------------------------- reading
 

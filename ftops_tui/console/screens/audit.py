@@ -1,5 +1,8 @@
 """`a`: the audit log of the selected route (all routes with `t`), newest first, including
-alias moves and changes observed from others. Read-only; escape goes back."""
+alias moves and changes observed from others. Read-only; escape goes back.
+
+Under the table, the selected row in full, wrapped: on a narrow terminal the table's right
+columns (status, actor, change, reason) are cut, and the detail is where they are read."""
 
 from __future__ import annotations
 
@@ -39,11 +42,13 @@ class AuditScreen(Screen[None]):
         self.store = store
         self.route_id = route_id
         self.all_routes = route_id is None
+        self._rows: dict[str, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("", id="audit-title")
         table: DataTable[Text] = DataTable(id="audit", cursor_type="row")
         yield table
+        yield Label("", id="audit-detail")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -91,8 +96,42 @@ class AuditScreen(Screen[None]):
         )
         table = self.query_one(DataTable)
         table.clear()
+        self._rows = {str(row["id"]): row for row in rows}
         for row in rows:
             table.add_row(*self._cells(row), key=str(row["id"]))
+        # A reload keeps the cursor's place, which may now hold another row.
+        self._show_detail(rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(self._rows.get(str(event.row_key.value)))
+
+    def _show_detail(self, row: dict[str, Any] | None) -> None:
+        self.query_one("#audit-detail", Label).update(self._detail(row) if row else "")
+
+    @staticmethod
+    def _detail(row: dict[str, Any]) -> Text:
+        """Every field of a row, labelled, as text (never markup), each word made safe."""
+        fields = [
+            ("#", str(row["id"])),
+            ("written", str(row["ts"])),
+            ("kind", row["kind"]),
+            ("action", row["action"]),
+            ("route", row["route_id"] or ""),
+            ("status", (row["status"] or "").upper()),
+            ("actor", row["actor"] or ""),
+            ("change", change_text(row)),
+            ("revision", "" if row["revision"] is None else str(row["revision"])),
+            ("at the relay", row["event_time"] or ""),
+            ("reason", row["reason"] or ""),
+            ("error", row["error"] or ""),
+        ]
+        text = Text(end="")
+        for label, value in fields:
+            if value:
+                text.append(f"{label} ", "bold")
+                text.append(safe(value))
+                text.append("   ")
+        return text
 
     @staticmethod
     def _cells(row: dict[str, Any]) -> tuple[Text, ...]:

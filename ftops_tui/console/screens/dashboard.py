@@ -24,6 +24,7 @@ from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.console.widgets.source_bar import SourceBar
 from ftops_tui.console.widgets.table import Table
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
+from ftops_tui.console.widgets.version_detail import VersionDetail
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.intents import KeyAction
 
@@ -75,6 +76,7 @@ class DashboardScreen(Screen[None]):
         yield SourceBar()
         yield RoutesPane()
         yield VersionsPane()
+        yield VersionDetail()
         yield VerdictPane()
         yield EventsPane(max_lines=EVENTS_LEN)
         yield ProblemPanel()
@@ -93,6 +95,14 @@ class DashboardScreen(Screen[None]):
     def on_table_row_highlighted(self, event: Table.RowHighlighted) -> None:
         if isinstance(event.table, RoutesPane):
             self.repaint()
+        elif isinstance(event.table, VersionsPane):
+            with self._pane("version detail"):
+                self._paint_detail()
+
+    def _paint_detail(self) -> None:
+        selected = self.state.view_of(self.query_one(RoutesPane).selected_route)
+        version = self.query_one(VersionsPane).selected_version
+        self.query_one(VersionDetail).lines = views.version_detail(self.state, selected, version)
 
     def repaint(self) -> None:
         """Each pane from the state. A bug in one pane (or one row: views.py) costs that
@@ -107,6 +117,8 @@ class DashboardScreen(Screen[None]):
             versions = self.query_one(VersionsPane)
             versions.title = views.versions_title(selected)
             versions.content = views.version_rows(state, selected, self._failed)
+        with self._pane("version detail"):
+            self._paint_detail()
         with self._pane("verdict"):
             self.query_one(VerdictPane).lines = views.verdict_lines(selected)
         with self._pane("events"):

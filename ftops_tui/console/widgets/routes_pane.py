@@ -1,4 +1,6 @@
-"""Routes pane: every route, its weights as a bar, revision, who changed it last, alerts."""
+"""Routes pane: every route, its weights as a bar, revision, who changed it last, alerts.
+On a narrow terminal the alert, route and split stay; who changed it, the bar and the revision
+leave in that order (widgets/table.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from ftops_tui.console.widgets.table import Column, Table
 COLUMNS = (
     Column("alert", "alert", width=7),
     Column("route", "route"),
-    Column("bar", "weights", width=BAR_WIDTH),
+    Column("bar", "weights", width=BAR_WIDTH, priority=2),
     Column("split", "split"),
-    Column("rev", "rev"),
-    Column("by", "changed by"),
+    Column("rev", "rev", priority=1),
+    Column("by", "changed by", priority=3),
 )
 
 

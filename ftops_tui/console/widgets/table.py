@@ -12,6 +12,11 @@ Rows are given whole (`content`, a tuple of views.TableRow): the table works out
 changed. The cursor stays on its row's key as rows come and go. A column widens for a
 longer value and then keeps its width, so the columns to its right do not jump sideways
 whenever a figure loses a digit. Cells are text, never markup.
+
+A narrow terminal gets the columns that matter most: each column has a `priority` (0: always
+shown), and when the columns do not fit the pane's width, the highest-numbered ones leave
+first (the rightmost of equals first) until the rest fit. Only when the priority-0 columns
+alone are too wide does the table scroll sideways.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Column:
     key: str
     label: str
     width: int | None = None  # None: as wide as its widest value so far
+    priority: int = 0  # 0: always shown; higher numbers leave first when the pane is narrow
 
 
 class Table(ScrollView, can_focus=True):
@@ -79,6 +85,7 @@ class Table(ScrollView, can_focus=True):
         # row key -> (what its line was drawn from, the line)
         self._lines: dict[str, tuple[tuple[object, ...], Strip]] = {}
         self._header: Strip | None = None
+        self._shown: tuple[int, ...] = tuple(range(len(self.columns)))  # indexes that fit
 
     # -- what is shown ----------------------------------------------------------------------
 
@@ -138,10 +145,42 @@ class Table(ScrollView, can_focus=True):
                 widened = True
         return widened
 
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        return tuple(self.columns[i].key for i in self._shown)
+
+    def _fit(self) -> tuple[int, ...]:
+        """The columns that fit the pane's width, most important kept (see the module)."""
+        room = self.scrollable_content_region.width
+        shown = list(range(len(self.columns)))
+
+        def width() -> int:
+            return sum(self._widths[i] + 2 * PADDING for i in shown)
+
+        leaving = sorted(
+            (i for i, c in enumerate(self.columns) if c.priority > 0),
+            key=lambda i: (self.columns[i].priority, i),
+            reverse=True,
+        )
+        for i in leaving:
+            if room <= 0 or width() <= room:
+                break
+            shown.remove(i)
+        return tuple(shown)
+
     def _resize(self) -> None:
-        width = sum(w + 2 * PADDING for w in self._widths)
+        shown = self._fit()
+        if shown != self._shown:
+            self._shown = shown
+            self._header = None
+            self._lines.clear()
+            self.refresh()
+        width = sum(self._widths[i] + 2 * PADDING for i in self._shown)
         self.virtual_size = Size(width, len(self._rows) + 1)  # the header is the first line
         self.refresh(layout=True)
+
+    def on_resize(self) -> None:
+        self._resize()
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -187,7 +226,8 @@ class Table(ScrollView, can_focus=True):
         console = self.app.console
         segments: list[Segment] = []
         pad = Segment(" " * PADDING)
-        for cell, width in zip(cells, self._widths, strict=True):
+        for i in self._shown:
+            cell, width = cells[i], self._widths[i]
             # Made safe in views.py already; escaped again here (it changes nothing then) so
             # that no cell can ever write a control character to the terminal.
             text = Text(visible(cell.text), no_wrap=True, end="")

@@ -1,4 +1,8 @@
-"""Versions pane: the selected route's versions with figures, history, registry and verdict."""
+"""Versions pane: the selected route's versions with figures, history and verdict. The
+selected version's registry facts are a line of their own under it (VersionDetail).
+
+What is shown on a narrow terminal, in order (widgets/table.py): the version, its weight,
+verdict, error rate and p99 always; then requests, the two trends, p50, cost."""
 
 from __future__ import annotations
 
@@ -12,13 +16,12 @@ COLUMNS = (
     Column("weight", "wt"),
     Column("verdict", "verdict"),
     Column("err", "err"),
-    Column("err_spark", "err trend"),
+    Column("err_spark", "err trend", priority=2),
     Column("p99", "p99"),
-    Column("p99_spark", "p99 trend"),
-    Column("p50", "p50"),
-    Column("reqs", "reqs"),
-    Column("cost", "$/tok"),
-    Column("registry", "registry"),
+    Column("p99_spark", "p99 trend", priority=3),
+    Column("p50", "p50", priority=4),
+    Column("reqs", "reqs", priority=1),
+    Column("cost", "$/tok", priority=5),
 )
 
 
