@@ -218,9 +218,8 @@ async def test_an_outcome_row_that_cannot_be_written_is_said_loudly_and_the_chan
     audit = AuditStore(state / "audit.db")
     route = await new_route(client)
     admin.post("/admin/faults", json={"mode": "slow", "delay_s": 0.6, "remaining": 1})
-    applying = asyncio.create_task(
-        MutationService(client, audit, ACTOR).apply(proposal(route, bot_v1=50, bot_v2=50))
-    )
+    service = MutationService(client, audit, ACTOR)
+    applying = asyncio.create_task(service.apply(proposal(route, bot_v1=50, bot_v2=50)))
     # While the relay holds the PATCH, the audit directory is replaced by a regular file.
     for _ in range(100):
         await asyncio.sleep(0.01)
@@ -231,7 +230,7 @@ async def test_an_outcome_row_that_cannot_be_written_is_said_loudly_and_the_chan
     outcome = await asyncio.wait_for(applying, timeout=10)
 
     assert outcome.status == "applied"
-    assert outcome.message.startswith("AUDIT OUTCOME NOT RECORDED")
+    assert outcome.message.startswith("AUDIT OUTCOME NOT RECORDED") and outcome.unrecorded
     assert f"intent {outcome.intent_id}" in outcome.message
     assert rules_to_mapping((await client.get_route(route.route_id)).route_rules) == {
         "bot-v1": 50,
@@ -239,6 +238,19 @@ async def test_an_outcome_row_that_cannot_be_written_is_said_loudly_and_the_chan
     }
     rows = AuditStore(tmp_path / "moved" / "audit.db").rows()
     assert [r["kind"] for r in rows] == ["intent"]
+
+    # The log comes back: the next change that writes its outcome also writes the one owed.
+    state.unlink()
+    (tmp_path / "moved").rename(state)
+    now = await client.get_route(route.route_id)
+    after = await service.apply(proposal(now, bot_v1=60, bot_v2=40))
+    assert after.status == "applied" and not after.unrecorded
+    owed = [r for r in audit.rows(route.route_id) if r["intent_id"] == outcome.intent_id]
+    assert len(owed) == 1 and owed[0]["status"] == "unverified"
+    assert (
+        owed[0]["error"].startswith("outcome recorded late") and "applied then" in owed[0]["error"]
+    )
+    assert rules_from_json(owed[0]["after_json"]) == (Rule("bot-v1", 50), Rule("bot-v2", 50))
 
 
 async def test_quitting_mid_patch_leaves_an_unverified_outcome_not_a_dangling_intent(

@@ -7,8 +7,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -337,3 +341,71 @@ def test_a_reader_that_stops_reading_ends_the_output_quietly(
         code = proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)]
+)
+def test_a_runbook_stopped_mid_change_records_it_and_says_one_line(
+    setup: tuple[Cli, Path], admin: httpx.Client, sig: signal.Signals, code: int
+) -> None:
+    _cli, audit = setup
+    route = new_route(admin)
+    config = audit.parent.parent / "config.yaml"
+    command = [
+        sys.executable, "-m", "ftops_tui", "set-weights", route, "bot-v1=50", "bot-v2=50",
+        "--reason", "step", "--yes", "--config", str(config),
+    ]  # fmt: skip
+    # Every answer takes 1.5 s: the PATCH is in flight for that long after its intent row.
+    admin.post("/admin/faults", json={"mode": "slow", "delay_s": 1.5}).raise_for_status()
+    try:
+        with subprocess.Popen(
+            command, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as proc:
+            deadline = time.monotonic() + 60
+            while not (audit.exists() and AuditStore(audit).rows(route)):
+                assert proc.poll() is None and time.monotonic() < deadline, "no intent row"
+                time.sleep(0.05)
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+    finally:
+        admin.post("/admin/faults", json={"mode": "none"}).raise_for_status()
+    assert proc.returncode == code, (out, err)
+    said = err.decode().strip().splitlines()
+    assert "Traceback" not in err.decode() and said[-1].startswith(
+        f"ftops-tui: stopped by {sig.name}"
+    )
+    outcome, intent = AuditStore(audit).rows(route)
+    assert intent["kind"] == "intent" and outcome["intent_id"] == intent["id"]
+    assert outcome["status"] == "unverified" and "in flight" in outcome["error"]
+
+
+def test_an_outcome_the_audit_log_could_not_take_exits_1(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    state = audit.parent
+
+    def block_the_log() -> None:
+        # Once the intent row is in, the audit directory makes way for a regular file.
+        deadline = time.monotonic() + 30
+        while not (audit.exists() and AuditStore(audit).rows(route)):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        state.rename(state.parent / "moved")
+        state.write_text("in the way")
+
+    admin.post("/admin/faults", json={"mode": "slow", "delay_s": 0.8}).raise_for_status()
+    blocker = threading.Thread(target=block_the_log)
+    blocker.start()
+    try:
+        code = cli("set-weights", route, "bot-v1=50", "bot-v2=50", "--reason", "x", "--yes")
+    finally:
+        blocker.join(timeout=30)
+        admin.post("/admin/faults", json={"mode": "none"}).raise_for_status()
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "AUDIT OUTCOME NOT RECORDED" in err
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 50, "bot-v2": 50}  # it stands

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ftops_tui.domain.models import Route
 from ftops_tui.domain.vocabulary import Action, Status
@@ -28,6 +28,8 @@ from ftops_tui.sources.audit import AuditStore, AuditUnavailable, JsonValue
 NEVER_SENT = "cancelled before it was sent"
 #: The error of the outcome row of a change cancelled after it was sent.
 CANCELLED_IN_FLIGHT = "cancelled while the change was in flight"
+#: The start of the error of an outcome row written after the fact (LateOutcomes).
+LATE = "outcome recorded late: the audit log could not take it when the change was made"
 #: The start of the error of the outcome row of a change whose sending failed unexpectedly.
 UNEXPECTED = "unexpected error while it was being sent"
 
@@ -69,10 +71,48 @@ class Step:
     warning: str = ""  # the outcome row could not be written
 
 
+@dataclass
+class LateOutcomes:
+    """Outcomes the audit log could not take when they happened (locked, disk full): owed,
+    and written at the next step whose own outcome row goes in, so that no intent looks
+    pending for ever. Written as `unverified` (the log did not see it at the time), with what
+    was found then in `after` and the error."""
+
+    owed: list[tuple[Intent, int, Result]] = field(default_factory=list)
+
+    def owe(self, intent: Intent, intent_id: int, result: Result) -> None:
+        self.owed.append((intent, intent_id, result))
+
+    def pay(self, audit: AuditStore, actor: str) -> None:
+        """Blocking. Stops at the first row the log refuses; the rest stay owed."""
+        while self.owed:
+            intent, intent_id, result = self.owed[0]
+            late = Result(
+                Status.UNVERIFIED,
+                after=result.after,
+                revision=result.revision,
+                error=(
+                    f"{LATE}: it was {result.status} then"
+                    + (f" ({result.error})" if result.error else "")
+                ),
+            )
+            try:
+                _Rows(audit, actor, intent).outcome(intent_id, late)
+            except AuditUnavailable:
+                return
+            self.owed.pop(0)
+
+
 async def audited_step(
-    audit: AuditStore, actor: str, intent: Intent, send: Callable[[], Awaitable[Result]]
+    audit: AuditStore,
+    actor: str,
+    intent: Intent,
+    send: Callable[[], Awaitable[Result]],
+    late: LateOutcomes | None = None,
 ) -> Step:
-    """Record `intent`, run `send`, record what it found out."""
+    """Record `intent`, run `send`, record what it found out; `late` holds the outcomes owed
+    from earlier steps (paid after this step's own outcome row) and takes this one's if the
+    log refuses it."""
     rows = _Rows(audit, actor, intent)
     write = _IntentWrite(rows.intent, lambda intent_id: rows.outcome_now(intent_id, NEVER_SENT))
     try:
@@ -99,7 +139,11 @@ async def audited_step(
             f"AUDIT OUTCOME NOT RECORDED: the audit log has intent {intent_id} but not its "
             f"outcome ({result.status}): {exc}."
         )
+        if late is not None:
+            late.owe(intent, intent_id, result)
         return Step(intent_id, result, warning)
+    if late is not None and late.owed:
+        await asyncio.to_thread(late.pay, audit, actor)
     return Step(intent_id, result)
 
 

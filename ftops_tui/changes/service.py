@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ftops_tui.changes.alias import AliasWrite, alias_intent
-from ftops_tui.changes.audited import Intent, Step, audited_step
+from ftops_tui.changes.audited import Intent, LateOutcomes, Step, audited_step
 from ftops_tui.changes.route_write import RouteWrite
 from ftops_tui.domain.models import Route, Rules, weights_text
 from ftops_tui.domain.proposals import (
@@ -50,6 +50,7 @@ class Outcome:
     intent_id: int | None
     alias_error: str | None = None
     read_at: float | None = None  # monotonic time the read-back of `route` was sent
+    unrecorded: bool = False  # an outcome row could not be written (the message says so)
 
 
 class MutationService:
@@ -70,6 +71,7 @@ class MutationService:
         self.actor = actor
         self._registry = registry
         self._clock = clock
+        self._late = LateOutcomes()
 
     # ------------------------------------------------------------------ the flow
 
@@ -106,7 +108,7 @@ class MutationService:
             proposal.expected_revision,
             proposal.reason,
         )
-        step = await audited_step(self._audit, self.actor, intent, send)
+        step = await audited_step(self._audit, self.actor, intent, send, self._late)
         result = step.result
         warnings, message, alias_error = [step.warning], result.message, None
         if proposal.promote is not None and result.status is Status.APPLIED:
@@ -127,6 +129,7 @@ class MutationService:
             step.intent_id,
             alias_error,
             read_at=result.read_at,
+            unrecorded=any(warnings),
         )
 
     def _refusal(self, proposal: Proposal) -> str | None:
@@ -148,7 +151,8 @@ class MutationService:
     async def _move_alias(self, proposal: Proposal, move: AliasMove) -> Step:
         assert self._registry is not None  # _refusal saw to it
         intent = await alias_intent(self._registry, move, proposal.route_id, proposal.reason)
-        return await audited_step(self._audit, self.actor, intent, AliasWrite(self._registry, move))
+        write = AliasWrite(self._registry, move)
+        return await audited_step(self._audit, self.actor, intent, write, self._late)
 
     async def _alias_only(self, proposal: Proposal, move: AliasMove) -> Outcome:
         """Weights already at 100%: only the alias moves (e.g. a promote whose alias failed)."""
@@ -158,13 +162,24 @@ class MutationService:
         if error is not None:
             message = f"{tag} already has 100% but alias {move.alias} was NOT moved: {error}"
             return Outcome(
-                Status.FAILED, _loud([moved.warning], message), None, moved.intent_id, error
+                Status.FAILED,
+                _loud([moved.warning], message),
+                None,
+                moved.intent_id,
+                error,
+                unrecorded=bool(moved.warning),
             )
         message = (
             f"{tag} already had 100%; {move.model} @{move.alias} now points to version "
             f"{move.version}"
         )
-        return Outcome(Status.APPLIED, _loud([moved.warning], message), None, moved.intent_id)
+        return Outcome(
+            Status.APPLIED,
+            _loud([moved.warning], message),
+            None,
+            moved.intent_id,
+            unrecorded=bool(moved.warning),
+        )
 
     # ------------------------------------------------------------------ undo
 

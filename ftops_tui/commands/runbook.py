@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from ftops_tui.domain.vocabulary import Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
+from ftops_tui.sources.blocking import in_thread
 from ftops_tui.sources.identity import actor_identity
 from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
@@ -126,11 +128,55 @@ def run(
         if args.command in ("set-weights", "rollback"):
             if not args.reason.strip():
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
-            return asyncio.run(_mutate(args, config, env, stdin_isatty))
+            return asyncio.run(_until_signalled(_mutate(args, config, env, stdin_isatty)))
     except _Stop as stop:
         complain(stop.message)
         return stop.code
+    except _Signalled as stopped:
+        complain(
+            f"stopped by {stopped.signal.name}: a change in flight is recorded as unverified "
+            "in the audit log (read the route to see where it stands)"
+        )
+        return 128 + stopped.signal
     raise ValueError(f"not a runbook command: {args.command!r}")
+
+
+# ----------------------------------------------------------------------------- signals
+
+#: What stops a runbook command: a kill, an SSH session that hangs up, ctrl+c.
+STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+class _Signalled(Exception):
+    def __init__(self, signal: signal.Signals) -> None:
+        super().__init__(signal.name)
+        self.signal = signal
+
+
+async def _until_signalled(work: Coroutine[Any, Any, int]) -> int:
+    """Runs `work`; TERM, HUP or INT cancel it, so that a change in flight writes its
+    `unverified` outcome row (changes/audited.py) before the command ends with 128 + the
+    signal's number, as a shell expects, and one line instead of a traceback."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    got: list[signal.Signals] = []
+
+    def stop(sig: signal.Signals) -> None:
+        if not got:
+            got.append(sig)
+            task.cancel()
+
+    for sig in STOPPING_SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if got:
+            raise _Signalled(got[0]) from None
+        raise
+    finally:
+        for sig in STOPPING_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 # ----------------------------------------------------------------------------- mutations
@@ -170,7 +216,7 @@ async def _mutate(
                 "nothing was written"
             )
             return Exit.OK
-        _confirm(args.yes, interactive)
+        await _confirm(args.yes, interactive)
         audit = wiring.audit_store(config, env)
         service = MutationService(relay, audit, actor_identity(env))
         try:
@@ -178,6 +224,10 @@ async def _mutate(
         finally:
             audit.close()
         _report(outcome)
+        if outcome.unrecorded:
+            # Whatever happened on the relay, the audit log does not say it: a runbook must
+            # not carry on as if all were recorded.
+            return Exit.FAILED
         return exit_for(outcome.status)
 
 
@@ -242,7 +292,7 @@ async def _stable_version(config: Config, relay: RelayClient, route: Route) -> S
     return stable
 
 
-def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
+async def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
     if yes:
         return
     if not interactive:
@@ -252,7 +302,8 @@ def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
             "(nothing was sent)",
         )
     try:
-        answer = ask("Proceed? [y/N] ")
+        # In a thread of its own, so a signal (handled on the event loop) ends the wait.
+        answer = await in_thread(lambda: ask("Proceed? [y/N] "), name="confirmation")
     except EOFError:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):
@@ -261,7 +312,7 @@ def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
 
 def _report(outcome: Outcome) -> None:
     line = f"{outcome.status}: {outcome.message}"
-    if outcome.status is Status.APPLIED and outcome.alias_error is None:
+    if outcome.status is Status.APPLIED and outcome.alias_error is None and not outcome.unrecorded:
         say(line)
     else:
         complain(line)
