@@ -293,10 +293,10 @@ def test_unreadable_file_says_it_cannot_be_read_and_why(
         path.chmod(0)
         if os.geteuid() == 0:
             # root reads a file whatever its mode; make the OS answer what it would for others.
-            def denied(self: Path, *args: object, **kwargs: object) -> str:
-                raise PermissionError(13, "Permission denied", str(self))
+            def denied(path: Path) -> str:
+                raise PermissionError(13, "Permission denied", str(path))
 
-            monkeypatch.setattr(Path, "read_text", denied)
+            monkeypatch.setattr("ftops_tui.settings.config._read_config", denied)
     error = load_error(path)
     assert error.key == ""
     assert "cannot be read" in error.message
@@ -565,3 +565,39 @@ def test_empty_routes_list_is_refused(tmp_path: Path) -> None:
     error = load_error(write_minimal_plus(tmp_path, {"routes": []}))
     assert error.key == "routes"
     assert "leave routes out" in error.message
+
+
+# --- input with bounds ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_not_read_as_a_config(device: str) -> None:
+    error = load_error(Path(device))
+    assert "is not a regular file" in str(error)
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    assert "is not a regular file" in str(load_error(fifo))  # returns: does not block
+
+
+def test_a_config_over_a_megabyte_is_refused_unread(tmp_path: Path) -> None:
+    path = write(tmp_path, "relay: {url: 'http://r/v1'}\n" + "#" * (1 << 20) + "\n")
+    assert "is larger than 1 MB" in str(load_error(path))
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"poll": {"interval_s": 1.0e308}}, "poll.interval_s"),
+        ({"poll": {"interval_s": 3601}}, "poll.interval_s"),
+        ({"registry": {"timeout_s": 1.0e308}}, "registry.timeout_s"),
+    ],
+)
+def test_intervals_and_timeouts_have_a_maximum_said_in_the_error(
+    tmp_path: Path, extra: dict[str, Any], key: str
+) -> None:
+    error = load_error(write_minimal_plus(tmp_path, extra))
+    assert key in str(error)
+    assert "3600" in str(error) or "600" in str(error)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import httpx
 import pytest
 from fixtures.relay import RELAY_KEY
 
-from ftops_tui.commands.cli import _log_to_file
+from ftops_tui.commands.cli import _log_to_file, main
 from ftops_tui.console.app import _log_transition
 from ftops_tui.console.state import SourceHealth
 from ftops_tui.relay_server.server import RelayServer
@@ -83,3 +85,32 @@ def test_a_relays_words_in_the_log_are_made_visible(tmp_path: Path, restore_logg
         handler.flush()
     written = log_path(env).read_text(encoding="utf-8")
     assert "down␛]0;PWNED␇\\u202e" in written and "\x1b" not in written
+
+
+def test_a_state_home_that_is_not_a_directory_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "relay: {url: 'http://127.0.0.1:1/v1', api_key_env: K}\n"
+        f"registry: {{tracking_uri: 'sqlite:///{tmp_path / 'm.db'}'}}\n"
+    )
+    env = {"XDG_STATE_HOME": "/dev/null", "HOME": str(tmp_path), "K": "key"}
+    assert main(["--config", str(config)], env=env) == 2
+    said = capsys.readouterr().err
+    assert "cannot write the log /dev/null/ftops-tui/ftops-tui.log" in said
+    assert "XDG_STATE_HOME" in said and "Traceback" not in said
+
+
+def test_the_process_writes_no_core_file() -> None:
+    # In a child: the limit, once lowered, cannot be raised again by an ordinary process.
+    code = (
+        "import resource\n"
+        "from ftops_tui.commands.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(resource.getrlimit(resource.RLIMIT_CORE))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "(0, 0)"

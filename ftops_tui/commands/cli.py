@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """The `ftops-tui` command; `env` stands in for the process environment (tests)."""
     env = os.environ if env is None else env
+    _no_core_files()
     args = _parser().parse_args(argv)
     if args.command == "reference-relay":
         return _reference_relay(args, env)
@@ -100,6 +102,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if themes is None:
         return Exit.USAGE
     return _console(config, env, watch=args.watch, themes=themes)
+
+
+def _no_core_files() -> None:
+    """A core file of this process would hold the relay key (and a tracking URI's password)
+    in clear, several times over: none is written, whatever the shell's `ulimit -c`."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
@@ -148,6 +159,10 @@ def _check_theme(
     return chosen, themes
 
 
+class StateDirProblem(Exception):
+    """The state directory (log, audit log) cannot be made or written."""
+
+
 class VisibleFormatter(logging.Formatter):
     """Log lines with words from outside made visible: the log is read with `tail -f` on
     the same terminals, and a relay's message quoted in it must not drive them."""
@@ -161,8 +176,14 @@ def _log_to_file(env: Mapping[str, str]) -> None:
     from ftops_tui.settings.paths import log_path
 
     path = log_path(env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise StateDirProblem(
+            f"cannot write the log {path}: {exc.strerror or exc} (it goes under "
+            "$XDG_STATE_HOME, else ~/.local/state: set XDG_STATE_HOME to a directory)"
+        ) from None
     handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -185,7 +206,11 @@ def _console(
     from ftops_tui.console.app import make_app
     from ftops_tui.sources.identity import actor_identity
 
-    _log_to_file(env)
+    try:
+        _log_to_file(env)
+    except StateDirProblem as exc:
+        complain(str(exc))
+        return Exit.USAGE
     audit = wiring.audit_store(config, env)
     app = make_app(
         config,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -117,9 +118,37 @@ class Config:
     source: Path | None = None
 
 
+#: A config is a few KB; anything past this is not one (`--config /dev/zero`).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _read_config(path: Path) -> str:
+    """The file's text: a regular file of at most MAX_CONFIG_BYTES, read without blocking on
+    a FIFO or a device (opened non-blocking, then checked before anything is read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise ConfigError(path, "", "is not a regular file (a FIFO or a device): not a config")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as file:
+            fd = -1  # the file object closes it now
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            path, "", f"is larger than {MAX_CONFIG_BYTES // (1 << 20)} MB: not a config"
+        )
+    return data.decode("utf-8")
+
+
 def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_config(path)
     except OSError as exc:
         hint = ""
         if isinstance(exc, FileNotFoundError):
@@ -213,7 +242,7 @@ def _registry(root: Section, base_dir: Path, env: Mapping[str, str]) -> Registry
         tracking_uri=uri,
         version_tag_key=sec.string("version_tag_key", RegistryConfig.version_tag_key),
         stable_alias=sec.string("stable_alias", RegistryConfig.stable_alias),
-        timeout_s=sec.number("timeout_s", RegistryConfig.timeout_s, _POSITIVE),
+        timeout_s=sec.number("timeout_s", RegistryConfig.timeout_s, _TIMEOUT),
         max_retries=sec.integer("max_retries", RegistryConfig.max_retries, _RETRIES),
     )
 
@@ -273,7 +302,7 @@ def _routes(root: Section) -> tuple[str, ...] | None:
 def _poll(root: Section) -> PollConfig:
     sec = root.section("poll", _field_names(PollConfig))
     return PollConfig(
-        interval_s=sec.number("interval_s", PollConfig.interval_s, _POSITIVE),
+        interval_s=sec.number("interval_s", PollConfig.interval_s, _INTERVAL),
         window_s=sec.integer("window_s", PollConfig.window_s, _WINDOW),
     )
 
@@ -352,6 +381,8 @@ def _keys(root: Section) -> Mapping[str, str]:
 
 
 _POSITIVE = Range(low=0, low_open=True)
+# Polling intervals: past an hour a console is not watching anything (and 1e308 stops it).
+_INTERVAL = Range(low=0, high=3600, low_open=True)
 _TIMEOUT = Range(low=0, high=600, low_open=True)
 _ANSWER_MB = Range(low=0, high=1024, low_open=True)
 _FRACTION = Range(low=0, high=1, low_open=True)
