@@ -601,3 +601,18 @@ def test_intervals_and_timeouts_have_a_maximum_said_in_the_error(
     error = load_error(write_minimal_plus(tmp_path, extra))
     assert key in str(error)
     assert "3600" in str(error) or "600" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"registry": {"tracking_uri": "htp://admin:PW-sentinel@mlflow:5000"}}, "tracking_uri"),
+        ({"registry": {"tracking_uri": "http://admin:PW-sentinel@"}}, "tracking_uri"),
+        ({"relay": {"url": "ftp://admin:PW-sentinel@relay/v1"}}, "relay.url"),
+    ],
+)
+def test_a_password_in_a_bad_url_is_masked_in_the_error(
+    tmp_path: Path, extra: dict[str, Any], key: str
+) -> None:
+    error = str(load_error(write_minimal_plus(tmp_path, extra)))
+    assert key in error and "PW-sentinel" not in error and "***@" in error

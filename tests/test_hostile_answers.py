@@ -205,3 +205,36 @@ async def test_a_relay_whose_history_starts_over_is_said_and_its_new_events_show
         await until(app, lambda: len(audit.rows("bot")) == 3, what="the observed rows")
     actors = sorted(r["actor"] for r in audit.rows("bot"))
     assert actors == ["bob@elsewhere", "ops@ci", "ops@ci"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "said"),
+    [
+        ([("bot-v1", 95), ("bot-v2", 25)], "weights must sum to 100, got 120"),
+        ([("bot-v1", 105), ("bot-v2", -5)], "weight of bot-v1 must be in 0..100, got 105"),
+        ([("bot-v1", 50), ("bot-v1", 50)], "version bot-v1 appears more than once"),
+    ],
+)
+async def test_a_route_whose_weights_break_the_rules_is_invalid_and_not_changed(
+    spoilt: HostileRelay,
+    sqlite_registry_uri: str,
+    tmp_path: Path,
+    rules: list[tuple[str, int]],
+    said: str,
+) -> None:
+    spoilt.routes[0]["route_rules"] = [{"version_tag": t, "weight": w} for t, w in rules]
+    audit = AuditStore(tmp_path / "audit.db")
+    app = console(console_config(spoilt.url, sqlite_registry_uri), None, audit=audit)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(app, lambda: said in verdict_text(app), what="INVALID said")
+        assert "INVALID" in verdict_text(app)
+        routes = app.screen.query_one("#routes")
+        assert "INVALID" in row_text(routes, 0)  # type: ignore[arg-type]
+        for key in ("r", "n", "w"):
+            await pilot.press(key)
+            await until(app, lambda: any(t.title == "INVALID" for t in app.told), what="refused")
+            assert not isinstance(app.screen, ConfirmScreen)
+            app.told.clear()
+        assert not any(r.startswith("PATCH") for r in spoilt.requests)
+        assert not audit.path.exists() or audit.rows() == []
+        assert app.is_running and not app.state.problems

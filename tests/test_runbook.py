@@ -409,3 +409,22 @@ def test_an_outcome_the_audit_log_could_not_take_exits_1(
     assert code == 1, err
     assert "AUDIT OUTCOME NOT RECORDED" in err
     assert weights_of(read_route(admin, route)) == {"bot-v1": 50, "bot-v2": 50}  # it stands
+
+
+def test_a_route_invalid_on_the_relay_is_not_changed_by_a_runbook(
+    tmp_path: Path, spoilt: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spoilt.routes[0]["route_rules"] = [
+        {"version_tag": "bot-v1", "weight": 95},
+        {"version_tag": "bot-v2", "weight": 25},
+    ]
+    cli, audit = make_cli(tmp_path, spoilt.url, f"sqlite:///{tmp_path / 'unused.db'}")
+    for argv in (
+        ("set-weights", "bot", "bot-v1=100", "bot-v2=0"),
+        ("rollback", "bot", "--to", "bot-v1"),
+    ):
+        assert cli(*argv, "--reason", "x", "--yes") == 1
+        err = capsys.readouterr().err
+        assert "route bot is INVALID on the relay (weights must sum to 100, got 120)" in err
+    assert not any(r.startswith("PATCH") for r in spoilt.requests)
+    assert not audit.exists()

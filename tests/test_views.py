@@ -113,3 +113,13 @@ def test_the_detail_line_shows_the_selected_versions_facts_beside_the_stable_one
     state.registry_failed(RegistryUnreachable("connection refused"))
     (line,) = views.version_detail(state, view, "v2")
     assert line.pieces[0].text.startswith("registry STALE")  # old facts say they are old
+
+
+def test_the_header_never_shows_a_urls_password() -> None:
+    header = views.header(
+        fed(),
+        read_only=False,
+        relay_url="http://ops:PW-sentinel@relay:8787/v1",
+        registry_uri="http://127.0.0.1:5000",
+    )
+    assert "PW-sentinel" not in repr(header) and "http://***@relay:8787/v1" in repr(header)

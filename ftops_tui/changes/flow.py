@@ -123,6 +123,17 @@ class MutationFlow:
         if view is None:
             operator.tell("select a route first", severity="warning")
             return
+        if view.invalid:
+            # Weights that break the relay's own rules: any arithmetic on them (a step, a
+            # rollback's "the rest") would be a guess.
+            operator.tell(
+                f"route {safe(view.route.route_id)} is INVALID on the relay "
+                f"({'; '.join(safe(p) for p in view.invalid)}): nothing can be changed on it "
+                "until its weights are valid; nothing was sent",
+                title="INVALID",
+                severity="error",
+            )
+            return
         typed: str | None = None  # a reason the operator wrote: kept for every round
         weights: Mapping[str, int] | None = None
         target: str | None = None

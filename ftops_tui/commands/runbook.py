@@ -187,6 +187,14 @@ async def _mutate(
 ) -> int:
     async with wiring.relay_client(config, env) as relay:
         route = await _read_route(relay, args.route)
+        invalid = validate(route.route_rules)
+        if invalid:
+            raise _Stop(
+                Exit.FAILED,
+                f"refused: route {route.route_id} is INVALID on the relay "
+                f"({'; '.join(invalid)}); nothing can be changed on it until its weights are "
+                "valid; nothing was sent",
+            )
         if args.command == "set-weights":
             proposal = build_set_weights(route, _weights(args.weights), args.reason)
         else:

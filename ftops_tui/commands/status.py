@@ -12,6 +12,7 @@ from typing import Any
 from ftops_tui.console.polling import poll_relay
 from ftops_tui.console.state import ConsoleState, SourceHealth
 from ftops_tui.domain.overview import RouteView, VersionView
+from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.domain.vocabulary import SourceProblem
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
@@ -80,7 +81,7 @@ async def collect_status(config: Config, client: RelayClient, registry: MlflowRe
     found = {r.route_id for r in state.routes}
     missing = tuple(r for r in (config.routes or ()) if relay.ok and r not in found)
     return Status(
-        relay_url=client.base_url,
+        relay_url=without_userinfo(client.base_url),
         relay=relay,
         registry_uri=registry.uri_for_display,
         registry=source_state(state.registry),

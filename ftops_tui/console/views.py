@@ -19,7 +19,7 @@ from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
 from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.models import rules_to_mapping
 from ftops_tui.domain.overview import RouteView, VersionView
-from ftops_tui.domain.safe_text import safe
+from ftops_tui.domain.safe_text import safe, without_userinfo
 
 #: Cells of the routes pane's weight bar, and of a sparkline in the versions pane.
 BAR_WIDTH = 12
@@ -102,7 +102,11 @@ def route_rows(views: Sequence[RouteView], on_error: OnError = _quiet) -> tuple[
     def cells(view: RouteView) -> tuple[Cell, ...]:
         route = view.route
         return (
-            Cell("▲ ALERT", ALERT_STYLE) if view.alerting else Cell(""),
+            Cell("INVALID", ALERT_STYLE)
+            if view.invalid
+            else Cell("▲ ALERT", ALERT_STYLE)
+            if view.alerting
+            else Cell(""),
             Cell(safe(route.route_id)),
             Cell(weight_bar(route.route_rules, BAR_WIDTH)),
             Cell(split_text(route.route_rules)),
@@ -209,6 +213,19 @@ def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
     if view is None:
         return (_line("no route selected"),)
     lines = []
+    if view.invalid:
+        lines.append(
+            Line(
+                (
+                    Cell("INVALID ", ALERT_STYLE),
+                    Cell(
+                        f"route weights: {'; '.join(safe(p) for p in view.invalid)} — nothing "
+                        "can be changed on this route until the relay's weights are valid",
+                        "bold",
+                    ),
+                )
+            )
+        )
     if view.stable.tag is None:
         lines.append(_line(view.stable.how, "bold"))
     for v in view.versions:
@@ -302,7 +319,9 @@ def header(state: ConsoleState, *, read_only: bool, relay_url: str, registry_uri
 def _source(name: str, where: str, health: SourceHealth, now: float, key_env: str) -> SourceLine:
     failing = health.problem is not None
     answered = health.last_ok is not None or failing
-    return SourceLine(name, health.words(now, key_env), safe(where), answered, failing)
+    return SourceLine(
+        name, health.words(now, key_env), safe(without_userinfo(where)), answered, failing
+    )
 
 
 def problem_text(state: ConsoleState) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ftops_tui.domain.health import Thresholds, Verdict, judge
 from ftops_tui.domain.models import Route, Rules, VersionMetrics
 from ftops_tui.domain.rollout import Stable, stable_version
+from ftops_tui.domain.weights import validate
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class RouteView:
     @property
     def stable_tag(self) -> str | None:
         return self.stable.tag
+
+    @property
+    def invalid(self) -> tuple[str, ...]:
+        """What is wrong with the route's weights as the relay has them (not summing to 100,
+        negative, a version twice): such a route is shown INVALID and not changed."""
+        return tuple(validate(self.route.route_rules))
 
     @property
     def alerting(self) -> bool:

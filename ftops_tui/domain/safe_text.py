@@ -21,6 +21,7 @@ were sent: JSON escapes control characters itself, and the log is a record.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 #: A word from outside is cut to this many characters (then `…`) before it is laid out:
@@ -68,3 +69,12 @@ def visible_lines(text: str) -> str:
     """Text of several lines (a command's output) with each line made `visible`: the line
     breaks stay, nothing else a terminal acts on does."""
     return "\n".join(visible(line) for line in text.split("\n"))
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
+def without_userinfo(url: str) -> str:
+    """A URL as it may be shown: a `user:password@` in it (a relay URL, a tracking URI, even
+    one with a mistyped scheme) becomes `***@`."""
+    return _USERINFO.sub(r"\1***@", url)

@@ -21,6 +21,7 @@ import yaml
 
 from ftops_tui.domain.health import Thresholds
 from ftops_tui.domain.intents import KeyAction
+from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.settings import paths
 from ftops_tui.settings.schema import (
     ConfigError,
@@ -197,7 +198,7 @@ def _relay(root: Section) -> RelayConfig:
     sec = root.section("relay", _field_names(RelayConfig))
     url = sec.string("url", None, _HTTP_URL_WHAT)
     if not is_http_url(url):
-        sec.fail("url", f"{show(url)} is not valid; expected {_HTTP_URL_WHAT}")
+        sec.fail("url", f"{show(without_userinfo(url))} is not valid; expected {_HTTP_URL_WHAT}")
     return RelayConfig(
         url=url,
         api_key_env=_api_key_env(sec),
@@ -257,12 +258,13 @@ def _tracking_uri(sec: Section, uri: str, base_dir: Path, origin: str = "") -> s
         found = f"scheme {scheme!r}" if scheme else "no scheme"
         sec.fail(
             "tracking_uri",
-            f"{show(uri)}{origin} has {found}; allowed schemes: "
+            f"{show(without_userinfo(uri))}{origin} has {found}; allowed schemes: "
             f"{', '.join(TRACKING_URI_SCHEMES)} (e.g. sqlite:///mlflow.db, http://mlflow:5000)",
         )
     if dialect in ("http", "https") and not is_http_url(uri):
         sec.fail(
-            "tracking_uri", f"{show(uri)}{origin} has no host; expected e.g. http://mlflow:5000"
+            "tracking_uri",
+            f"{show(without_userinfo(uri))}{origin} has no host; expected e.g. http://mlflow:5000",
         )
     if dialect == "sqlite":
         return _absolute_sqlite_uri(uri, base_dir, sec.env)
