@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixtures.hostile import HostileRelay, raw_json
 from fixtures.registry import free_port
 from fixtures.relay import RELAY_KEY
 
@@ -306,3 +307,29 @@ def test_a_key_variable_set_but_empty_is_refused_by_name(
     config = write_config(tmp_path, "http://127.0.0.1:1/v1", sqlite_registry_uri)
     assert main(["status", "--config", str(config)], env={**os.environ, ENV_NAME: " \n"}) == 2
     assert f"${ENV_NAME} is set but empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_relay_that_repeats_the_key_in_its_error_never_gets_it_printed(
+    spoilt: HostileRelay,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    as_json: bool,
+) -> None:
+    key = "k3y-sentinel-0123456789"
+    echoed = json.dumps(
+        {"error": {"code": "bad", "message": f"rejected header Authorization: Bearer {key}"}}
+    )
+    spoilt.overrides["GET /v1/routes/traffic"] = raw_json(echoed, status=500)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"relay: {{url: '{spoilt.url}', api_key_env: ECHO_KEY, timeout_s: 2}}\n"
+        f"registry: {{tracking_uri: 'sqlite:///{tmp_path / 'm.db'}', timeout_s: 2}}\n"
+    )
+    # With a trailing newline, as `RELAY_API_KEY=$(cat file)` can leave it.
+    env = {"ECHO_KEY": key + "\n", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    code = main(["--config", str(config), "status", *(["--json"] if as_json else [])], env=env)
+    out, err = capsys.readouterr()
+    assert code == 4, (out, err)
+    assert key not in out and key not in err
+    assert "rejected header Authorization: ***" in out  # the relay's words, the key masked
