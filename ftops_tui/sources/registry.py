@@ -275,7 +275,9 @@ class MlflowRegistry:
         self.max_retries = int(max_retries)
         self._client_obj: MlflowClient | None = None
         self._client_lock = threading.Lock()
-        self._in_flight: asyncio.Future[RegistrySnapshot] | None = None
+        # One call in flight per question (all models, or these models): an answer for a
+        # few models must never stand in for the whole registry's.
+        self._in_flight: dict[tuple[str, ...] | None, asyncio.Future[RegistrySnapshot]] = {}
         self._answered_once = False
         self._first_allowance_s = first_call_allowance_s
 
@@ -386,12 +388,12 @@ class MlflowRegistry:
         not abandoned to a second one beside it: the next fetch waits for it (within a
         deadline again) and takes its answer, so a slow registry never has more than one
         call of ours in flight."""
-        if self._in_flight is None:
-            first = not self._answered_once
-            self._in_flight = in_thread(lambda: self.snapshot(models), name="registry read")
-        else:
-            first = False
-        call = self._in_flight
+        asked = None if models is None else tuple([models] if isinstance(models, str) else models)
+        call = self._in_flight.get(asked)
+        first = call is None and not self._answered_once
+        if call is None:
+            call = in_thread(lambda: self.snapshot(asked), name="registry read")
+            self._in_flight[asked] = call
         try:
             snapshot = await asyncio.wait_for(asyncio.shield(call), self.deadline_s(first))
         except TimeoutError:
@@ -402,9 +404,9 @@ class MlflowRegistry:
             ) from None
         except BaseException:
             if call.done():
-                self._in_flight = None
+                self._in_flight.pop(asked, None)
             raise
-        self._in_flight = None
+        self._in_flight.pop(asked, None)
         self._answered_once = True
         return snapshot
 
