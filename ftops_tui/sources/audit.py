@@ -6,9 +6,9 @@ connection for a use and keeps it for the uses that follow at once (a change's i
 and outcome rows), one thread at a time (the console calls it through `asyncio.to_thread`),
 then lets the file go: no console holds the file between changes, and the last connection to
 close copies the WAL into the file and removes it, so a copied or renamed log has every row.
-The database itself refuses UPDATE and DELETE on `audit_log` (triggers), so "append-only"
-does not depend on every writer being well behaved. A program with write
-access to the file can still drop the table or delete the file; that is for file permissions.
+The database itself refuses UPDATE and DELETE on `audit_log` (its layout, with the rebuild of
+an older file, is audit_schema.py's). A program with write access to the file can still drop
+the table or delete the file; that is for file permissions.
 
 Columns are console.md's with its v1.1 `event_time`, plus one addition: `event_seq`, the
 relay Event's `seq` on `observed` rows (NULL on the others). `ts` is when a row was written;
@@ -19,11 +19,8 @@ Event names, when it names one. An observed event is recorded once per
 (after a restart, or by a second console) is ignored, while a relay restart that reuses a seq
 for a different change (different time, actor or rules) is recorded.
 
-The file says its layout in `PRAGMA user_version` (SCHEMA_VERSION). A file written before
-v1.1 (version 0: observed rows said `set_weights` and kept the event's time in `ts`) is
-rebuilt once, every row kept with its id, in one transaction, by the first writer that opens
-it; its old observed rows keep their action, and their `ts` is copied into `event_time`. A
-reader without write access reads such a file as it is.
+A file in an older layout is rebuilt by the first writer that opens it; a reader without
+write access reads such a file as it is.
 
 Every word written (the WORDS columns) passes `scrub`, which replaces each of the store's
 `secrets` with `***`: the relay key is never meant to reach this table, and if a bug ever
@@ -48,7 +45,8 @@ if TYPE_CHECKING:
 
 
 from ftops_tui.domain.models import Event, Rule, Rules, rules_to_json
-from ftops_tui.domain.vocabulary import RECORDED_STATUSES, Action
+from ftops_tui.sources import audit_schema
+from ftops_tui.sources.audit_schema import ACTIONS, COLUMNS, STATUSES, TABLE, Layout
 
 __all__ = [
     "ACTIONS",
@@ -59,40 +57,14 @@ __all__ = [
     "rules_from_json",
 ]
 
-TABLE = "audit_log"
-#: console.md's columns in order (with v1.1's `event_time`), then the one addition (`event_seq`).
-COLUMNS = (
-    "id",
-    "ts",
-    "kind",
-    "intent_id",
-    "action",
-    "actor",
-    "route_id",
-    "before_json",
-    "after_json",
-    "expected_revision",
-    "revision",
-    "reason",
-    "status",
-    "error",
-    "event_time",
-    "event_seq",
-)
 #: The columns that hold words (from people, the relay, the registry), which `scrub` masks
 #: secrets in; the others are this program's own vocabulary, times and numbers, except an
 #: observed row's action, which is the relay's word (OBSERVED_WORDS).
 WORDS = frozenset({"actor", "route_id", "before_json", "after_json", "reason", "error"})
 OBSERVED_WORDS = WORDS | {"action"}
-KINDS = ("intent", "outcome", "observed")
-#: The actions of this program's own rows; an observed row's action is the relay's word.
-ACTIONS = tuple(str(a) for a in Action)
 #: The relay Event kind an observed row is given when the relay's auto-rollback made it.
 AUTO_ROLLBACK = "auto_rollback"
 AUTO_ROLLBACK_ACTOR = "relay:auto-rollback"
-#: The layout of the table, kept in `PRAGMA user_version`: 2 since console.md v1.1.
-SCHEMA_VERSION = 2
-STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
 BUSY_TIMEOUT_S = 5.0
 # How long the connection stays open after a use. Long enough for a change's outcome row to
 # reuse the intent row's connection and for the close (which copies the WAL into the file:
@@ -106,58 +78,6 @@ PREPARED_HOLD_S = 30.0
 MASK = "***"
 
 
-def _sql_list(values: Sequence[str]) -> str:
-    return ", ".join(f"'{v}'" for v in values)
-
-
-def _table(name: str) -> str:
-    return f"""CREATE TABLE IF NOT EXISTS {name} (
-        id INTEGER PRIMARY KEY,
-        ts TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ({_sql_list(KINDS)})),
-        intent_id INTEGER REFERENCES {TABLE}(id),
-        action TEXT NOT NULL CHECK (kind = 'observed' OR action IN ({_sql_list(ACTIONS)})),
-        actor TEXT NOT NULL,
-        route_id TEXT NOT NULL,
-        before_json TEXT,
-        after_json TEXT,
-        expected_revision INTEGER,
-        revision INTEGER,
-        reason TEXT NOT NULL DEFAULT '',
-        status TEXT CHECK (status IS NULL OR status IN ({_sql_list(STATUSES)})),
-        error TEXT NOT NULL DEFAULT '',
-        event_time TEXT,
-        event_seq INTEGER,
-        CHECK (kind != 'outcome' OR (intent_id IS NOT NULL AND status IS NOT NULL)),
-        CHECK (kind != 'observed' OR (event_seq IS NOT NULL AND event_time IS NOT NULL))
-    )"""
-
-
-# The indexes and triggers; a rebuild (`_migrate`) drops and makes them again.
-_DEPENDENTS = (
-    f"""CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_observed_once
-        ON {TABLE} (route_id, event_seq, event_time, actor, before_json, after_json)
-        WHERE kind = 'observed'""",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_by_route ON {TABLE} (route_id, id)",
-    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
-    BEGIN
-        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never updated');
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
-    BEGIN
-        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never deleted');
-    END""",
-)
-_SCHEMA = (_table(TABLE), *_DEPENDENTS)
-
-_SCHEMA_NAMES = (
-    TABLE,
-    f"{TABLE}_observed_once",
-    f"{TABLE}_by_route",
-    f"{TABLE}_no_update",
-    f"{TABLE}_no_delete",
-)
-
 Row = dict[str, Any]
 
 
@@ -167,35 +87,6 @@ def _full(row: Mapping[str, Any]) -> Row:
 
 
 JsonValue = Rules | Mapping[str, Any]
-
-
-def _version(db: Database) -> int:
-    return int(next(db.query("PRAGMA user_version"))["user_version"])
-
-
-def _exists(db: Database, name: str) -> bool:
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [name]).fetchone()
-    return found is not None
-
-
-def _migrate(db: Database) -> None:
-    """Rebuilds a version-0 table in the v1.1 layout, inside the caller's transaction:
-    SQLite cannot change a CHECK in place, so the rows move, ids and all, to a new table
-    that then takes the old one's name (SQLite's documented twelve-step procedure)."""
-    new = f"{TABLE}_v{SCHEMA_VERSION}"
-    old_columns = [c for c in COLUMNS if c != "event_time"]
-    db.execute(_table(new))
-    db.execute(
-        f"INSERT INTO {new} ({', '.join(old_columns)}, event_time) "
-        f"SELECT {', '.join(old_columns)}, CASE WHEN kind = 'observed' THEN ts END FROM {TABLE}"
-    )
-    for name in _SCHEMA_NAMES[1:]:
-        kind = "TRIGGER" if name.endswith(("_no_update", "_no_delete")) else "INDEX"
-        db.execute(f"DROP {kind} IF EXISTS {name}")
-    db.execute(f"DROP TABLE {TABLE}")
-    db.execute(f"ALTER TABLE {new} RENAME TO {TABLE}")
-    for statement in _DEPENDENTS:
-        db.execute(statement)
 
 
 class AuditUnavailable(Exception):
@@ -399,49 +290,14 @@ class AuditStore:
             ) from None
 
     def _create(self, db: Database) -> None:
-        present = next(
-            db.query(
-                "SELECT count(*) AS n FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)",
-                _SCHEMA_NAMES,
-            )
-        )["n"]
-        if present == len(_SCHEMA_NAMES) and _version(db) >= SCHEMA_VERSION:
-            # Already set up: reading (`ftops-tui audit`) must not need write access.
-            self._ready = True
-            return
-        if present and self._read_only():
+        state = audit_schema.layout(db)
+        if state is Layout.OLD and self._read_only():
             # An older layout that this user may read but not rebuild: read it as it is
             # (`rows` fills the columns it lacks with None); a write fails as unavailable.
-            self._ready = True
-            return
-        mode = next(db.query("PRAGMA journal_mode"))["journal_mode"]
-        if str(mode).lower() != "wal":
-            # Readers never block the writer and vice versa; the mode sticks to the file.
-            db.query("PRAGMA journal_mode = WAL")
-        # A rebuild drops the old table while the new one refers to it by name; the keys are
-        # checked once the new table carries the name (foreign_key_check below).
-        db.execute("PRAGMA foreign_keys = OFF")
-        # IMMEDIATE takes the write lock up front (waiting out the busy timeout): two
-        # processes creating the table at once must not fail on a stale read snapshot.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if _exists(db, TABLE) and _version(db) < SCHEMA_VERSION:
-                _migrate(db)
-            else:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-            broken = db.execute("PRAGMA foreign_key_check").fetchall()
-            if broken:
-                raise sqlite3.IntegrityError(
-                    f"{TABLE}: outcome rows without their intent: {broken}"
-                )
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.execute("PRAGMA foreign_keys = ON")
+            state = Layout.CURRENT
+        if state is not Layout.CURRENT:
+            audit_schema.install(db)
+        # Already set up, reading (`ftops-tui audit`) needs no write access.
         self._ready = True
 
     def _read_only(self) -> bool:

@@ -1,0 +1,175 @@
+"""The layout of the audit database: the `audit_log` table, its indexes and triggers, and
+the rebuild of a file written in an older layout. `AuditStore` (audit.py) reads and writes
+rows; this module only knows what the file must look like.
+
+The file says its layout in `PRAGMA user_version` (SCHEMA_VERSION). A file written before
+v1.1 (version 0: observed rows said `set_weights` and kept the event's time in `ts`) is
+rebuilt once, every row kept with its id, in one transaction, by the first writer that opens
+it; its old observed rows keep their action, and their `ts` is copied into `event_time`.
+
+The database itself refuses UPDATE and DELETE on `audit_log` (triggers), so "append-only"
+does not depend on every writer being well behaved.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ftops_tui.domain.vocabulary import RECORDED_STATUSES, Action
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+TABLE = "audit_log"
+#: console.md's columns in order (with v1.1's `event_time`), then the one addition (`event_seq`).
+COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "intent_id",
+    "action",
+    "actor",
+    "route_id",
+    "before_json",
+    "after_json",
+    "expected_revision",
+    "revision",
+    "reason",
+    "status",
+    "error",
+    "event_time",
+    "event_seq",
+)
+KINDS = ("intent", "outcome", "observed")
+#: The actions of this program's own rows; an observed row's action is the relay's word.
+ACTIONS = tuple(str(a) for a in Action)
+STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
+#: The layout of the table, kept in `PRAGMA user_version`: 2 since console.md v1.1.
+SCHEMA_VERSION = 2
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _table(name: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({_sql_list(KINDS)})),
+        intent_id INTEGER REFERENCES {TABLE}(id),
+        action TEXT NOT NULL CHECK (kind = 'observed' OR action IN ({_sql_list(ACTIONS)})),
+        actor TEXT NOT NULL,
+        route_id TEXT NOT NULL,
+        before_json TEXT,
+        after_json TEXT,
+        expected_revision INTEGER,
+        revision INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        status TEXT CHECK (status IS NULL OR status IN ({_sql_list(STATUSES)})),
+        error TEXT NOT NULL DEFAULT '',
+        event_time TEXT,
+        event_seq INTEGER,
+        CHECK (kind != 'outcome' OR (intent_id IS NOT NULL AND status IS NOT NULL)),
+        CHECK (kind != 'observed' OR (event_seq IS NOT NULL AND event_time IS NOT NULL))
+    )"""
+
+
+#: The indexes and triggers, by name; a rebuild (`_migrate`) drops and makes them again.
+_DEPENDENTS = {
+    f"{TABLE}_observed_once": f"""CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_observed_once
+        ON {TABLE} (route_id, event_seq, event_time, actor, before_json, after_json)
+        WHERE kind = 'observed'""",
+    f"{TABLE}_by_route": f"CREATE INDEX IF NOT EXISTS {TABLE}_by_route ON {TABLE} (route_id, id)",
+    f"{TABLE}_no_update": f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update
+    BEFORE UPDATE ON {TABLE}
+    BEGIN
+        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never updated');
+    END""",
+    f"{TABLE}_no_delete": f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete
+    BEFORE DELETE ON {TABLE}
+    BEGIN
+        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never deleted');
+    END""",
+}
+_NAMES = (TABLE, *_DEPENDENTS)
+
+
+class Layout(enum.Enum):
+    NONE = "none"  # a new, empty file
+    OLD = "old"  # an older layout, or one missing a part: `install` rebuilds or completes it
+    CURRENT = "current"
+
+
+def _version(db: Database) -> int:
+    return int(next(db.query("PRAGMA user_version"))["user_version"])
+
+
+def _exists(db: Database, name: str) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [name]).fetchone()
+    return found is not None
+
+
+def layout(db: Database) -> Layout:
+    marks = ", ".join("?" for _ in _NAMES)
+    query = f"SELECT count(*) AS n FROM sqlite_master WHERE name IN ({marks})"
+    present = int(next(db.query(query, _NAMES))["n"])
+    if present == 0:
+        return Layout.NONE
+    if present == len(_NAMES) and _version(db) >= SCHEMA_VERSION:
+        return Layout.CURRENT
+    return Layout.OLD
+
+
+def _migrate(db: Database) -> None:
+    """Rebuilds a version-0 table in the v1.1 layout, inside the caller's transaction:
+    SQLite cannot change a CHECK in place, so the rows move, ids and all, to a new table
+    that then takes the old one's name (SQLite's documented twelve-step procedure)."""
+    new = f"{TABLE}_v{SCHEMA_VERSION}"
+    old_columns = [c for c in COLUMNS if c != "event_time"]
+    db.execute(_table(new))
+    db.execute(
+        f"INSERT INTO {new} ({', '.join(old_columns)}, event_time) "
+        f"SELECT {', '.join(old_columns)}, CASE WHEN kind = 'observed' THEN ts END FROM {TABLE}"
+    )
+    for name in _DEPENDENTS:
+        kind = "TRIGGER" if name.endswith(("_no_update", "_no_delete")) else "INDEX"
+        db.execute(f"DROP {kind} IF EXISTS {name}")
+    db.execute(f"DROP TABLE {TABLE}")
+    db.execute(f"ALTER TABLE {new} RENAME TO {TABLE}")
+    for statement in _DEPENDENTS.values():
+        db.execute(statement)
+
+
+def install(db: Database) -> None:
+    """Makes the file's layout the current one, in one transaction: creates what is
+    missing, or rebuilds an older table (`_migrate`)."""
+    mode = next(db.query("PRAGMA journal_mode"))["journal_mode"]
+    if str(mode).lower() != "wal":
+        # Readers never block the writer and vice versa; the mode sticks to the file.
+        db.query("PRAGMA journal_mode = WAL")
+    # A rebuild drops the old table while the new one refers to it by name; the keys are
+    # checked once the new table carries the name (foreign_key_check below).
+    db.execute("PRAGMA foreign_keys = OFF")
+    # IMMEDIATE takes the write lock up front (waiting out the busy timeout): two
+    # processes creating the table at once must not fail on a stale read snapshot.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _exists(db, TABLE) and _version(db) < SCHEMA_VERSION:
+            _migrate(db)
+        else:
+            for statement in (_table(TABLE), *_DEPENDENTS.values()):
+                db.execute(statement)
+        broken = db.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.IntegrityError(f"{TABLE}: outcome rows without their intent: {broken}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
