@@ -23,11 +23,13 @@ from ftops_tui.console.screens.choose import ChooseVersionScreen
 from ftops_tui.console.screens.confirm import ConfirmScreen
 from ftops_tui.console.screens.help import HelpScreen
 from ftops_tui.console.screens.weights import WeightsScreen
+from ftops_tui.console.widgets.events_pane import EventsPane
 from ftops_tui.console.widgets.key_bar import KeyBar
 from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
 from ftops_tui.console.widgets.versions_pane import VersionsPane
 from ftops_tui.domain.models import Route, Rule
+from ftops_tui.domain.safe_text import WORD_LIMIT
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.loadgen import LoadPlan
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
@@ -633,3 +635,45 @@ async def test_notifications_wait_for_a_dialog_to_close(
         await pilot.press("escape")
         await until(app, lambda: bool(app.screen.query("Toast")), what="the toasts, now")
         assert app.screen is app.dashboard
+
+
+# An actor of 9,000 combining marks and a reason of 100 KB: laid out whole, they made `?`
+# take 1.3 s to open and the confirmation 2.45 s (benchmarks/outside_words.py measures it).
+HUGE_ACTOR = "a" + "\u0301" * 9_000
+HUGE_REASON = "x" * 100_000
+
+
+async def test_huge_words_from_outside_are_cut_before_they_are_laid_out(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+            for canary in (10, 5):
+                rules = [Rule("support-bot-v1", 100 - canary), Rule("support-bot-v2", canary)]
+                await other.patch_route(route_id, rules, actor=HUGE_ACTOR, reason=HUGE_REASON)
+        pane = app.screen.query_one(EventsPane)
+
+        def huge_events() -> int:
+            return sum(line.seen.event.actor == HUGE_ACTOR for line in pane.events)
+
+        await until(app, lambda: huge_events() == 2 and len(pane.lines) >= 3, what="the events")
+        # Each line holds a timestamp, ids, the cut actor, the changes and the cut reason.
+        assert max(len(strip.text) for strip in pane.lines) <= 3 * WORD_LIMIT
+        assert sum("…" in strip.text for strip in pane.lines) == 2
+        await pilot.press("question_mark")
+        await until(app, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        await pilot.press("escape")
+        await until(app, lambda: not isinstance(app.screen, HelpScreen), what="help closed")
+        await pilot.press("r")
+        confirm = await confirm_open(app)
+        words = [str(label.render()) for label in confirm.query("Label, Static")]
+        assert words and max(len(w) for w in words) <= 3 * WORD_LIMIT
+        await pilot.press("escape")
+        await until(app, lambda: not isinstance(app.screen, ConfirmScreen), what="cancelled")
+    # The audit log keeps the words as they were sent.
+    assert any(
+        r["actor"] == HUGE_ACTOR and r["reason"] == HUGE_REASON for r in audit.rows(route_id)
+    )
