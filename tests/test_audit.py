@@ -15,11 +15,13 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fixtures.relay import RELAY_KEY
 
+from ftops_tui.changes.audited import ABANDONED, close_abandoned, in_flight_at_most_s
 from ftops_tui.domain.models import Event, Rule, Rules
 from ftops_tui.sources import audit
 from ftops_tui.sources.audit import (
@@ -616,3 +618,48 @@ def test_a_short_secret_masks_words_only_never_the_logs_own_vocabulary(tmp_path:
     (row,) = store.rows()
     assert row["id"] == intent and row["action"] == "rollback" and row["kind"] == "intent"
     assert (row["actor"], row["reason"]) == ("***im", "***ill it")
+
+
+# ------------------------------------------------------------- intents of stopped processes
+
+
+def intent_written_at(path: Path, ts: str, action: str = "rollback") -> int:
+    """An intent row as a process that then stopped left it (INSERT is all the file allows)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        cursor = conn.execute(
+            "INSERT INTO audit_log (ts, kind, action, actor, route_id, before_json,"
+            " after_json, expected_revision, reason) VALUES (?, 'intent', ?, 'gone@host',"
+            " 'r1', '[]', '[]', 3, 'then killed')",
+            [ts, action],
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+def test_an_intent_left_by_a_stopped_process_is_closed_once_no_change_can_still_be_in_flight(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    store.check()
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    old = intent_written_at(path, "2026-12-02T10:00:00.000Z")  # 2 h: past 41 min
+    recent = intent_written_at(path, "2026-12-02T11:50:00.000Z")  # may be in flight
+    alias_recent = intent_written_at(path, "2026-12-02T09:00:00.000Z", "alias")  # 3 h < 11 h
+    alias_old = intent_written_at(path, "2026-12-01T20:00:00.000Z", "alias")  # 16 h
+    done, _ = change(store, A, B)
+    assert in_flight_at_most_s("rollback") < 3600 < in_flight_at_most_s("alias") < 16 * 3600
+
+    assert close_abandoned(store, "bob@bastion-2", now) == 2
+    outcomes = {r["intent_id"]: r for r in store.rows() if r["kind"] == "outcome"}
+    assert set(outcomes) == {old, alias_old, done}
+    for intent_id in (old, alias_old):
+        row = outcomes[intent_id]
+        assert row["status"] == "unverified" and row["actor"] == "bob@bastion-2"
+        assert row["error"].startswith(ABANDONED) and row["after_json"] is None
+    assert outcomes[alias_old]["action"] == "alias"
+    assert recent not in outcomes and alias_recent not in outcomes
+    # Once closed, an intent is never closed again, even by a second console at once.
+    assert close_abandoned(AuditStore(path), "carol@bastion-3", now) == 0
+    intent = next(r for r in store.rows() if r["id"] == old)
+    assert AuditStore(path).record_missing_outcome(intent, "carol@bastion-3", "again") is False

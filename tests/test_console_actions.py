@@ -4,8 +4,10 @@ the revision on screen, read-back, result. Real relay, real SQLite audit file an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from fixtures.relay import RELAY_KEY
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
+from ftops_tui.changes.audited import ABANDONED
 from ftops_tui.changes.service import Outcome
 from ftops_tui.console.app import FtopsApp
 from ftops_tui.console.screens.audit import AuditScreen
@@ -135,6 +138,13 @@ async def test_rollback_is_r_then_enter_with_audit_rows_and_verified_weights(
     relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
 ) -> None:
     route_id = await new_route(relay)
+    # An intent a console killed yesterday left without its outcome.
+    audit.check()
+    with contextlib.closing(sqlite3.connect(audit.path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO audit_log (ts, kind, action, actor, route_id, expected_revision)"
+            " VALUES ('2026-01-01T00:00:00.000Z', 'intent', 'rollback', 'gone@h', 'gone', 1)"
+        )
     app = app_for(relay, sqlite_registry_uri, audit, route_id)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app)
@@ -159,6 +169,9 @@ async def test_rollback_is_r_then_enter_with_audit_rows_and_verified_weights(
         "applied",
         intent["id"],
     )
+    # Making a change, the console closed the killed one's intent as unverified.
+    (closed,) = [r for r in audit.rows("gone") if r["kind"] == "outcome"]
+    assert closed["status"] == "unverified" and closed["error"].startswith(ABANDONED)
 
 
 async def test_reason_is_prefilled_from_the_active_alert(

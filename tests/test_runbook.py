@@ -5,10 +5,12 @@ file and (for the stable version) the real SQLite MLflow store. Exit codes are c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ import pytest
 from fixtures.registry import free_port
 from fixtures.relay import RELAY_KEY
 
+from ftops_tui.changes.audited import ABANDONED
 from ftops_tui.commands.runbook import register, run
 from ftops_tui.domain.models import Event, Rule
 from ftops_tui.relay_server.server import RelayServer
@@ -117,6 +120,28 @@ def test_set_weights_with_yes_previews_applies_and_writes_the_consoles_audit_row
         2,
     )
     assert RELAY_KEY not in out
+
+
+def test_a_runbook_change_closes_the_intent_a_killed_process_left_hours_ago(
+    setup: tuple[Cli, Path], admin: httpx.Client
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    AuditStore(audit).check()
+    with contextlib.closing(sqlite3.connect(audit)) as conn, conn:
+        conn.execute(
+            "INSERT INTO audit_log (ts, kind, action, actor, route_id, expected_revision)"
+            " VALUES ('2026-01-01T00:00:00.000Z', 'intent', 'set_weights', 'gone@h', ?, 1)",
+            [route],
+        )
+    assert cli("set-weights", route, "bot-v1=80", "bot-v2=20", "--reason", "r", "--yes") == 0
+    rows = AuditStore(audit).rows(route)
+    outcomes = {r["intent_id"]: r for r in rows if r["kind"] == "outcome"}
+    intents = [r for r in rows if r["kind"] == "intent"]
+    assert len(intents) == 2 and set(outcomes) == {i["id"] for i in intents}
+    left = outcomes[min(outcomes)]
+    assert left["status"] == "unverified" and left["error"].startswith(ABANDONED)
+    assert left["actor"] == actor_identity(ENV)
 
 
 def test_dry_run_previews_and_validates_but_sends_and_writes_nothing(

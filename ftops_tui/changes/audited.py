@@ -9,7 +9,10 @@ recorded the same way:
 - cancelled once `send` has started, or `send` failing unexpectedly (a bug): `unverified`,
   written inline before the task goes on unwinding;
 - an outcome row that cannot be written: the step says so loudly (`warning`), since whatever
-  was sent has already happened.
+  was sent has already happened; it is owed, and written at the next step (LateOutcomes);
+- an intent whose process stopped (killed, the machine lost) before writing its outcome: once
+  no change can still be in flight that long (`in_flight_at_most_s`), the next console or
+  runbook about to make a change writes its `unverified` outcome (`close_abandoned`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from ftops_tui.domain.models import Route
 from ftops_tui.domain.vocabulary import Action, Status
-from ftops_tui.sources.audit import AuditStore, AuditUnavailable, JsonValue
+from ftops_tui.settings.config import MAX_RETRIES, MAX_TIMEOUT_S
+from ftops_tui.sources.audit import BUSY_TIMEOUT_S, AuditStore, AuditUnavailable, JsonValue
+from ftops_tui.sources.registry import CALLS_PER_SNAPSHOT, FIRST_CALL_ALLOWANCE_S
 
 #: The error of the outcome row of an intent whose change was never sent.
 NEVER_SENT = "cancelled before it was sent"
@@ -32,6 +38,11 @@ CANCELLED_IN_FLIGHT = "cancelled while the change was in flight"
 LATE = "outcome recorded late: the audit log could not take it when the change was made"
 #: The start of the error of the outcome row of a change whose sending failed unexpectedly.
 UNEXPECTED = "unexpected error while it was being sent"
+#: The start of the error of the outcome row of an intent whose process stopped before it
+#: wrote one (close_abandoned).
+ABANDONED = (
+    "outcome recorded late: the process that made this change stopped before it recorded one"
+)
 
 
 @dataclass(frozen=True)
@@ -214,3 +225,39 @@ class _IntentWrite:
             self._cancelled, intent_id = True, self._intent_id
         if intent_id is not None:
             self._never_sent(intent_id)
+
+
+def in_flight_at_most_s(action: str) -> float:
+    """Twice the longest a change of `action` can be in flight, from its intent row to its
+    outcome row, under the largest bounds a config may set: the intent row's lock and busy
+    wait, then a weight change's PATCH and its read-back each within the relay's timeout, or
+    an alias move within the registry's whole-call deadline, then the outcome row's wait.
+    An intent older than this without an outcome belongs to a process that has stopped."""
+    rows = 2 * 2 * BUSY_TIMEOUT_S
+    if action == Action.ALIAS:
+        send = MAX_TIMEOUT_S * (MAX_RETRIES + 1) * CALLS_PER_SNAPSHOT + FIRST_CALL_ALLOWANCE_S
+    else:
+        send = 2 * MAX_TIMEOUT_S
+    return 2 * (rows + send)
+
+
+def close_abandoned(audit: AuditStore, actor: str, now: datetime | None = None) -> int:
+    """Blocking. Writes the `unverified` outcome of every intent that has none and is older
+    than `in_flight_at_most_s` of its action (never one that may still be in flight in
+    another console or runbook); returns how many. The relay's events and the route as it is
+    now say what became of it; the row says it is not known here."""
+    moment = now or datetime.now(UTC)
+    shortest = min(in_flight_at_most_s(a) for a in Action)
+    closed = 0
+    for row in audit.intents_without_outcome(_ts(moment - timedelta(seconds=shortest))):
+        written = datetime.fromisoformat(str(row["ts"]).replace("Z", "+00:00"))
+        age_s = (moment - written).total_seconds()
+        if age_s <= in_flight_at_most_s(str(row["action"])):
+            continue
+        error = f"{ABANDONED} (closed {age_s / 3600:.1f} h after its intent by {actor})"
+        closed += audit.record_missing_outcome(row, actor, error)
+    return closed
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

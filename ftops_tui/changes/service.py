@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ftops_tui.changes.alias import AliasWrite, alias_intent
-from ftops_tui.changes.audited import Intent, LateOutcomes, Step, audited_step
+from ftops_tui.changes.audited import Intent, LateOutcomes, Step, audited_step, close_abandoned
 from ftops_tui.changes.route_write import RouteWrite
 from ftops_tui.domain.models import Route, Rules, weights_text
 from ftops_tui.domain.proposals import (
@@ -80,6 +80,13 @@ class MutationService:
         intent row does not wait for it. A failure here is left for that row to report."""
         with contextlib.suppress(AuditUnavailable):
             await asyncio.to_thread(self._audit.prepare)
+        await self.close_abandoned()
+
+    async def close_abandoned(self) -> None:
+        """Before a change: the intents that processes since stopped left without an outcome
+        get theirs (`audited.close_abandoned`). A log that refuses leaves them for next time."""
+        with contextlib.suppress(AuditUnavailable):
+            await asyncio.to_thread(close_abandoned, self._audit, self.actor)
 
     async def unprepare(self) -> None:
         """The change is done, refused or cancelled: the log is let go as after any write,

@@ -228,6 +228,7 @@ async def _mutate(
         audit = wiring.audit_store(config, env)
         service = MutationService(relay, audit, actor_identity(env))
         try:
+            await service.close_abandoned()
             outcome = await service.apply(proposal)
         finally:
             audit.close()

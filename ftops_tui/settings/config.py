@@ -385,14 +385,17 @@ def _keys(root: Section) -> Mapping[str, str]:
 _POSITIVE = Range(low=0, low_open=True)
 # Polling intervals: past an hour a console is not watching anything (and 1e308 stops it).
 _INTERVAL = Range(low=0, high=3600, low_open=True)
-_TIMEOUT = Range(low=0, high=600, low_open=True)
+#: The largest `timeout_s` (relay, registry) and registry `max_retries` a config may set.
+MAX_TIMEOUT_S = 600.0
+MAX_RETRIES = 10
+_TIMEOUT = Range(low=0, high=MAX_TIMEOUT_S, low_open=True)
 _ANSWER_MB = Range(low=0, high=1024, low_open=True)
 _FRACTION = Range(low=0, high=1, low_open=True)
 _ALPHA = Range(low=0, high=0.5, low_open=True)
 _AT_LEAST_ONE = Range(low=1)
 _PERCENT = Range(low=1, high=100, integer=True)
 _WINDOW = Range(low=1, high=3600, integer=True)
-_RETRIES = Range(low=0, high=10, integer=True)
+_RETRIES = Range(low=0, high=MAX_RETRIES, integer=True)
 _COUNT = Range(low=1, integer=True)
 
 _HTTP_URL_WHAT = "an http(s) URL with a host, e.g. http://127.0.0.1:8787/v1"

@@ -400,6 +400,28 @@ class AuditStore:
         assert row_id is not None
         return row_id
 
+    def record_missing_outcome(self, intent: Mapping[str, Any], actor: str, error: str) -> bool:
+        """An `unverified` outcome for the intent row `intent` (read back unknown), unless it
+        has one by now: the check and the insert are one statement, so two consoles closing
+        the same intent at once write one row. False when it already had one."""
+        cells = {
+            "ts": now_ts(),
+            "kind": "outcome",
+            "intent_id": intent["id"],
+            "action": intent["action"],
+            "actor": self._scrubbed(actor),
+            "route_id": intent["route_id"],
+            "status": "unverified",
+            "error": self._scrubbed(error),
+        }
+        names, marks = ", ".join(cells), ", ".join("?" for _ in cells)
+        sql = (
+            f"INSERT INTO {TABLE} ({names}) SELECT {marks} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {TABLE} WHERE kind = 'outcome' AND intent_id = ?)"
+        )
+        with self._db() as db:
+            return db.execute(sql, [*cells.values(), intent["id"]]).rowcount == 1
+
     def record_observed(self, event: Event) -> bool:
         """A relay Event (someone else's change); False when it was already recorded.
 
@@ -445,6 +467,17 @@ class AuditStore:
             params.append(limit)
         with self._db() as db:
             return [_full(r) for r in db.query(sql, params)]
+
+    def intents_without_outcome(self, written_before: str) -> list[Row]:
+        """Intent rows written before `written_before` (a `ts`) that have no outcome row,
+        oldest first."""
+        sql = (
+            f"SELECT * FROM {TABLE} AS i WHERE kind = 'intent' AND ts < ? AND NOT EXISTS "
+            f"(SELECT 1 FROM {TABLE} AS o WHERE o.kind = 'outcome' AND o.intent_id = i.id) "
+            "ORDER BY id"
+        )
+        with self._db() as db:
+            return [_full(r) for r in db.query(sql, [written_before])]
 
     def _applied(self, route_id: str, actor: str) -> list[tuple[Row, Row]]:
         """This actor's applied weight changes on the route, newest first, as (intent, outcome)."""
