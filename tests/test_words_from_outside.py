@@ -67,7 +67,6 @@ async def test_actor_and_reason_with_brackets_are_shown_as_written(
             def detail() -> Label:
                 return app.screen.query_one("#audit-detail", Label)
 
-            # type: ignore[attr-defined]
             await pilot.pause()
             await until(app, lambda: bool(str(detail().render())), what="the row in full")
             shown = str(detail().render())  # the selected row in full, under the table
