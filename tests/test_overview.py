@@ -5,8 +5,11 @@ from __future__ import annotations
 from ftops_tui.domain.health import Thresholds, VerdictKind
 from ftops_tui.domain.models import Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import (
+    Judged,
     RegistryFacts,
+    RouteView,
     build_route_view,
+    judged,
     stable_of,
 )
 
@@ -59,3 +62,26 @@ def test_version_without_figures_has_no_verdict() -> None:
     )
     assert all(v.verdict is None and v.metrics is None for v in view.versions)
     assert view.stable_tag == "v1"  # heaviest version of the only known rule set
+
+
+def test_canaries_are_judged_only_against_a_known_stable_version() -> None:
+    def view(metrics: dict[str, VersionMetrics], answered: bool = True) -> RouteView:
+        return build_route_view(
+            ROUTE, metrics, FACTS if answered else {}, stable_alias="champion", history=[],
+            thresholds=Thresholds(), registry_answered=answered,
+        )  # fmt: skip
+
+    healthy = {"v1": m("v1", 1000, 5), "v2": m("v2", 200, 1)}
+    assert judged([view(healthy)]) == (Judged.HEALTHY, ())
+    assert judged([view({"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)})])[0] is Judged.ALERT
+    assert judged([view({"v1": m("v1", 1000, 5)})]) == (
+        Judged.PENDING,
+        ("r v2: no figures yet",),
+    )
+    few = judged([view({"v1": m("v1", 1000, 5), "v2": m("v2", 3, 0)})])
+    assert few[0] is Judged.PENDING and "INCONCLUSIVE" in few[1][0]
+    # Healthy figures, but the registry never answered: which is stable is unknown, no pass.
+    assert judged([view(healthy, answered=False)]) == (
+        Judged.PENDING,
+        ("r: stable version unknown",),
+    )

@@ -333,3 +333,59 @@ def test_a_relay_that_repeats_the_key_in_its_error_never_gets_it_printed(
     assert code == 4, (out, err)
     assert key not in out and key not in err
     assert "rejected header Authorization: ***" in out  # the relay's words, the key masked
+
+
+# ------------------------------------------------------------------------------ status --wait
+
+
+@pytest.mark.parametrize(
+    ("extra", "timeout", "code", "said"),
+    [
+        ("", "30", 0, ""),  # both versions have their requests: judged healthy
+        ("  latency_p99_ms: 1\n", "30", 1, "BREACH latency_p99_ms"),
+        ("  min_requests: 100000\n", "1", 5, "still not judged at the timeout"),
+    ],
+    ids=["healthy-0", "breach-1", "inconclusive-5"],
+)
+def test_status_wait_exits_by_how_the_canaries_are_judged(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    timeout: str,
+    code: int,
+    said: str,
+) -> None:
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri, extra)
+    if "min_requests" in extra:  # the later key wins: a canary that never has enough
+        config.write_text(config.read_text().replace("  min_requests: 5\n", ""))
+    config.write_text(config.read_text() + "poll:\n  interval_s: 0.2\n")
+    argv = ["status", "--wait", "--timeout", timeout, "--config", str(config)]
+    started = time.monotonic()
+    assert main(argv, env=env_with_key()) == code
+    out = capsys.readouterr().out
+    assert "route support-bot-production" in out and said in out
+    if code == 5:
+        assert "support-bot-v2: INCONCLUSIVE" in out
+        assert time.monotonic() - started < 20  # bounded by --timeout, not hung
+
+
+def test_status_wait_json_says_the_standing_and_an_unreachable_relay_exits_4(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri)
+    assert main(["status", "--wait", "--json", "--config", str(config)], env=env_with_key()) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert (body["judged"], body["waiting"], body["timed_out"]) == ("healthy", [], False)
+    down = write_config(tmp_path, f"http://127.0.0.1:{free_port()}/v1", sqlite_registry_uri)
+    argv = ["status", "--wait", "--timeout", "30", "--config", str(down)]
+    assert main(argv, env=env_with_key()) == 4
+    assert "UNREACHABLE" in capsys.readouterr().out
+    for bad in ("0", "-1", "nan", "1e9", "soon"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["status", "--wait", "--timeout", bad, "--config", str(config)])
+        assert stopped.value.code == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,19 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", parents=[config_opt], help="one poll, printed")
     status.add_argument("--json", action="store_true", help="print JSON (console.md shape)")
+    status.add_argument(
+        "--wait",
+        action="store_true",
+        help="poll until every canary is judged: exit 0 healthy, 1 BREACH/WORSE, "
+        "5 still not judged at the timeout, 4 unreachable",
+    )
+    status.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_WAIT_S,
+        metavar="S",
+        help=f"with --wait: give up after S seconds (default {DEFAULT_WAIT_S:g})",
+    )
 
     from ftops_tui.commands import runbook
 
@@ -93,7 +107,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             complain(str(exc))
             return Exit.USAGE
     if args.command == "status":
-        return _status(config, env, as_json=args.json)
+        wait_s = args.timeout if args.wait else None
+        return _status(config, env, as_json=args.json, wait_s=wait_s)
     from ftops_tui.commands import runbook
 
     if args.command in runbook.COMMANDS:
@@ -102,6 +117,21 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if themes is None:
         return Exit.USAGE
     return _console(config, env, watch=args.watch, themes=themes)
+
+
+#: How long `status --wait` waits when --timeout is not given.
+DEFAULT_WAIT_S = 600.0
+
+
+def _seconds(text: str) -> float:
+    """A --timeout: seconds, more than 0, at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 86400]")
+    return value
 
 
 def _no_core_files() -> None:
@@ -113,11 +143,19 @@ def _no_core_files() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
+def _status(
+    config: Config, env: Mapping[str, str], *, as_json: bool, wait_s: float | None = None
+) -> int:
     import asyncio
 
     from ftops_tui.commands import wiring
-    from ftops_tui.commands.status import collect_status, status_json, status_text
+    from ftops_tui.commands.status import (
+        collect_status,
+        status_json,
+        status_text,
+        wait_for_judgement,
+    )
+    from ftops_tui.domain.overview import Judged
 
     async def once() -> int:
         async with wiring.relay_client(config, env) as client:
@@ -125,7 +163,22 @@ def _status(config: Config, env: Mapping[str, str], *, as_json: bool) -> int:
         say_json(status_json(status)) if as_json else say(status_text(status))
         return Exit.OK if status.reachable else Exit.UNREACHABLE
 
-    return asyncio.run(once())
+    async def waited(timeout_s: float) -> int:
+        async with wiring.relay_client(config, env) as client:
+            end = await wait_for_judgement(config, client, wiring.registry(config), timeout_s)
+        if as_json:
+            say_json({**status_json(end.status), "judged": end.judged.value,
+                      "waiting": list(end.waiting), "timed_out": end.timed_out})  # fmt: skip
+        else:
+            say(status_text(end.status))
+            if end.waiting:
+                said = "still not judged at the timeout" if end.timed_out else "not judged"
+                say(f"\n{said}: " + "; ".join(end.waiting))
+        if not end.status.reachable:
+            return Exit.UNREACHABLE
+        return {Judged.HEALTHY: Exit.OK, Judged.ALERT: Exit.FAILED}.get(end.judged, Exit.UNJUDGED)
+
+    return asyncio.run(once() if wait_s is None else waited(wait_s))
 
 
 def _stop_on_hangup() -> None:

@@ -13,6 +13,7 @@ class Exit(IntEnum):
     USAGE = 2  # bad usage, config or theme: nothing else happened
     CONFLICT = 3  # the route changed after it was read: nothing was overwritten
     UNREACHABLE = 4  # a source could not be reached (before anything was sent)
+    UNJUDGED = 5  # status --wait: the timeout came with a canary not judged yet
 
 
 def exit_for(status: Status) -> Exit:

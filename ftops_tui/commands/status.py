@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ftops_tui.console.polling import poll_relay
 from ftops_tui.console.state import ConsoleState, SourceHealth
-from ftops_tui.domain.overview import RouteView, VersionView
+from ftops_tui.domain.overview import Judged, RouteView, VersionView, judged
 from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.domain.vocabulary import SourceProblem
 from ftops_tui.settings.config import Config
@@ -88,6 +89,45 @@ async def collect_status(config: Config, client: RelayClient, registry: MlflowRe
         routes=tuple(state.views()),
         missing_routes=missing,
     )
+
+
+@dataclass(frozen=True)
+class Waited:
+    """What `status --wait` ended with: the last status, the canaries' standing and, when
+    not judged, what they still waited for."""
+
+    status: Status
+    judged: Judged
+    waiting: tuple[str, ...]
+    timed_out: bool
+
+
+async def wait_for_judgement(
+    config: Config,
+    client: RelayClient,
+    registry: MlflowRegistry,
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Waited:
+    """Polls every `poll.interval_s` until every canary is judged (healthy, or one alerts) or
+    `timeout_s` has passed. Unreachable at the first poll: at once (nothing to wait for);
+    later, a failing poll is waited through, and counts if it is the last one."""
+    deadline = clock() + timeout_s
+    first = True
+    while True:
+        status = await collect_status(config, client, registry)
+        standing, waiting = judged(status.routes)
+        if not status.reachable:
+            standing, waiting = Judged.PENDING, ("a source is unreachable",)
+            if first:
+                return Waited(status, standing, waiting, timed_out=False)
+        elif standing is not Judged.PENDING:
+            return Waited(status, standing, waiting, timed_out=False)
+        first = False
+        left = deadline - clock()
+        if left <= 0:
+            return Waited(status, standing, waiting, timed_out=True)
+        await asyncio.sleep(min(config.poll.interval_s, left))
 
 
 def status_json(status: Status) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from ftops_tui.domain.health import Thresholds, Verdict, judge
+from ftops_tui.domain.health import Thresholds, Verdict, VerdictKind, judge
 from ftops_tui.domain.models import Route, Rules, VersionMetrics
 from ftops_tui.domain.rollout import Stable, stable_version
 from ftops_tui.domain.weights import validate
@@ -118,3 +119,35 @@ def build_route_view(
             )
         )
     return RouteView(route, tuple(views), chosen, tuple(history))
+
+
+class Judged(StrEnum):
+    """Where the canaries of some routes stand, for `status --wait`."""
+
+    HEALTHY = "healthy"  # every canary judged healthy against a known stable version
+    ALERT = "alert"  # a version taking traffic is BREACH or WORSE
+    PENDING = "pending"  # a canary not judged yet (too little traffic, no figures, ...)
+
+
+def judged(views: Sequence[RouteView]) -> tuple[Judged, tuple[str, ...]]:
+    """The canaries' standing and, while PENDING, what each one still waits for. A canary is
+    a version taking traffic that is not the stable one; with the stable version unknown,
+    nothing on the route is judged against it, so it stays PENDING (never a pass)."""
+    if any(view.alerting for view in views):
+        return Judged.ALERT, ()
+    waiting: list[str] = []
+    for view in views:
+        route_id = view.route.route_id
+        if view.invalid:
+            waiting.append(f"{route_id}: weights INVALID")
+            continue
+        canaries = [v for v in view.versions if v.weight > 0 and not v.stable]
+        if canaries and view.stable_tag is None:
+            waiting.append(f"{route_id}: stable version unknown")
+            continue
+        for v in canaries:
+            if v.verdict is None:
+                waiting.append(f"{route_id} {v.version_tag}: no figures yet")
+            elif v.verdict.kind is not VerdictKind.HEALTHY:
+                waiting.append(f"{route_id} {v.version_tag}: {v.verdict.summary}")
+    return (Judged.PENDING, tuple(waiting)) if waiting else (Judged.HEALTHY, ())
