@@ -31,6 +31,7 @@ from ftops_tui.sources.audit import (
     AuditUnavailable,
     rules_from_json,
 )
+from ftops_tui.sources.audit_schema import SCHEMA_VERSION
 from ftops_tui.sources.identity import actor_identity
 from ftops_tui.sources.relay_client import RelayClient
 
@@ -227,7 +228,8 @@ def test_a_file_from_before_v1_1_is_rebuilt_once_with_every_row(tmp_path: Path) 
     assert rows[3]["action"] == "set_weights" and rows[3]["event_time"] == rows[3]["ts"]
     assert rows[4]["action"] == "auto_rollback"
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (0,)  # and v1.1's table
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM audit_log")

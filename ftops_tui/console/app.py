@@ -159,12 +159,31 @@ class FtopsApp(App[None]):
             registry_uri=self.services.registry.uri_for_display,
         )
         self.push_screen(self.dashboard)
+        self._watch_alerts()
         self.set_interval(1.0, self._tick)
         if self._polling:
             # The first poll imports httpx and the registry's first read imports mlflow:
             # both start once the first frame is on screen, so neither delays it.
             self.call_after_refresh(self._start_polling)
         self._catch_hangup()
+
+    def _watch_alerts(self) -> None:
+        from ftops_tui.console.alerting import AlertWatch
+        from ftops_tui.console.terminal_signals import TerminalSignals
+        from ftops_tui.sources.alert_log import AlertLog
+        from ftops_tui.sources.webhooks import Webhooks
+
+        config = self.services.config
+        audit = self.services.audit
+        self.signals = TerminalSignals(self)
+        self.alerts = AlertWatch(
+            config.notify,
+            AlertLog(audit) if audit is not None else None,
+            self.signals,
+            Webhooks(config.notify.urls, config.notify.webhook_timeout_s),
+            config.routes,
+        )
+        self.signals.title(self.alerts.title)
 
     def _start_polling(self) -> None:
         self.run_worker(self._relay_loop(), name="relay poll", group="poll", exit_on_error=False)
@@ -182,6 +201,7 @@ class FtopsApp(App[None]):
                 self._signals.append(sig)
 
     async def on_unmount(self) -> None:
+        self.signals.restore()
         if self._frozen:
             collector.thaw()
         loop = asyncio.get_running_loop()
@@ -193,6 +213,7 @@ class FtopsApp(App[None]):
 
     async def _relay_loop(self) -> None:
         config = self.services.config
+        await self.alerts.inherit()
         while True:
             if self.state.relay.stopped:
                 self._retry.clear()
@@ -227,7 +248,7 @@ class FtopsApp(App[None]):
                         severity="warning",
                         timeout=15,
                     )
-                self._observe(poll.events)
+                self._observe(poll.events, flagged)
                 self._log_malformed(poll.metrics.values())
             _log_transition("relay", was, self.state.relay)
             self._changed()
@@ -253,27 +274,43 @@ class FtopsApp(App[None]):
         self.state.route_read(route, sent_at)
         self._changed()
 
-    def _observe(self, events: tuple[Event, ...]) -> None:
+    def _observe(self, events: tuple[Event, ...], flagged: Iterable[SeenEvent] = ()) -> None:
         """Changes this console did not make go into the audit log as `observed` rows (the
-        store keeps each once, across restarts and across consoles)."""
+        store keeps each once, across restarts and across consoles); each flagged one is an
+        `external_change` or `auto_rollback` alert, whose webhook only the console that wrote
+        the row sends."""
+        from ftops_tui.domain.alerts import Alert, one_shot_key
+        from ftops_tui.sources.audit import AUTO_ROLLBACK_ACTOR
+
         audit = self.services.audit
         others = [e for e in events if e.actor != self.services.actor]
-        if audit is None or not others:
+        shots = [seen.event for seen in flagged]
+        if not others and not shots:
             return
 
-        def record() -> None:
-            for event in others:
-                audit.record_observed(event)
+        def record() -> set[int]:
+            assert audit is not None
+            return {id(event) for event in others if audit.record_observed(event)}
 
         async def run() -> None:
-            try:
-                await asyncio.to_thread(record)
-            except AuditUnavailable as exc:
-                if not self._audit_warned:  # once: a read-only bastion should not nag
-                    self._audit_warned = True
-                    self.notify(
-                        f"audit log unavailable: {exc}", severity="error", timeout=15, markup=False
-                    )
+            written: set[int] | None = None  # None: no audit log could say
+            if audit is not None and others:
+                try:
+                    written = await asyncio.to_thread(record)
+                except AuditUnavailable as exc:
+                    if not self._audit_warned:  # once: a read-only bastion should not nag
+                        self._audit_warned = True
+                        self.notify(
+                            f"audit log unavailable: {exc}",
+                            severity="error",
+                            timeout=15,
+                            markup=False,
+                        )
+            for event in shots:
+                key = one_shot_key(event.route_id, event.actor, AUTO_ROLLBACK_ACTOR)
+                detail = f"by {event.actor}" + (f": {event.reason}" if event.reason else "")
+                first = written is None or id(event) in written
+                await self.alerts.one_shot(Alert(key, detail), first, self.state.clock())
 
         self.run_worker(run(), name="observed rows", group="observe", exit_on_error=False)
 
@@ -331,8 +368,25 @@ class FtopsApp(App[None]):
             log.error("unexpected error in %s", where, exc_info=exc)
 
     def _changed(self) -> None:
+        self._judge_alerts()
         # Posted to the dashboard itself: messages go up the DOM, never down from the App.
         self.dashboard.post_message(StateChanged())
+
+    def _judge_alerts(self) -> None:
+        """Each raise and clear goes on the events pane and the window title at once; its
+        row and its notifications follow in a worker."""
+        from ftops_tui.console.state import alert_marker
+
+        now = self.state.clock()
+        changes = self.alerts.judge(self.state, now)
+        if not changes:
+            return
+        for change in changes:
+            self.state.events.append(alert_marker(change, self._wall_clock()))
+        self.signals.title(self.alerts.title)
+        self.run_worker(
+            self.alerts.tell(changes, now), name="alerts", group="alerts", exit_on_error=False
+        )
 
     def _tick(self) -> None:
         # Staleness ages count up even while a poll is hanging.

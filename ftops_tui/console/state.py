@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ftops_tui.console.polling import RelayPoll
+from ftops_tui.domain.alerts import AlertChange
 from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics, rules_to_mapping
 from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
 from ftops_tui.domain.safe_text import safe
@@ -62,6 +63,12 @@ class SourceHealth:
         self.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         self.redirect_to = exc.target if isinstance(exc, Redirected) else ""
 
+    def down_for(self, now: float) -> float | None:
+        """How long the source has been failing; None while it answers."""
+        if self.problem is None or self.failing_since is None:
+            return None
+        return now - self.failing_since
+
     def stale_for(self, now: float) -> float | None:
         """Age of the data on screen while the source fails; None when it is fresh."""
         if self.problem is None or self.last_ok is None:
@@ -98,11 +105,19 @@ class SeenEvent:
     event: Event
     external: bool  # made by someone other than this console: flagged on screen
     restart: bool = False  # not a change: the relay's history started over here
+    alert: AlertChange | None = None  # not a change: an alert rose or cleared here
 
 
 def restart_marker(wall: float) -> Event:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
     return Event(0, stamp, "", "", "RESTARTED", (), ())
+
+
+def alert_marker(change: AlertChange, wall: float) -> SeenEvent:
+    """The events pane's line for an alert's raise or clear."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
+    event = Event(0, stamp, change.alert.key.route_id, "", "alert", (), ())
+    return SeenEvent(event, external=False, alert=change)
 
 
 @dataclass

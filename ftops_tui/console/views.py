@@ -274,6 +274,16 @@ def event_lines(
 
 def event_line(seen: SeenEvent) -> Line:
     e = seen.event
+    if seen.alert is not None:
+        key = seen.alert.alert.key
+        mark = "▲ RAISED " if seen.alert.raised else "▽ CLEARED"
+        said = f" {e.time[11:19]} {key.kind.upper()} {safe(key.subject)}: "
+        return Line(
+            (
+                Cell(mark, ALERT_STYLE if seen.alert.raised else "bold"),
+                Cell(said + safe(seen.alert.alert.detail)),
+            )
+        )
     if seen.restart:
         said = f"{e.time[11:19]} the relay's event history started over here"
         return Line((Cell("⟲ RESTARTED ", "bold"), Cell(said, "bold")))

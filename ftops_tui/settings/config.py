@@ -99,6 +99,22 @@ class AuditConfig:
     path: Path
 
 
+#: The alert kinds `notify.on` may name (domain/alerts.py, AlertKind).
+ALERT_KINDS = ("breach", "worse", "source_down", "gate", "auto_rollback", "external_change")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    bell: bool = True  # BEL on a raise: tmux flags the window
+    desktop: bool = False  # OSC 9 and OSC 777 on a raise (and a clear, with on_clear)
+    urls: tuple[str, ...] = ()  # Apprise URLs: secrets, never shown whole
+    on: tuple[str, ...] = ("breach", "worse", "auto_rollback", "external_change", "source_down")
+    source_down_after_s: float = 30.0
+    on_clear: bool = True  # desktop and webhooks also say when an alert clears
+    repeat_after_s: float = 300.0  # at most one notification per alert in this time
+    webhook_timeout_s: float = 10.0
+
+
 def _no_keys() -> Mapping[str, str]:
     return MappingProxyType({})
 
@@ -116,6 +132,7 @@ class Config:
     # action id -> key; actions not named keep their built-in key. A read-only mapping is not
     # hashable, so it is left out of the hash (equality still compares it).
     keys: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     source: Path | None = None
 
 
@@ -187,6 +204,7 @@ def config_from_dict(
         audit=_audit(root, base_dir, env),
         theme=root.string("theme", Config.theme, "a theme name (a non-empty string)"),
         keys=_keys(root),
+        notify=_notify(root),
         source=file.absolute() if file is not None else None,
     )
 
@@ -343,6 +361,39 @@ def _steps(sec: Section) -> tuple[int, ...]:
     return tuple(steps)
 
 
+def _notify(root: Section) -> NotifyConfig:
+    sec = root.section("notify", _field_names(NotifyConfig))
+    urls: list[str] = []
+    for i, item in enumerate(sec.sequence("urls", "a list of Apprise URLs") or ()):
+        # Never echoed: an Apprise URL holds its service's token.
+        if not isinstance(item, str) or "://" not in item or item.strip() != item:
+            sec.fail(
+                f"urls[{i}]",
+                "expected an Apprise URL, scheme://... (json://, slack://, ...; see Apprise's "
+                "list of services); the value is not shown, since it may hold a token",
+            )
+        urls.append(item)
+    kinds: list[str] = []
+    listed = sec.sequence("on", f"a list of alert kinds out of {', '.join(ALERT_KINDS)}")
+    for i, item in enumerate(NotifyConfig.on if listed is None else listed):
+        if item not in ALERT_KINDS:
+            allowed = ", ".join(ALERT_KINDS)
+            sec.fail(f"on[{i}]", f"{item!r} is not an alert kind; allowed: {allowed}")
+        kinds.append(str(item))
+    return NotifyConfig(
+        bell=sec.boolean("bell", NotifyConfig.bell),
+        desktop=sec.boolean("desktop", NotifyConfig.desktop),
+        urls=tuple(urls),
+        on=tuple(kinds),
+        source_down_after_s=sec.number(
+            "source_down_after_s", NotifyConfig.source_down_after_s, _INTERVAL
+        ),
+        on_clear=sec.boolean("on_clear", NotifyConfig.on_clear),
+        repeat_after_s=sec.number("repeat_after_s", NotifyConfig.repeat_after_s, _REPEAT),
+        webhook_timeout_s=sec.number("webhook_timeout_s", NotifyConfig.webhook_timeout_s, _TIMEOUT),
+    )
+
+
 def _thresholds(root: Section) -> Thresholds:
     sec = root.section("thresholds", _field_names(Thresholds))
     return Thresholds(
@@ -389,6 +440,7 @@ _INTERVAL = Range(low=0, high=3600, low_open=True)
 MAX_TIMEOUT_S = 600.0
 MAX_RETRIES = 10
 _TIMEOUT = Range(low=0, high=MAX_TIMEOUT_S, low_open=True)
+_REPEAT = Range(low=0, high=86_400)
 _ANSWER_MB = Range(low=0, high=1024, low_open=True)
 _FRACTION = Range(low=0, high=1, low_open=True)
 _ALPHA = Range(low=0, high=0.5, low_open=True)

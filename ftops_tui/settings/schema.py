@@ -143,6 +143,14 @@ class Section:
             self.fail(key, f"{value!r} is out of range; allowed: {allowed.text}")
         return value
 
+    def boolean(self, key: str, default: bool) -> bool:
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not isinstance(value, bool):
+            self.fail(key, f"expected true or false, got {got(value)}")
+        return value
+
     def sequence(self, key: str, what: str) -> list[object] | None:
         """The list at `key`, or None when it is absent or null."""
         value = self.data.get(key)

@@ -158,6 +158,13 @@ class AuditStore:
         return AuditUnavailable(f"audit log {self.path} cannot be opened or written: {detail}")
 
     @contextlib.contextmanager
+    def database(self) -> Iterator[Database]:
+        """The file, set up, for the other table it holds (`alerts`, alert_log.py): one use at
+        a time with the store's own, raising AuditUnavailable as they do."""
+        with self._db() as db:
+            yield db
+
+    @contextlib.contextmanager
     def _db(self, hold_s: float = IDLE_CLOSE_S) -> Iterator[Database]:
         """The store's connection, for one thread at a time; closed `hold_s` after its
         last use, from a timer thread.

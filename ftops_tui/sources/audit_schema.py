@@ -1,13 +1,15 @@
-"""The layout of the audit database: the `audit_log` table, its indexes and triggers, and
-the rebuild of a file written in an older layout. `AuditStore` (audit.py) reads and writes
-rows; this module only knows what the file must look like.
+"""The layout of the audit database: the `audit_log` table and the `alerts` table, their
+indexes and triggers, and the rebuild of a file written in an older layout. `AuditStore`
+(audit.py) and `AlertLog` (alert_log.py) read and write rows; this module only knows what the
+file must look like.
 
 The file says its layout in `PRAGMA user_version` (SCHEMA_VERSION). A file written before
 v1.1 (version 0: observed rows said `set_weights` and kept the event's time in `ts`) is
 rebuilt once, every row kept with its id, in one transaction, by the first writer that opens
 it; its old observed rows keep their action, and their `ts` is copied into `event_time`.
+Version 3 adds the `alerts` table; a version-2 file only gains it.
 
-The database itself refuses UPDATE and DELETE on `audit_log` (triggers), so "append-only"
+The database itself refuses UPDATE and DELETE on both tables (triggers), so "append-only"
 does not depend on every writer being well behaved.
 """
 
@@ -47,8 +49,16 @@ KINDS = ("intent", "outcome", "observed")
 #: The actions of this program's own rows; an observed row's action is the relay's word.
 ACTIONS = tuple(str(a) for a in Action)
 STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
-#: The layout of the table, kept in `PRAGMA user_version`: 2 since console.md v1.1.
-SCHEMA_VERSION = 2
+#: The layout of the file, kept in `PRAGMA user_version`: 2 since console.md v1.1's audit
+#: columns, 3 since its `alerts` table.
+SCHEMA_VERSION = 3
+#: The version whose `audit_log` has v1.1's columns: older ones are rebuilt (`_migrate`).
+AUDIT_LOG_VERSION = 2
+
+ALERTS = "alerts"
+#: console.md v1.1's `alerts` columns, in order.
+ALERT_COLUMNS = ("id", "ts", "context", "route_id", "version_tag", "kind", "state", "detail")
+ALERT_STATES = ("raised", "cleared")
 
 
 def _sql_list(values: Sequence[str]) -> str:
@@ -78,24 +88,44 @@ def _table(name: str) -> str:
     )"""
 
 
+def _append_only(table: str) -> dict[str, str]:
+    return {
+        f"{table}_no_{verb}": f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb}
+    BEFORE {verb.upper()} ON {table}
+    BEGIN
+        SELECT RAISE(ABORT, '{table} is append-only: rows are never {verb}d');
+    END"""
+        for verb in ("update", "delete")
+    }
+
+
 #: The indexes and triggers, by name; a rebuild (`_migrate`) drops and makes them again.
 _DEPENDENTS = {
     f"{TABLE}_observed_once": f"""CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_observed_once
         ON {TABLE} (route_id, event_seq, event_time, actor, before_json, after_json)
         WHERE kind = 'observed'""",
     f"{TABLE}_by_route": f"CREATE INDEX IF NOT EXISTS {TABLE}_by_route ON {TABLE} (route_id, id)",
-    f"{TABLE}_no_update": f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update
-    BEFORE UPDATE ON {TABLE}
-    BEGIN
-        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never updated');
-    END""",
-    f"{TABLE}_no_delete": f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete
-    BEFORE DELETE ON {TABLE}
-    BEGIN
-        SELECT RAISE(ABORT, '{TABLE} is append-only: rows are never deleted');
-    END""",
+    **_append_only(TABLE),
 }
-_NAMES = (TABLE, *_DEPENDENTS)
+
+
+#: The alerts table and what goes with it, by name.
+_ALERTS = {
+    ALERTS: f"""CREATE TABLE IF NOT EXISTS {ALERTS} (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        context TEXT NOT NULL DEFAULT '',
+        route_id TEXT NOT NULL DEFAULT '',
+        version_tag TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ({_sql_list(ALERT_STATES)})),
+        detail TEXT NOT NULL DEFAULT ''
+    )""",
+    f"{ALERTS}_by_key": f"""CREATE INDEX IF NOT EXISTS {ALERTS}_by_key
+        ON {ALERTS} (context, kind, route_id, version_tag, id)""",
+    **_append_only(ALERTS),
+}
+_NAMES = (TABLE, *_DEPENDENTS, *_ALERTS)
 
 
 class Layout(enum.Enum):
@@ -128,7 +158,7 @@ def _migrate(db: Database) -> None:
     """Rebuilds a version-0 table in the v1.1 layout, inside the caller's transaction:
     SQLite cannot change a CHECK in place, so the rows move, ids and all, to a new table
     that then takes the old one's name (SQLite's documented twelve-step procedure)."""
-    new = f"{TABLE}_v{SCHEMA_VERSION}"
+    new = f"{TABLE}_v{AUDIT_LOG_VERSION}"
     old_columns = [c for c in COLUMNS if c != "event_time"]
     db.execute(_table(new))
     db.execute(
@@ -158,11 +188,13 @@ def install(db: Database) -> None:
     # processes creating the table at once must not fail on a stale read snapshot.
     db.execute("BEGIN IMMEDIATE")
     try:
-        if _exists(db, TABLE) and _version(db) < SCHEMA_VERSION:
+        if _exists(db, TABLE) and _version(db) < AUDIT_LOG_VERSION:
             _migrate(db)
         else:
             for statement in (_table(TABLE), *_DEPENDENTS.values()):
                 db.execute(statement)
+        for statement in _ALERTS.values():
+            db.execute(statement)
         broken = db.execute("PRAGMA foreign_key_check").fetchall()
         if broken:
             raise sqlite3.IntegrityError(f"{TABLE}: outcome rows without their intent: {broken}")

@@ -1,0 +1,180 @@
+"""The console's alerts: judged from its state at each repaint (domain/alerts.py), each raise
+and clear written once to the `alerts` table (sources/alert_log.py), and told, per `notify:`,
+by the terminal's bell, a desktop notification and webhooks (sources/webhooks.py).
+
+Told once per alert, never per poll, and at most once per alert per `notify.repeat_after_s`
+(the next one that goes says how many were held back). Bell and desktop go to this console's
+own terminal, so every console open on an alert rings; a webhook is sent only by the console
+that wrote the alert's row (or, for a one-shot, the relay event's observed row), so two
+consoles on one audit database page once. A webhook runs in a daemon thread within
+`notify.webhook_timeout_s`: one that fails or hangs never holds up the console, and is logged
+with its URL masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from ftops_tui.console.state import ConsoleState
+from ftops_tui.console.terminal_signals import TerminalSignals
+from ftops_tui.domain.alerts import (
+    Alert,
+    AlertChange,
+    AlertKey,
+    Throttle,
+    alert_changes,
+    count_words,
+    standing_alerts,
+)
+from ftops_tui.domain.safe_text import safe
+from ftops_tui.settings.config import NotifyConfig
+from ftops_tui.sources.alert_log import AlertLog
+from ftops_tui.sources.audit import AuditUnavailable
+from ftops_tui.sources.blocking import in_thread
+from ftops_tui.sources.webhooks import Webhooks
+
+log = logging.getLogger(__name__)
+
+#: The window title with no alert standing; with some, `ftops-tui ▲ 2 ALERTS`.
+TITLE = "ftops-tui"
+
+
+def title_for(alerts: Iterable[Alert]) -> str:
+    words = count_words(alerts)
+    return f"{TITLE} ▲ {words}" if words else TITLE
+
+
+class AlertWatch:
+    def __init__(
+        self,
+        config: NotifyConfig,
+        alert_log: AlertLog | None,
+        terminal: TerminalSignals,
+        webhooks: Webhooks,
+        routes: tuple[str, ...] | None,
+    ) -> None:
+        self._config = config
+        self._log = alert_log
+        self._terminal = terminal
+        self._webhooks = webhooks
+        self._routes = routes
+        self._throttle = Throttle(config.repeat_after_s)
+        self._told: set[AlertKey] = set()  # standing alerts whose raise was told
+        self._sending: set[asyncio.Task[None]] = set()
+        self.active: dict[AlertKey, Alert] = {}
+
+    # -- judging (on the event loop, no I/O) ------------------------------------------------
+
+    def judge(self, state: ConsoleState, now: float) -> list[AlertChange]:
+        """The raises and clears since the last call (`now`: the state's clock)."""
+        down = {"relay": state.relay.down_for(now), "registry": state.registry.down_for(now)}
+        standing = standing_alerts(
+            state.views(),
+            down,
+            source_down_after_s=self._config.source_down_after_s,
+            relay_answered=state.relay.last_ok is not None,
+            previous=self.active,
+        )
+        changes = alert_changes(self.active, standing)
+        self.active = standing
+        return changes
+
+    @property
+    def title(self) -> str:
+        return title_for(self.active.values())
+
+    # -- recording and telling (a worker) ---------------------------------------------------
+
+    async def inherit(self) -> None:
+        """Alerts a console that quit left raised, on the routes this one watches: taken as
+        standing, so this console writes their clear when it sees them end."""
+        if self._log is None:
+            return
+        try:
+            open_alerts = await asyncio.to_thread(self._log.open_alerts)
+        except AuditUnavailable:
+            return
+        for alert in open_alerts:
+            route = alert.key.route_id
+            if not route or self._routes is None or route in self._routes:
+                self.active.setdefault(alert.key, alert)
+
+    async def tell(self, changes: list[AlertChange], now: float) -> None:
+        for change in changes:
+            first = await self._record(change)
+            if change.raised:
+                self._raised(change.alert, first, now)
+            else:
+                await self._cleared(change.alert, first)
+
+    async def one_shot(self, alert: Alert, first: bool, now: float) -> None:
+        """A change someone else (or the relay's auto-rollback) made: told like a raise;
+        `first`: this console wrote its observed row (or no audit log could say)."""
+        self._raised(alert, first, now, standing=False)
+
+    async def _record(self, change: AlertChange) -> bool:
+        """True when this console wrote the row, or when no audit log could say whether
+        another one did (a page twice is better than none)."""
+        if self._log is None:
+            return True
+        try:
+            return await asyncio.to_thread(self._log.record, change)
+        except AuditUnavailable as exc:
+            log.warning("alerts table unavailable, %s not recorded: %s", change.state, exc)
+            return True
+
+    def _raised(self, alert: Alert, first: bool, now: float, *, standing: bool = True) -> None:
+        key = alert.key
+        log.warning("alert %s: %s %s: %s", "raised" if standing else "seen", key.kind,
+                    safe(key.subject), safe(alert.detail))  # fmt: skip
+        if str(key.kind) not in self._config.on:
+            return
+        held = self._throttle.admit(key, now)
+        if held is None:
+            return
+        if standing:
+            self._told.add(key)
+        title = f"{TITLE} ▲ {key.kind.upper()} {safe(key.subject)}".rstrip()
+        body = safe(alert.detail, 400) + (f" ({held} more held back)" if held else "")
+        if self._config.bell:
+            self._terminal.ring()
+        if self._config.desktop:
+            self._terminal.desktop(title, body)
+        if first:
+            self._send(title, body, failure=True)
+
+    async def _cleared(self, alert: Alert, first: bool) -> None:
+        key = alert.key
+        log.info("alert cleared: %s %s", key.kind, safe(key.subject))
+        if key not in self._told:
+            return  # its raise was not told (not in `on`, or held back): nor is its end
+        self._told.discard(key)
+        if not self._config.on_clear:
+            return
+        title = f"{TITLE} ▽ cleared {key.kind.upper()} {safe(key.subject)}".rstrip()
+        if self._config.desktop:
+            self._terminal.desktop(title, "no longer standing")
+        if first:
+            self._send(title, f"cleared: {safe(alert.detail, 400)}", failure=False)
+
+    def _send(self, title: str, body: str, *, failure: bool) -> None:
+        if not self._webhooks:
+            return
+        # Not awaited: the next change is not held up by a slow service either.
+        task = asyncio.get_running_loop().create_task(self._deliver(title, body, failure))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _deliver(self, title: str, body: str, failure: bool) -> None:
+        urls = ", ".join(self._webhooks.shown)
+        # Apprise bounds each URL's connect and read (cto, rto); the whole send this.
+        deadline = self._config.webhook_timeout_s * (1 + len(self._webhooks.shown))
+        sending = in_thread(lambda: self._webhooks.send(title, body, failure), name="webhooks")
+        try:
+            await asyncio.wait_for(sending, deadline)
+        except TimeoutError:
+            log.warning("webhooks %s: no answer within %.0f s", urls, deadline)
+        except Exception as exc:  # never the console's end; its words may hold a URL
+            log.warning("webhooks %s failed: %s", urls, type(exc).__name__)
