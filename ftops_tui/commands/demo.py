@@ -58,6 +58,8 @@ class Demo:
                     "relay": {"url": self._relay.url, "api_key_env": DEMO_KEY_ENV},
                     "registry": {"tracking_uri": tracking_uri},
                     "audit": {"path": str(self._audit_path)},
+                    # The demo shows every way an alert is told (a webhook needs a URL).
+                    "notify": {"bell": True, "desktop": True},
                 },
                 file=None,
                 env={},

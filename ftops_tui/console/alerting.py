@@ -21,12 +21,11 @@ from ftops_tui.console.state import ConsoleState
 from ftops_tui.console.terminal_signals import TerminalSignals
 from ftops_tui.domain.alerts import (
     Alert,
+    AlertBook,
     AlertChange,
     AlertKey,
     Throttle,
-    alert_changes,
     count_words,
-    standing_alerts,
 )
 from ftops_tui.domain.safe_text import safe
 from ftops_tui.settings.config import NotifyConfig
@@ -63,23 +62,24 @@ class AlertWatch:
         self._throttle = Throttle(config.repeat_after_s)
         self._told: set[AlertKey] = set()  # standing alerts whose raise was told
         self._sending: set[asyncio.Task[None]] = set()
-        self.active: dict[AlertKey, Alert] = {}
+        self._book = AlertBook(config.clear_after_s)
 
     # -- judging (on the event loop, no I/O) ------------------------------------------------
+
+    @property
+    def active(self) -> dict[AlertKey, Alert]:
+        return self._book.active
 
     def judge(self, state: ConsoleState, now: float) -> list[AlertChange]:
         """The raises and clears since the last call (`now`: the state's clock)."""
         down = {"relay": state.relay.down_for(now), "registry": state.registry.down_for(now)}
-        standing = standing_alerts(
+        return self._book.update(
             state.views(),
             down,
             source_down_after_s=self._config.source_down_after_s,
             relay_answered=state.relay.last_ok is not None,
-            previous=self.active,
+            now=now,
         )
-        changes = alert_changes(self.active, standing)
-        self.active = standing
-        return changes
 
     @property
     def title(self) -> str:
@@ -102,10 +102,21 @@ class AlertWatch:
                 self.active.setdefault(alert.key, alert)
 
     async def tell(self, changes: list[AlertChange], now: float) -> None:
+        # A version whose WORSE becomes a BREACH (or back) has not recovered: the clear is
+        # recorded, not told, and the raise after it is told (or held back) as the same
+        # alert, whose end is then told.
+        rising = {c.alert.key.told_as for c in changes if c.raised}
+        carried: set[AlertKey] = set()
         for change in changes:
+            key = change.alert.key
             first = await self._record(change)
             if change.raised:
-                self._raised(change.alert, first, now)
+                if not self._raised(change.alert, first, now) and key.told_as in carried:
+                    self._told.add(key)
+            elif key.told_as in rising:
+                if key in self._told:
+                    self._told.discard(key)
+                    carried.add(key.told_as)
             else:
                 await self._cleared(change.alert, first)
 
@@ -125,15 +136,17 @@ class AlertWatch:
             log.warning("alerts table unavailable, %s not recorded: %s", change.state, exc)
             return True
 
-    def _raised(self, alert: Alert, first: bool, now: float, *, standing: bool = True) -> None:
+    def _raised(self, alert: Alert, first: bool, now: float, *, standing: bool = True) -> bool:
+        """Tells the raise, unless `notify.on` leaves it out or it is held back; True when
+        told."""
         key = alert.key
         log.warning("alert %s: %s %s: %s", "raised" if standing else "seen", key.kind,
                     safe(key.subject), safe(alert.detail))  # fmt: skip
         if str(key.kind) not in self._config.on:
-            return
-        held = self._throttle.admit(key, now)
+            return False
+        held = self._throttle.admit(key.told_as, now)
         if held is None:
-            return
+            return False
         if standing:
             self._told.add(key)
         title = f"{TITLE} ▲ {key.kind.upper()} {safe(key.subject)}".rstrip()
@@ -144,6 +157,7 @@ class AlertWatch:
             self._terminal.desktop(title, body)
         if first:
             self._send(title, body, failure=True)
+        return True
 
     async def _cleared(self, alert: Alert, first: bool) -> None:
         key = alert.key

@@ -42,6 +42,14 @@ class AlertKey:
     def subject(self) -> str:
         return " ".join(part for part in (self.route_id, self.version_tag) if part)
 
+    @property
+    def told_as(self) -> AlertKey:
+        """The key its notifications are counted under: a version's BREACH and WORSE are one
+        version going bad, so a canary flapping between them rings once."""
+        if self.kind is AlertKind.WORSE:
+            return AlertKey(AlertKind.BREACH, self.route_id, self.version_tag)
+        return self
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -108,11 +116,65 @@ def standing_alerts(
 def alert_changes(
     before: Mapping[AlertKey, Alert], after: Mapping[AlertKey, Alert]
 ) -> list[AlertChange]:
-    """Raises (in `after`, not in `before`) then clears, each in a stable order. A detail
-    that changes (the figures move) is not a new raise."""
-    raised = [AlertChange(after[k], True) for k in after if k not in before]
+    """Clears (in `before`, not in `after`) then raises, each in a stable order: a WORSE
+    that becomes a BREACH reads as the one ending and the other beginning. A detail that
+    changes (the figures move) is not a new raise."""
     cleared = [AlertChange(before[k], False) for k in before if k not in after]
-    return raised + cleared
+    raised = [AlertChange(after[k], True) for k in after if k not in before]
+    return cleared + raised
+
+
+@dataclass
+class AlertBook:
+    """The standing alerts over time. A raise is at once; a clear waits until the condition
+    has been absent for `clear_after_s` (a canary whose p99 hovers at its limit, or a source
+    that answers once between failures, does not rise and clear every few seconds), except
+    when the version has left the traffic or the route is gone: a rollback ends its alert at
+    once, which is when the incident was mitigated."""
+
+    clear_after_s: float
+    active: dict[AlertKey, Alert] = field(default_factory=dict)
+    _quiet_since: dict[AlertKey, float] = field(default_factory=dict)
+
+    def update(
+        self,
+        views: Sequence[RouteView],
+        down_for_s: Mapping[str, float | None],
+        *,
+        source_down_after_s: float,
+        relay_answered: bool,
+        now: float,
+    ) -> list[AlertChange]:
+        standing = standing_alerts(
+            views,
+            down_for_s,
+            source_down_after_s=source_down_after_s,
+            relay_answered=relay_answered,
+            previous=self.active,
+        )
+        taking = {
+            (view.route.route_id, v.version_tag)
+            for view in views
+            for v in view.versions
+            if v.weight > 0
+        }
+        kept = dict(standing)
+        for key, alert in self.active.items():
+            if key in standing:
+                self._quiet_since.pop(key, None)
+                continue
+            left = (
+                key.kind in _VERDICT_ALERTS.values()
+                and (key.route_id, key.version_tag) not in taking
+            )
+            quiet = now - self._quiet_since.setdefault(key, now)
+            if (relay_answered and left) or quiet >= self.clear_after_s:
+                self._quiet_since.pop(key, None)
+            else:
+                kept[key] = alert
+        changes = alert_changes(self.active, kept)
+        self.active = kept
+        return changes
 
 
 def one_shot_key(route_id: str, actor: str, auto_rollback_actor: str) -> AlertKey:

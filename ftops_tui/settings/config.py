@@ -110,6 +110,7 @@ class NotifyConfig:
     urls: tuple[str, ...] = ()  # Apprise URLs: secrets, never shown whole
     on: tuple[str, ...] = ("breach", "worse", "auto_rollback", "external_change", "source_down")
     source_down_after_s: float = 30.0
+    clear_after_s: float = 30.0  # an alert clears once its condition is gone this long
     on_clear: bool = True  # desktop and webhooks also say when an alert clears
     repeat_after_s: float = 300.0  # at most one notification per alert in this time
     webhook_timeout_s: float = 10.0
@@ -388,6 +389,7 @@ def _notify(root: Section) -> NotifyConfig:
         source_down_after_s=sec.number(
             "source_down_after_s", NotifyConfig.source_down_after_s, _INTERVAL
         ),
+        clear_after_s=sec.number("clear_after_s", NotifyConfig.clear_after_s, _REPEAT),
         on_clear=sec.boolean("on_clear", NotifyConfig.on_clear),
         repeat_after_s=sec.number("repeat_after_s", NotifyConfig.repeat_after_s, _REPEAT),
         webhook_timeout_s=sec.number("webhook_timeout_s", NotifyConfig.webhook_timeout_s, _TIMEOUT),
