@@ -1,0 +1,180 @@
+"""Alerts in the running console, against real parts: the reference relay (its simulated
+canary made to fail and recover), the audit database's `alerts` table on a real file, and
+Apprise's `json://` webhook caught by a real HTTP receiver on loopback (one that answers,
+one that never does). Two consoles on one audit database write each raise and clear once and
+page once."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fixtures.console import console, console_config, until
+from fixtures.relay import RELAY_KEY
+
+from ftops_tui.console.app import FtopsApp
+from ftops_tui.console.widgets.events_pane import EventsPane
+from ftops_tui.relay_server.app import RelaySettings
+from ftops_tui.relay_server.loadgen import LoadPlan
+from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.sources.alert_log import AlertLog
+from ftops_tui.sources.audit import AuditStore
+
+ROUTE = "support-bot-production"
+TOKEN = "hook-token-0f9e8d7c"
+
+
+class Receiver:
+    """A webhook endpoint on loopback that keeps every POST's JSON body; `hang` makes it
+    hold each request for a minute instead (a service that never answers)."""
+
+    def __init__(self, hang: bool = False) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        received = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if hang:
+                    time.sleep(60)
+                    return
+                received.paths.append(self.path)
+                received.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hooks/{TOKEN}"
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[RelayServer]:
+    scenario = dataclasses.replace(
+        load_scenario(demo_scenario_path()), timeline=(), load=LoadPlan(rps=40, duration_s=600)
+    )
+    with RelayServer(RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=11)) as server:
+        yield server
+
+
+def canary(relay: RelayServer, error_rate: float) -> None:
+    answer = httpx.post(
+        f"{relay.base}/admin/sims/support-bot-v2",
+        json={"error_rate": error_rate},
+        headers={"Authorization": f"Bearer {RELAY_KEY}"},
+    )
+    answer.raise_for_status()
+
+
+def alerting_console(
+    relay: RelayServer, registry_uri: str, audit: AuditStore, **notify: Any
+) -> FtopsApp:
+    config = console_config(
+        relay.url,
+        registry_uri,
+        routes=[ROUTE],
+        poll={"interval_s": 0.2, "window_s": 3},
+        notify={"clear_after_s": 1, **notify},
+    )
+    return console(config, RELAY_KEY, watch=True, audit=audit)
+
+
+def breaches(app: FtopsApp) -> int:
+    return sum(k.kind == "breach" and k.version_tag == "support-bot-v2" for k in app.alerts.active)
+
+
+async def test_a_breach_pages_once_by_webhook_and_a_hanging_one_never_slows_the_console(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+    with Receiver() as good, Receiver(hang=True) as hanging:
+        urls = [hanging.url(), good.url()]  # the hanging one first: the good one still goes
+        app = alerting_console(
+            relay, sqlite_registry_uri, audit, urls=urls, webhook_timeout_s=1, on_clear=True
+        )
+        canary(relay, 0.6)
+        try:
+            async with app.run_test(size=(160, 45)):
+                await until(app, lambda: breaches(app) == 1, timeout=30, what="the breach")
+                polls = app.state.polls
+                await until(app, lambda: len(good.bodies) == 1, timeout=20, what="the webhook")
+                # The hanging service held its request meanwhile; polling went on.
+                assert app.state.polls > polls
+                canary(relay, 0.0)
+                await until(app, lambda: breaches(app) == 0, timeout=30, what="the clear")
+                await until(app, lambda: len(good.bodies) == 2, timeout=20, what="the clear's")
+                lines = [line.text for line in app.screen.query_one(EventsPane).lines]
+                assert any("RAISED" in t and "BREACH" in t for t in lines)
+                assert any("CLEARED" in t for t in lines)
+                assert app.signals.sent.count(("bell", "")) == 1
+        finally:
+            canary(relay, 0.006)
+    raised, cleared = good.bodies
+    assert "BREACH" in raised["title"] and ROUTE in raised["title"]
+    assert "support-bot-v2" in raised["title"] and "error_rate" in raised["message"]
+    assert raised["type"] == "failure" and cleared["type"] == "success"
+    assert "cleared" in cleared["title"]
+    for body in (raised, cleared):
+        assert TOKEN not in json.dumps(body) and RELAY_KEY not in json.dumps(body)
+    rows = AlertLog(audit).rows(route_id=ROUTE)
+    mine = [(r["kind"], r["version_tag"], r["state"]) for r in rows if r["kind"] == "breach"]
+    assert mine == [("breach", "support-bot-v2", "raised"), ("breach", "support-bot-v2", "cleared")]
+    logged = (tmp_path / "state").glob("**/*.log") if (tmp_path / "state").exists() else []
+    for file in logged:
+        assert TOKEN not in file.read_text()
+
+
+async def test_two_consoles_on_one_audit_database_record_and_page_a_breach_once(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.db"
+    with Receiver() as hook:
+        first = alerting_console(relay, sqlite_registry_uri, AuditStore(path), urls=[hook.url()])
+        second = alerting_console(relay, sqlite_registry_uri, AuditStore(path), urls=[hook.url()])
+        canary(relay, 0.6)
+        try:
+            async with first.run_test(size=(160, 45)), second.run_test(size=(160, 45)):
+                for app in (first, second):
+                    await until(app, lambda app=app: breaches(app) == 1, timeout=30, what="breach")
+                canary(relay, 0.0)
+                for app in (first, second):
+                    await until(app, lambda app=app: breaches(app) == 0, timeout=30, what="clear")
+                await until(first, lambda: len(hook.bodies) >= 2, timeout=20, what="webhooks")
+                # Both operators' terminals rang; the pager rang once for the raise.
+                assert first.signals.sent.count(("bell", "")) == 1
+                assert second.signals.sent.count(("bell", "")) == 1
+        finally:
+            canary(relay, 0.006)
+    rows = AlertLog(AuditStore(path)).rows(route_id=ROUTE)
+    states = [
+        r["state"] for r in rows if r["kind"] == "breach" and r["version_tag"] == "support-bot-v2"
+    ]
+    assert states == ["raised", "cleared"]
+    assert [("cleared" in b["title"]) for b in hook.bodies] == [False, True]
