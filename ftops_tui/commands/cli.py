@@ -59,9 +59,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"with --wait: give up after S seconds (default {DEFAULT_WAIT_S:g})",
     )
 
-    from ftops_tui.commands import runbook
+    from ftops_tui.commands import runbook, timeline
 
     runbook.register(sub, config_opt)
+    timeline.register(sub, config_opt)
 
     relay = sub.add_parser(
         "reference-relay", parents=[config_opt], help="run the project's reference relay"
@@ -85,6 +86,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _reference_relay(args, env)
     if args.demo:
         return _demo(args, env)
+    if args.command == "timeline":
+        return _timeline(args, env)
     if args.command == "audit" and args.demo_log:
         from ftops_tui.commands import runbook
         from ftops_tui.settings.paths import demo_audit_path
@@ -117,6 +120,49 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if themes is None:
         return Exit.USAGE
     return _console(config, env, watch=args.watch, themes=themes)
+
+
+def _timeline(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """`timeline`: without --audit or --demo the config names the audit database; the relay's
+    events are merged when a config names a relay that answers."""
+    from ftops_tui.commands import timeline
+    from ftops_tui.commands.wiring import KeyProblem, relay_key
+    from ftops_tui.settings.config import ConfigError, load_config
+    from ftops_tui.settings.paths import demo_audit_path, find_config_path
+
+    paths: list[Path] = list(args.audit_paths or ())
+    if args.demo_log:
+        paths.append(demo_audit_path(env))
+    notes: list[str] = []
+    config = None
+    if not args.demo_log:  # the demo's relay has gone with the demo
+        try:
+            config = load_config(find_config_path(getattr(args, "config", None), env), env)
+        except ConfigError as exc:
+            if not paths:
+                complain(f"bad config: {exc}")
+                return Exit.USAGE
+            notes.append("no usable config, so the relay's events are not included")
+    if config is not None:
+        paths = paths or [config.audit.path]
+        try:
+            relay_key(config, env)
+        except KeyProblem as exc:
+            complain(str(exc))
+            return Exit.USAGE
+    since = timeline.since_moment(args.since)
+    gathered = timeline.gather(paths, since, args.route)
+    entries, notes = gathered.entries, [*notes, *gathered.notes]
+    if config is not None:
+        events, note = timeline.run_relay(config, env)
+        entries += events
+        notes += [note] if note else []
+    merged, summary = timeline.build(entries, args.route, since)
+    if args.format == "json":
+        say_json(timeline.timeline_json(merged, summary, notes))
+    else:
+        say(timeline.timeline_markdown(merged, summary, notes))
+    return Exit.OK
 
 
 #: How long `status --wait` waits when --timeout is not given.
