@@ -178,3 +178,22 @@ async def test_two_consoles_on_one_audit_database_record_and_page_a_breach_once(
     ]
     assert states == ["raised", "cleared"]
     assert [("cleared" in b["title"]) for b in hook.bodies] == [False, True]
+
+
+async def test_an_alert_left_raised_by_a_console_that_quit_is_cleared_by_the_next(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    from ftops_tui.domain.alerts import Alert, AlertChange, AlertKey, AlertKind
+
+    audit = AuditStore(tmp_path / "audit.db")
+    left = Alert(AlertKey(AlertKind.BREACH, ROUTE, "support-bot-v2"), "BREACH error_rate 60%")
+    assert AlertLog(audit).record(AlertChange(left, True))
+    elsewhere = Alert(AlertKey(AlertKind.BREACH, "another-route", "x"), "not this console's")
+    assert AlertLog(audit).record(AlertChange(elsewhere, True))
+    app = alerting_console(relay, sqlite_registry_uri, audit)
+    async with app.run_test(size=(160, 45)):
+        await until(app, lambda: app.state.polls > 0, what="the first poll")
+        await until(
+            app, lambda: AlertLog(audit).open_alerts() == [elsewhere], what="the clear written"
+        )
+        assert app.signals.sent.count(("bell", "")) == 0  # a clear never rings

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -39,16 +42,41 @@ def test_demo_world_starts_and_stops_cleanly(tmp_path: Path) -> None:
     assert not workdir.exists()
 
 
-def test_demo_incident_is_seen_rolled_back_and_found_in_the_audit_log(
+# An OSC or DCS sequence, ended by BEL or ST: Textual ends some of its own with BEL, which is
+# not the bell.
+_SEQUENCE = re.compile(rb"\x1b[\]P].*?(?:\x07|\x1b\\)", re.DOTALL)
+
+
+def told(written: Path) -> tuple[int, int]:
+    """(bells, OSC 9 desktop notifications) the console wrote to its terminal so far."""
+    raw = written.read_bytes()
+    return _SEQUENCE.sub(b"", raw).count(b"\x07"), raw.count(b"\x1b]9;")
+
+
+def test_demo_incident_is_seen_told_rolled_back_and_found_in_the_audit_log(
     terminal: Terminal, tmp_path: Path
 ) -> None:
     env = demo_env(str(tmp_path))
-    pid = terminal.start(demo_argv(), env, size=(160, 45))
+    written = tmp_path / "pty.bin"
+    # The console waits for Enter, so the terminal's output is read from its first byte.
+    pid = terminal.start(["sh", "-c", 'read go; exec "$0" "$@"', *demo_argv()], env, (160, 45))
+    terminal.tmux("pipe-pane", "-t", "main", "-o", f"cat >> {shlex.quote(str(written))}")
+    terminal.keys("Enter")
     first = terminal.wait_for_text("support-bot-production", timeout=60)
     port = relay_port(first)
     assert port_open(port)
     screen = terminal.wait_for_text("BREACH", timeout=INCIDENT_TIMEOUT_S)
     assert "▲ ALERT" in screen and "support-bot-v2" in screen
+    # The alert is told once: one bell, one desktop notification, and the window's title.
+    terminal.wait_for_text("▲ RAISED", timeout=30)
+    assert terminal.tmux("display", "-p", "-t", "main", "#{pane_title}").strip() == (
+        "ftops-tui ▲ 1 ALERT"
+    )
+    time.sleep(1)
+    assert told(written) == (1, 1)
+    # Nothing changes but ages and figures: nothing more is told.
+    time.sleep(6)
+    assert told(written) == (1, 1)
     # The registry may answer after the relay (MLflow's first import is slow on a busy
     # machine); until it has, `r` rightly asks which version is stable.
     terminal.wait_for_text("support-bot v1 @champion", timeout=60)
@@ -57,6 +85,16 @@ def test_demo_incident_is_seen_rolled_back_and_found_in_the_audit_log(
     terminal.wait_for_text("ROLL BACK", timeout=10)
     terminal.keys("Enter")
     terminal.wait_for_text("100/0", timeout=15)
+    # The canary has left the traffic: the alert clears at once, and says so.
+    terminal.wait_for_text("▽ CLEARED", timeout=15)
+    terminal.wait_for(
+        lambda s: (
+            terminal.tmux("display", "-p", "-t", "main", "#{pane_title}").strip() == "ftops-tui"
+        ),
+        timeout=10,
+        what="the title without the alert",
+    )
+    assert told(written) == (1, 2)  # the clear: a desktop notification, no bell
     terminal.keys("q")
     assert process_gone(pid, timeout=20), "the demo did not exit on q"
     assert not port_open(port)
@@ -78,6 +116,22 @@ def test_demo_incident_is_seen_rolled_back_and_found_in_the_audit_log(
     assert intent["route_id"] == "support-bot-production"
     assert intent["reason"].startswith("support-bot-v2: BREACH")
     assert intent["expected_revision"] == 1 and outcome["revision"] == 2
+
+    # The post-mortem's timeline of the same incident: alert, rollback, clear, in order.
+    timeline = subprocess.run(
+        [*demo_argv()[:-1], "timeline", "--demo", "--format", "json"],
+        env={**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    summary = json.loads(timeline.stdout)["summary"]
+    assert summary["first_alert"]["what"].startswith("BREACH support-bot-production")
+    assert summary["first_action"]["what"].startswith("rollback -> 100/0")
+    assert summary["first_alert"]["at"] <= summary["first_action"]["at"] <= summary["mitigated"]
+    assert 0 <= summary["to_act_s"] <= summary["to_mitigate_s"]
+    assert summary["open_alerts"] == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM, "C-c"])

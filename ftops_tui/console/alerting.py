@@ -63,6 +63,7 @@ class AlertWatch:
         self._told: set[AlertKey] = set()  # standing alerts whose raise was told
         self._sending: set[asyncio.Task[None]] = set()
         self._book = AlertBook(config.clear_after_s)
+        self._inherited: dict[AlertKey, Alert] = {}
 
     # -- judging (on the event loop, no I/O) ------------------------------------------------
 
@@ -73,13 +74,21 @@ class AlertWatch:
     def judge(self, state: ConsoleState, now: float) -> list[AlertChange]:
         """The raises and clears since the last call (`now`: the state's clock)."""
         down = {"relay": state.relay.down_for(now), "registry": state.registry.down_for(now)}
-        return self._book.update(
+        answered = state.relay.last_ok is not None
+        changes = self._book.update(
             state.views(),
             down,
             source_down_after_s=self._config.source_down_after_s,
-            relay_answered=state.relay.last_ok is not None,
+            relay_answered=answered,
             now=now,
         )
+        if answered and self._inherited:
+            # Left raised by a console that quit: ended unless this console sees it too (its
+            # raise then finds the row there, and rings this terminal only).
+            ended = [a for k, a in self._inherited.items() if k not in self._book.active]
+            changes += [AlertChange(alert, False) for alert in ended]
+            self._inherited = {}
+        return changes
 
     @property
     def title(self) -> str:
@@ -88,8 +97,8 @@ class AlertWatch:
     # -- recording and telling (a worker) ---------------------------------------------------
 
     async def inherit(self) -> None:
-        """Alerts a console that quit left raised, on the routes this one watches: taken as
-        standing, so this console writes their clear when it sees them end."""
+        """Alerts a console that quit left raised, on the routes this one watches: the first
+        judgement after the relay's first answer writes the clear of each it does not see."""
         if self._log is None:
             return
         try:
@@ -99,7 +108,7 @@ class AlertWatch:
         for alert in open_alerts:
             route = alert.key.route_id
             if not route or self._routes is None or route in self._routes:
-                self.active.setdefault(alert.key, alert)
+                self._inherited[alert.key] = alert
 
     async def tell(self, changes: list[AlertChange], now: float) -> None:
         # A version whose WORSE becomes a BREACH (or back) has not recovered: the clear is
