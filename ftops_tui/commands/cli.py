@@ -131,9 +131,10 @@ def _timeline(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ftops_tui.settings.paths import demo_audit_path, find_config_path
 
     paths: list[Path] = list(args.audit_paths or ())
+    notes: list[str] = []
     if args.demo_log:
         paths.append(demo_audit_path(env))
-    notes: list[str] = []
+        notes.append("the demo's relay stopped with the demo: its events are not included")
     config = None
     if not args.demo_log:  # the demo's relay has gone with the demo
         try:
