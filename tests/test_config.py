@@ -616,3 +616,48 @@ def test_a_password_in_a_bad_url_is_masked_in_the_error(
 ) -> None:
     error = str(load_error(write_minimal_plus(tmp_path, extra)))
     assert key in error and "PW-sentinel" not in error and "***@" in error
+
+
+@pytest.mark.parametrize(
+    ("notify", "key", "said"),
+    [
+        ({"bell": "yes"}, "notify.bell", "expected true or false"),
+        (
+            {"on": ["breach", "brech"]},
+            "notify.on[1]",
+            "'brech' is not an alert kind; allowed: breach",
+        ),
+        (
+            {"urls": ["json://ok.example/x", "hooks.example/tok-SECRET"]},
+            "notify.urls[1]",
+            "Apprise URL",
+        ),
+        ({"urls": [" slack://tok-SECRET"]}, "notify.urls[0]", "Apprise URL"),
+        ({"source_down_after_s": 1e308}, "notify.source_down_after_s", "<= 3600"),
+        ({"webhook_timeout_s": 0}, "notify.webhook_timeout_s", "> 0"),
+        ({"beel": True}, "notify.beel", "did you mean 'bell'?"),
+    ],
+)
+def test_a_bad_notify_section_is_named_and_never_echoes_a_webhook_url(
+    tmp_path: Path, notify: dict[str, Any], key: str, said: str
+) -> None:
+    error = load_error(write_minimal_plus(tmp_path, {"notify": notify}))
+    assert error.key == key and said in error.message
+    assert "tok-SECRET" not in str(error)
+
+
+def test_notify_defaults_and_a_full_section(tmp_path: Path) -> None:
+    from ftops_tui.settings.config import NotifyConfig, load_config
+
+    assert load_config(write_minimal_plus(tmp_path, {})).notify == NotifyConfig()
+    full = {
+        "bell": False, "desktop": True, "urls": ["json://127.0.0.1:9/h"], "on": ["breach"],
+        "source_down_after_s": 5, "clear_after_s": 0, "on_clear": False, "repeat_after_s": 60,
+        "webhook_timeout_s": 2,
+    }  # fmt: skip
+    got = load_config(write_minimal_plus(tmp_path, {"notify": full})).notify
+    assert got == NotifyConfig(
+        bell=False, desktop=True, urls=("json://127.0.0.1:9/h",), on=("breach",),
+        source_down_after_s=5.0, clear_after_s=0.0, on_clear=False, repeat_after_s=60.0,
+        webhook_timeout_s=2.0,
+    )  # fmt: skip
