@@ -3,12 +3,14 @@ registry, the console.md JSON shape, exit codes, and bad config stopping everyth
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -338,6 +340,31 @@ def test_a_relay_that_repeats_the_key_in_its_error_never_gets_it_printed(
 # ------------------------------------------------------------------------------ status --wait
 
 
+@contextlib.contextmanager
+def traffic(relay: RelayServer, seconds: float = 20) -> Iterator[None]:
+    """Requests to the route from a thread while the block runs (bounded in time), so a wait
+    starts with the window empty and sees the canary's traffic arrive."""
+    stop = threading.Event()
+
+    def send() -> None:
+        deadline = time.monotonic() + seconds
+        with httpx.Client(headers=AUTH, timeout=5) as http:
+            while not stop.is_set() and time.monotonic() < deadline:
+                http.post(
+                    f"{relay.url}/chat/completions",
+                    json={"model": "support-bot-production", "messages": []},
+                )
+                http.cookies.clear()
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+
+
 @pytest.mark.parametrize(
     ("extra", "timeout", "code", "said"),
     [
@@ -363,7 +390,8 @@ def test_status_wait_exits_by_how_the_canaries_are_judged(
     config.write_text(config.read_text() + "poll:\n  interval_s: 0.2\n")
     argv = ["status", "--wait", "--timeout", timeout, "--config", str(config)]
     started = time.monotonic()
-    assert main(argv, env=env_with_key()) == code
+    with traffic(demo_relay):
+        assert main(argv, env=env_with_key()) == code
     out = capsys.readouterr().out
     assert "route support-bot-production" in out and said in out
     if code == 5:
@@ -378,7 +406,9 @@ def test_status_wait_json_says_the_standing_and_an_unreachable_relay_exits_4(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri)
-    assert main(["status", "--wait", "--json", "--config", str(config)], env=env_with_key()) == 0
+    with traffic(demo_relay):
+        argv = ["status", "--wait", "--json", "--config", str(config)]
+        assert main(argv, env=env_with_key()) == 0
     body = json.loads(capsys.readouterr().out)
     assert (body["judged"], body["waiting"], body["timed_out"]) == ("healthy", [], False)
     down = write_config(tmp_path, f"http://127.0.0.1:{free_port()}/v1", sqlite_registry_uri)
