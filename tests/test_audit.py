@@ -665,3 +665,30 @@ def test_an_intent_left_by_a_stopped_process_is_closed_once_no_change_can_still_
     assert close_abandoned(AuditStore(path), "carol@bastion-3", now) == 0
     intent = next(r for r in store.rows() if r["id"] == old)
     assert AuditStore(path).record_missing_outcome(intent, "carol@bastion-3", "again") is False
+
+
+def test_a_file_whose_check_lacks_a_newer_action_is_rebuilt_with_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ftops_tui.sources import audit_schema
+
+    path = tmp_path / "audit.db"
+    # The file as version 3 wrote it: the same layout, without `restore` in the CHECK.
+    with monkeypatch.context() as then:
+        then.setattr(
+            audit_schema, "ACTIONS", tuple(a for a in audit_schema.ACTIONS if a != "restore")
+        )
+        then.setattr(audit_schema, "SCHEMA_VERSION", 3)
+        old = AuditStore(path)
+        change(old, A, B)
+        assert old.record_observed(event(4))
+        with pytest.raises(sqlite3.IntegrityError):
+            just_intent(old, "restore")
+        old.close()
+    store = AuditStore(path)
+    kept = store.rows()
+    restored = just_intent(store, "restore")  # the rebuilt CHECK takes it
+    assert [r["id"] for r in store.rows()][1:] == [r["id"] for r in kept]
+    assert store.rows()[1:] == kept and restored > kept[0]["id"]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

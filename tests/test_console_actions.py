@@ -690,3 +690,48 @@ async def test_huge_words_from_outside_are_cut_before_they_are_laid_out(
     assert any(
         r["actor"] == HUGE_ACTOR and r["reason"] == HUGE_REASON for r in audit.rows(route_id)
     )
+
+
+async def test_enter_on_an_audit_row_restores_its_configuration_through_the_confirmation(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    route_id = await new_route(relay)  # revision 1: 95/5
+    async with RelayClient(relay.url, api_key=RELAY_KEY) as other:
+        await other.patch_route(route_id, [Rule("support-bot-v1", 75), Rule("support-bot-v2", 25)])
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("r")
+        await confirm_change(app, pilot, "roll back")  # revision 3: 100/0
+
+        def observed_row() -> bool:
+            return any(r["kind"] == "observed" and r["revision"] == 2 for r in audit.rows(route_id))
+
+        await until(app, observed_row, what="the other operator's change recorded")
+        await pilot.press("a")
+        await until(app, lambda: isinstance(app.screen, AuditScreen), what="audit screen")
+        table = app.screen.query_one("#audit")
+        # The rollback's outcome, its intent, and the other operator's change (observed).
+        await until(app, lambda: table.row_count >= 3, what="audit rows")  # type: ignore[attr-defined]
+        rows = audit.rows(route_id)
+        observed = next(
+            i for i, r in enumerate(rows) if r["kind"] == "observed" and r["revision"] == 2
+        )
+        table.move_cursor(row=observed)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        confirm = await confirm_open(app)
+        assert confirm.proposal.action == "restore" and confirm.proposal.expected_revision == 3
+        assert confirm.proposal.after == (Rule("support-bot-v1", 75), Rule("support-bot-v2", 25))
+        await pilot.press("enter")
+
+        def restored() -> bool:
+            done = app.last_outcome
+            return done is not None and done.route is not None and done.route.revision == 4
+
+        await until(app, restored, timeout=20, what="the restore's outcome")
+        assert app.last_outcome is not None and app.last_outcome.status == "applied"
+    route = await current(relay, route_id)
+    assert route.revision == 4
+    assert route.route_rules == (Rule("support-bot-v1", 75), Rule("support-bot-v2", 25))
+    outcome, intent = audit.rows(route_id)[:2]
+    assert (intent["action"], intent["kind"], outcome["status"]) == ("restore", "intent", "applied")

@@ -144,6 +144,32 @@ def test_a_runbook_change_closes_the_intent_a_killed_process_left_hours_ago(
     assert left["actor"] == actor_identity(ENV)
 
 
+def test_restore_puts_back_an_earlier_revisions_weights_as_an_audited_change(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)  # revision 1: 90/10, known from the relay's events
+    assert cli("set-weights", route, "bot-v1=50", "bot-v2=50", "--reason", "r", "--yes") == 0
+    assert cli("set-weights", route, "bot-v1=0", "bot-v2=100", "--reason", "r", "--yes") == 0
+    capsys.readouterr()
+    assert cli("restore", route, "--revision", "1", "--reason", "back to 10%", "--yes") == 0
+    out = capsys.readouterr().out
+    assert "the configuration of revision 1" in out and "bot-v2  100% ->  10%" in out
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 90, "bot-v2": 10}
+    outcome, intent = AuditStore(audit).rows(route)[:2]
+    assert (intent["action"], intent["expected_revision"], intent["reason"]) == (
+        "restore",
+        3,
+        "back to 10%",
+    )
+    assert (outcome["status"], outcome["revision"]) == ("applied", 4)
+    # A revision nobody recorded: refused, nothing sent.
+    assert cli("restore", route, "--revision", "99", "--reason", "x", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "no configuration of route" in err and "revisions: 1, 2, 3, 4" in err
+    assert read_route(admin, route)["revision"] == 4
+
+
 def test_dry_run_previews_and_validates_but_sends_and_writes_nothing(
     setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:

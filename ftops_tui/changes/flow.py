@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from ftops_tui.changes.service import MutationService, Outcome
+from ftops_tui.domain.history import Configuration
 from ftops_tui.domain.intents import (
     KeyAction,
     NeedsChoice,
@@ -117,7 +118,13 @@ class MutationFlow:
     #: Told before a change is sent (route, rules after): its relay event is this console's.
     sending: Callable[[str, Rules], None] = lambda route_id, rules: None
 
-    async def run(self, action: KeyAction, route_id: str | None, selected: str | None) -> None:
+    async def run(
+        self,
+        action: KeyAction,
+        route_id: str | None,
+        selected: str | None,
+        restore: Configuration | None = None,
+    ) -> None:
         operator = self.operator
         view = self.judge.view_of(route_id)
         if view is None:
@@ -145,7 +152,9 @@ class MutationFlow:
                 if weights is None:
                     operator.tell("cancelled: nothing was sent")
                     return
-            proposal = await self._proposal(action, view, selected, reason, target, weights)
+            proposal = await self._proposal(
+                action, view, selected, reason, target, weights, restore
+            )
             if isinstance(proposal, NeedsChoice):
                 target = await operator.choose_version(proposal.message, proposal.choices)
                 if target is None:
@@ -197,12 +206,14 @@ class MutationFlow:
         reason: str,
         target: str | None,
         weights: Mapping[str, int] | None,
+        restore: Configuration | None,
     ) -> Proposal | NoProposal | NeedsChoice:
         if action is KeyAction.UNDO:
             return await self.service.undo_proposal(view.route, reason or "undo")
         return propose(
-            action, view, selected, self.settings, reason, target=target, weights=weights
-        )
+            action, view, selected, self.settings, reason,
+            target=target, weights=weights, restore=restore,
+        )  # fmt: skip
 
     def _report(self, outcome: Outcome) -> None:
         title = outcome.status.upper()

@@ -25,8 +25,9 @@ from ftops_tui.commands.output import complain, say, say_json
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.audit_text import change_text
+from ftops_tui.domain.history import Configuration, configurations, event_row
 from ftops_tui.domain.models import Route
-from ftops_tui.domain.proposals import NoProposal, Proposal, rollback_proposal
+from ftops_tui.domain.proposals import NoProposal, Proposal, restore_proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.rollout import Stable
 from ftops_tui.domain.safe_text import visible
@@ -40,7 +41,7 @@ from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import NotFound, RelayError
 
-COMMANDS = ("set-weights", "rollback", "audit")
+COMMANDS = ("set-weights", "rollback", "restore", "audit")
 
 
 Ask = Callable[[str], str]
@@ -101,6 +102,16 @@ def register(
     rb.add_argument("--to", metavar="TAG", help="the version to roll back to (default: stable)")
     mutating(rb)
 
+    rs = subparsers.add_parser(
+        "restore", parents=[config_parent], help="an earlier configuration of the route"
+    )
+    rs.add_argument("route", metavar="ROUTE")
+    rs.add_argument(
+        "--revision", metavar="N", type=_positive, required=True,
+        help="the route's revision whose weights to restore (audit log and relay events)",
+    )  # fmt: skip
+    mutating(rs)
+
     au = subparsers.add_parser("audit", parents=[config_parent], help="print the audit log")
     au.add_argument("--route", metavar="ROUTE", help="only this route's rows")
     au.add_argument("--limit", metavar="N", type=_positive, help="only the newest N rows")
@@ -125,7 +136,7 @@ def run(
     try:
         if args.command == "audit":
             return print_audit(args, config.audit.path)
-        if args.command in ("set-weights", "rollback"):
+        if args.command in ("set-weights", "rollback", "restore"):
             if not args.reason.strip():
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
             return asyncio.run(_until_signalled(_mutate(args, config, env, stdin_isatty)))
@@ -197,6 +208,9 @@ async def _mutate(
             )
         if args.command == "set-weights":
             proposal = build_set_weights(route, _weights(args.weights), args.reason)
+        elif args.command == "restore":
+            earlier = await _configuration(config, env, relay, route, args.revision)
+            proposal = restore_proposal(route, args.revision, earlier.rules, args.reason)
         else:
             if args.to:
                 target, chosen = args.to, "chosen with --to"
@@ -238,6 +252,40 @@ async def _mutate(
             # not carry on as if all were recorded.
             return Exit.FAILED
         return exit_for(outcome.status)
+
+
+async def _configuration(
+    config: Config, env: Mapping[str, str], relay: RelayClient, route: Route, revision: int
+) -> Configuration:
+    """The route's configuration at `revision`, from the audit log and the relay's events."""
+    audit = wiring.audit_store(config, env)
+    try:
+        rows = await asyncio.to_thread(audit.rows, route.route_id)
+    except AuditUnavailable as exc:
+        raise _Stop(Exit.FAILED, f"{exc}; nothing was sent") from None
+    finally:
+        audit.close()
+    try:
+        events = [e for e in (await relay.events()).events if e.route_id == route.route_id]
+    except RelayError:
+        events = []  # the audit log may still know it
+    known = configurations([*rows, *(event_row(e) for e in reversed(events))])
+    if revision not in known:
+        said = ", ".join(str(n) for n in sorted(known)) or "none"
+        raise _Stop(
+            Exit.FAILED,
+            f"no configuration of route {route.route_id} at revision {revision} is known "
+            f"(the audit log and the relay's events know revisions: {said}); nothing was sent",
+        )
+    found = known[revision]
+    if found is None:
+        raise _Stop(
+            Exit.FAILED,
+            f"revision {revision} of route {route.route_id} had two different configurations "
+            "(the relay restarted and numbered its revisions again?): which is meant is not "
+            "known; give the weights with set-weights; nothing was sent",
+        )
+    return found
 
 
 def _weights(pairs: Sequence[tuple[str, int]]) -> dict[str, int]:
@@ -343,7 +391,8 @@ def preview(proposal: Proposal, route: Route) -> str:
         mark = "" if before.get(tag) == after.get(tag) else "   *"
         lines.append(f"  {tag:<{width}}  {old} -> {new}{mark}")
     if proposal.chosen:
-        lines.append(f"to {proposal.receiver or '?'}: {proposal.chosen}")
+        to = f"to {proposal.receiver}: " if proposal.receiver else ""
+        lines.append(f"{to}{proposal.chosen}")
     lines.append(f"reason: {proposal.reason}")
     return "\n".join(lines)
 

@@ -464,7 +464,7 @@ class FtopsApp(App[None]):
             sending=self.state.sending,
         )
         self._mutation = self.run_worker(
-            flow.run(asked.action, asked.route_id, asked.version),
+            flow.run(asked.action, asked.route_id, asked.version, asked.restore),
             name="change",
             group="mutation",
             exit_on_error=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from ftops_tui.domain.history import Configuration
 from ftops_tui.domain.intents import KeyAction
 
 
@@ -32,11 +33,18 @@ class DrawingFailed(Message):
 class ChangeAsked(Message):
     """A mutation key was pressed on the selected route (and version, if one is selected)."""
 
-    def __init__(self, action: KeyAction, route_id: str | None, version: str | None) -> None:
+    def __init__(
+        self,
+        action: KeyAction,
+        route_id: str | None,
+        version: str | None,
+        restore: Configuration | None = None,  # RESTORE: the configuration chosen
+    ) -> None:
         super().__init__()
         self.action = action
         self.route_id = route_id
         self.version = version
+        self.restore = restore
 
 
 class AuditAsked(Message):

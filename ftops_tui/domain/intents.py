@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ftops_tui.domain.history import Configuration
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import (
     NoProposal,
     Proposal,
     promote_proposal,
+    restore_proposal,
     rollback_proposal,
     set_weights_proposal,
     shift_proposal,
@@ -30,6 +32,7 @@ class KeyAction(StrEnum):
     PROMOTE = "promote"
     UNDO = "undo"
     EDIT_WEIGHTS = "edit_weights"
+    RESTORE = "restore"  # enter on a row of the audit screen
 
     @property
     def words(self) -> str:
@@ -42,6 +45,7 @@ class KeyAction(StrEnum):
             KeyAction.PROMOTE: "promote the selected version",
             KeyAction.UNDO: "undo your last change",
             KeyAction.EDIT_WEIGHTS: "edit the weights",
+            KeyAction.RESTORE: "restore the configuration of the selected audit row",
         }[self]
 
 
@@ -90,8 +94,13 @@ def propose(
     *,
     target: str | None = None,
     weights: Mapping[str, int] | None = None,
+    restore: Configuration | None = None,
 ) -> Proposal | NoProposal | NeedsChoice:
     route = view.route
+    if action is KeyAction.RESTORE:
+        if restore is None:
+            return NoProposal("open the audit log (a) and press enter on the row to restore")
+        return restore_proposal(route, restore.revision, restore.rules, reason)
     if action is KeyAction.ROLLBACK:
         if target is not None:
             return rollback_proposal(route, target, reason, chosen="chosen by you")

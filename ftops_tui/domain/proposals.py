@@ -101,6 +101,24 @@ def set_weights_proposal(
     return _proposal(Action.SET_WEIGHTS, route, tuple(after), reason)
 
 
+def restore_proposal(
+    route: Route, revision: int, rules: Rules, reason: str
+) -> Proposal | NoProposal:
+    """The route's configuration at `revision`, from its history: exactly those weights;
+    versions on the route now that it did not have stay on it at 0."""
+    if revision == route.revision:
+        return NoProposal(
+            f"route {route.route_id} is at revision {revision} now: nothing to restore"
+        )
+    made = set_weights_proposal(route, rules_to_mapping(rules), reason)
+    if isinstance(made, NoProposal):
+        return NoProposal(
+            f"route {route.route_id} already has the weights of revision {revision} "
+            f"({weights_text(rules)}): nothing to send"
+        )
+    return replace(made, action=Action.RESTORE, chosen=f"the configuration of revision {revision}")
+
+
 def step_proposal(
     route: Route, canary: str, steps: Sequence[int], stable_tag: str | None, reason: str
 ) -> Proposal | NoProposal:

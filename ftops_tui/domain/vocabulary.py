@@ -15,6 +15,7 @@ class Action(StrEnum):
     PROMOTE = "promote"
     UNDO = "undo"
     ALIAS = "alias"  # the registry half of a promote
+    RESTORE = "restore"  # an earlier configuration of the route, from its history
 
     @property
     def moves_weights(self) -> bool:

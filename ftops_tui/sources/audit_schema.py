@@ -7,7 +7,8 @@ The file says its layout in `PRAGMA user_version` (SCHEMA_VERSION). A file writt
 v1.1 (version 0: observed rows said `set_weights` and kept the event's time in `ts`) is
 rebuilt once, every row kept with its id, in one transaction, by the first writer that opens
 it; its old observed rows keep their action, and their `ts` is copied into `event_time`.
-Version 3 adds the `alerts` table; a version-2 file only gains it.
+Version 3 adds the `alerts` table; version 4 the `restore` action, whose CHECK needs the same
+rebuild (so does every action added later: bump SCHEMA_VERSION and REBUILD_BELOW).
 
 The database itself refuses UPDATE and DELETE on both tables (triggers), so "append-only"
 does not depend on every writer being well behaved.
@@ -50,10 +51,12 @@ KINDS = ("intent", "outcome", "observed")
 ACTIONS = tuple(str(a) for a in Action)
 STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
 #: The layout of the file, kept in `PRAGMA user_version`: 2 since console.md v1.1's audit
-#: columns, 3 since its `alerts` table.
-SCHEMA_VERSION = 3
-#: The version whose `audit_log` has v1.1's columns: older ones are rebuilt (`_migrate`).
-AUDIT_LOG_VERSION = 2
+#: columns, 3 since its `alerts` table, 4 since the `restore` action.
+SCHEMA_VERSION = 4
+#: Below this, `audit_log` is rebuilt (`_migrate`): its CHECK lacks an action of ours.
+REBUILD_BELOW = 4
+#: The first version whose `audit_log` has `event_time`.
+EVENT_TIME_SINCE = 2
 
 ALERTS = "alerts"
 #: console.md v1.1's `alerts` columns, in order.
@@ -154,17 +157,23 @@ def layout(db: Database) -> Layout:
     return Layout.OLD
 
 
-def _migrate(db: Database) -> None:
-    """Rebuilds a version-0 table in the v1.1 layout, inside the caller's transaction:
-    SQLite cannot change a CHECK in place, so the rows move, ids and all, to a new table
-    that then takes the old one's name (SQLite's documented twelve-step procedure)."""
-    new = f"{TABLE}_v{AUDIT_LOG_VERSION}"
-    old_columns = [c for c in COLUMNS if c != "event_time"]
+def _migrate(db: Database, version: int) -> None:
+    """Rebuilds an older table (file version `version`) in the current layout, inside the
+    caller's transaction: SQLite cannot change a CHECK in place, so the rows move, ids and
+    all, to a new table that then takes the old one's name (SQLite's documented twelve-step
+    procedure). Before version 2 an observed row's `ts` held the event's time: it is copied
+    into `event_time`."""
+    new = f"{TABLE}_v{SCHEMA_VERSION}"
     db.execute(_table(new))
-    db.execute(
-        f"INSERT INTO {new} ({', '.join(old_columns)}, event_time) "
-        f"SELECT {', '.join(old_columns)}, CASE WHEN kind = 'observed' THEN ts END FROM {TABLE}"
-    )
+    if version < EVENT_TIME_SINCE:
+        old_columns = ", ".join(c for c in COLUMNS if c != "event_time")
+        db.execute(
+            f"INSERT INTO {new} ({old_columns}, event_time) "
+            f"SELECT {old_columns}, CASE WHEN kind = 'observed' THEN ts END FROM {TABLE}"
+        )
+    else:
+        columns = ", ".join(COLUMNS)
+        db.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {TABLE}")
     for name in _DEPENDENTS:
         kind = "TRIGGER" if name.endswith(("_no_update", "_no_delete")) else "INDEX"
         db.execute(f"DROP {kind} IF EXISTS {name}")
@@ -188,8 +197,9 @@ def install(db: Database) -> None:
     # processes creating the table at once must not fail on a stale read snapshot.
     db.execute("BEGIN IMMEDIATE")
     try:
-        if _exists(db, TABLE) and _version(db) < AUDIT_LOG_VERSION:
-            _migrate(db)
+        version = _version(db)
+        if _exists(db, TABLE) and version < REBUILD_BELOW:
+            _migrate(db, version)
         else:
             for statement in (_table(TABLE), *_DEPENDENTS.values()):
                 db.execute(statement)

@@ -1,5 +1,6 @@
 """`a`: the audit log of the selected route (all routes with `t`), newest first, including
-alias moves and changes observed from others. Read-only; escape goes back.
+alias moves and changes observed from others; enter restores the selected row's
+configuration (through the confirmation, as any change); escape goes back.
 
 Under the table, the selected row in full, wrapped: on a narrow terminal the table's right
 columns (status, actor, change, reason) are cut, and the detail is where they are read."""
@@ -14,8 +15,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Label
 
+from ftops_tui.console.messages import ChangeAsked
 from ftops_tui.console.widgets.key_bar import KeyBar
 from ftops_tui.domain.audit_text import change_text
+from ftops_tui.domain.history import configuration_of
+from ftops_tui.domain.intents import KeyAction
 from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
@@ -33,6 +37,7 @@ def as_text(value: str) -> Text:
 class AuditScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "restore", "Restore this", id=KeyAction.RESTORE.value),
         Binding("t", "toggle_scope", "This route / all"),
         Binding("f5", "reload", "Reload"),
     ]
@@ -101,6 +106,32 @@ class AuditScreen(Screen[None]):
             table.add_row(*self._cells(row), key=str(row["id"]))
         # A reload keeps the cursor's place, which may now hold another row.
         self._show_detail(rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # --watch changes nothing: the key is not offered (pressed anyway, the app says why).
+        return not (action == "restore" and getattr(self.app, "read_only", False))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # enter on the table (which takes the key before the screen's binding does).
+        self.action_restore()
+
+    def action_restore(self) -> None:
+        """Asks for the selected row's configuration back: a change like any other, through
+        the confirmation and the audited path (the app refuses it in --watch)."""
+        table = self.query_one(DataTable)
+        rows = list(self._rows.values())
+        if not 0 <= table.cursor_row < len(rows):
+            return
+        row = rows[table.cursor_row]
+        earlier = configuration_of(row)
+        if earlier is None:
+            self.app.notify(
+                "this row names no configuration to restore (a failed or refused change, an "
+                "alias move, or an event without a revision): choose another row",
+                severity="warning",
+            )
+            return
+        self.post_message(ChangeAsked(KeyAction.RESTORE, row["route_id"], None, earlier))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail(self._rows.get(str(event.row_key.value)))

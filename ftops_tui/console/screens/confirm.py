@@ -32,6 +32,7 @@ TITLES = {
     Action.STEP: "NEXT ROLLOUT STEP",
     Action.PROMOTE: "PROMOTE",
     Action.UNDO: "UNDO",
+    Action.RESTORE: "RESTORE",
 }
 
 
@@ -51,8 +52,11 @@ def change_table(proposal: Proposal) -> Table:
 
 
 def chosen_words(proposal: Proposal) -> str:
-    """How the version that gets the traffic was chosen: `to v1 — champion alias (registry)`."""
-    return f"to {safe(proposal.receiver or '?')} — {safe(proposal.chosen)}"
+    """How the version that gets the traffic was chosen: `to v1 — champion alias (registry)`;
+    a split's origin alone (`the configuration of revision 3`)."""
+    if proposal.receiver is None:
+        return safe(proposal.chosen)
+    return f"to {safe(proposal.receiver)} — {safe(proposal.chosen)}"
 
 
 class ConfirmScreen(ModalScreen[None]):
