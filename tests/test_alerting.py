@@ -22,6 +22,7 @@ from fixtures.relay import RELAY_KEY
 
 from ftops_tui.console.app import FtopsApp
 from ftops_tui.console.widgets.events_pane import EventsPane
+from ftops_tui.console.widgets.verdict_pane import VerdictPane
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.loadgen import LoadPlan
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
@@ -134,6 +135,17 @@ async def test_a_breach_pages_once_by_webhook_and_a_hanging_one_never_slows_the_
                 assert any("RAISED" in t and "BREACH" in t for t in lines)
                 assert any("CLEARED" in t for t in lines)
                 assert app.signals.sent.count(("bell", "")) == 1
+                # Once scipy.stats is in (loaded in a thread), the verdict pane sizes the
+                # traffic the canary needs.
+                await until(app, lambda: app.state.stats_loaded, timeout=60, what="scipy.stats")
+                pane = app.screen.query_one(VerdictPane)
+                await until(
+                    app,
+                    lambda: any(
+                        "2× error rate" in p.text for line in pane.lines for p in line.pieces
+                    ),
+                    what="the traffic line",
+                )
         finally:
             canary(relay, 0.006)
     raised, cleared = good.bodies

@@ -347,11 +347,22 @@ class FtopsApp(App[None]):
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
 
     def _freeze_loaded(self) -> None:
-        """After the registry's first answer or failure, mlflow is in: what the console
-        needs to run is loaded for good."""
+        """After the registry's first answer or failure, mlflow is in: scipy.stats (the
+        traffic sizing and split check, domain/traffic.py) is loaded next, in a thread, and
+        then what the console needs to run is loaded for good."""
         if not self._frozen:
-            collector.freeze_loaded()
             self._frozen = True
+            self.run_worker(self._load_stats(), name="scipy.stats", exit_on_error=False)
+
+    async def _load_stats(self) -> None:
+        from ftops_tui.domain import traffic
+
+        try:
+            await in_thread(traffic.load_stats, name="scipy.stats")
+            self.state.stats_loaded = True
+        finally:
+            collector.freeze_loaded()
+            self._changed()
 
     def _flag(self, seen: SeenEvent) -> None:
         e = seen.event

@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 
 from ftops_tui.console.glyphs import sparkline, split_text, weight_bar
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
+from ftops_tui.domain import traffic
 from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.models import rules_to_mapping
 from ftops_tui.domain.overview import RouteView, VersionView
@@ -246,6 +248,79 @@ def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
 
 def _line(text: str, style: str = "") -> Line:
     return Line((Cell(text, style),))
+
+
+def traffic_lines(state: ConsoleState, view: RouteView | None) -> tuple[Line, ...]:
+    """Under the verdicts: whether the traffic follows the weights (SPLIT) and, for each
+    canary, how much more it needs before a DETECT_RATIO error rate could be seen. Nothing
+    until scipy.stats is loaded (`ConsoleState.stats_loaded`)."""
+    if view is None or not state.stats_loaded:
+        return ()
+    config = state.config
+    window_s = float(config.poll.window_s)
+    lines: list[Line] = []
+    counted = [
+        (v.version_tag, v.weight, v.metrics.request_count)
+        for v in view.versions
+        if v.metrics is not None and v.metrics.usable
+    ]
+    if len(counted) == len(view.versions) and _split_settled(state, view, window_s):
+        split = traffic.split_check(counted)
+        if split is not None:
+            lines.append(Line((Cell("▲ ", "bold"), Cell(safe(split.words), ALERT_STYLE))))
+    stable = next((v for v in view.versions if v.stable), None)
+    ratio = f"{traffic.DETECT_RATIO:g}×"
+    for v in view.versions:
+        if v.stable or v.weight <= 0 or v.metrics is None or stable is None:
+            continue
+        tag = safe(v.version_tag)
+        if stable.metrics is None:
+            continue
+        need = traffic.needed(
+            v.metrics, stable.metrics, canary_weight=v.weight, stable_weight=stable.weight,
+            alpha=config.thresholds.significance_alpha, window_s=window_s,
+        )  # fmt: skip
+        if need is None:
+            said = (
+                f"{tag}: a {ratio} error rate cannot be sized: the stable version has "
+                f"{stable.metrics.error_count} errors in the window (the thresholds still apply)"
+            )
+        elif need.enough:
+            said = f"{tag}: enough traffic to detect a {ratio} error rate ({need.total} requests)"
+        else:
+            when = "no traffic now" if need.seconds is None else f"~{_span(need.seconds)} more"
+            said = (
+                f"{tag}: {v.metrics.request_count} of {need.total} requests to detect a {ratio} "
+                f"error rate at 80% power ({when})"
+            )
+        lines.append(_line(said, "dim"))
+    return tuple(lines)
+
+
+def _split_settled(state: ConsoleState, view: RouteView, window_s: float) -> bool:
+    """The window holds only traffic sent under the current weights: the route has not
+    changed within it (and, with sticky sessions, within their TTL, since returning users
+    keep the version they had)."""
+    route = view.route
+    now = state.last_refresh_wall
+    if now is None or not route.updated_at:
+        return now is not None
+    try:
+        moment = datetime.fromisoformat(route.updated_at.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    changed = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    sticky = route.sticky_sessions
+    settle = window_s + (sticky.ttl_seconds if sticky.enabled else 0)
+    return bool(now - changed >= settle)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
 
 
 # -- events -----------------------------------------------------------------------------------

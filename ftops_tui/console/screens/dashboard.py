@@ -120,7 +120,9 @@ class DashboardScreen(Screen[None]):
         with self._pane("version detail"):
             self._paint_detail()
         with self._pane("verdict"):
-            self.query_one(VerdictPane).lines = views.verdict_lines(selected)
+            self.query_one(VerdictPane).lines = views.verdict_lines(selected) + views.traffic_lines(
+                state, selected
+            )
         with self._pane("events"):
             events = self.query_one(EventsPane)
             events.events = views.event_lines(state.events, events.events, self._failed)
