@@ -202,7 +202,7 @@ async def test_an_alert_left_raised_by_a_console_that_quit_is_cleared_by_the_nex
     assert AlertLog(audit).record(AlertChange(left, True))
     elsewhere = Alert(AlertKey(AlertKind.BREACH, "another-route", "x"), "not this console's")
     assert AlertLog(audit).record(AlertChange(elsewhere, True))
-    app = alerting_console(relay, sqlite_registry_uri, audit)
+    app = alerting_console(relay, sqlite_registry_uri, audit, source_down_after_s=1)
     async with app.run_test(size=(160, 45)):
         await until(app, lambda: app.state.polls > 0, what="the first poll")
         await until(

@@ -633,6 +633,8 @@ def test_a_password_in_a_bad_url_is_masked_in_the_error(
             "Apprise URL",
         ),
         ({"urls": [" slack://tok-SECRET"]}, "notify.urls[0]", "Apprise URL"),
+        ({"urls": "slack://tok-SECRET/B/C"}, "notify.urls", "a list of Apprise URLs"),
+        ({"urls": {"a": "slack://tok-SECRET"}}, "notify.urls", "a list of Apprise URLs"),
         ({"source_down_after_s": 1e308}, "notify.source_down_after_s", "<= 3600"),
         ({"webhook_timeout_s": 0}, "notify.webhook_timeout_s", "> 0"),
         ({"beel": True}, "notify.beel", "did you mean 'bell'?"),
@@ -656,6 +658,7 @@ def test_notify_defaults_and_a_full_section(tmp_path: Path) -> None:
         "webhook_timeout_s": 2,
     }  # fmt: skip
     got = load_config(write_minimal_plus(tmp_path, {"notify": full})).notify
+    assert "127.0.0.1:9" not in repr(got)  # a crash report's locals never show a URL
     assert got == NotifyConfig(
         bell=False, desktop=True, urls=("json://127.0.0.1:9/h",), on=("breach",),
         source_down_after_s=5.0, clear_after_s=0.0, on_clear=False, repeat_after_s=60.0,

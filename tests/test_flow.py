@@ -33,3 +33,17 @@ def test_a_promote_never_offers_an_alert_as_its_reason_and_warns_of_the_breach()
     assert banner.startswith("WARNING: v2 is BREACH error_rate") and "all the traffic" in banner
     assert warned("", KeyAction.PROMOTE, view(0), "v2") == ""  # a healthy one: no warning
     assert warned("CONFLICT: x", KeyAction.ROLLBACK, breaching, "v2") == "CONFLICT: x"
+
+
+def test_a_restore_that_gives_more_to_a_failing_version_warns() -> None:
+    from ftops_tui.domain.proposals import Proposal, restore_proposal
+
+    more = restore_proposal(ROUTE, 1, (Rule("v1", 75), Rule("v2", 25)), "back")
+    less = restore_proposal(ROUTE, 1, (Rule("v1", 100), Rule("v2", 0)), "back")
+    assert isinstance(more, Proposal) and isinstance(less, Proposal)
+    banner = warned("", KeyAction.RESTORE, view(20), None, more)
+    assert banner == (
+        "WARNING: v2 is BREACH error_rate 40.0% > 5.0% now; this restore gives it 25% (from 5%)"
+    )
+    assert warned("", KeyAction.RESTORE, view(20), None, less) == ""
+    assert warned("", KeyAction.RESTORE, view(0), None, more) == ""

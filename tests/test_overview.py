@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from ftops_tui.domain.health import Thresholds, VerdictKind
 from ftops_tui.domain.models import Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import (
@@ -14,6 +16,7 @@ from ftops_tui.domain.overview import (
 )
 
 ROUTE = Route("r", (Rule("v1", 95), Rule("v2", 5)), revision=4)
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
 FACTS = {
     "v1": RegistryFacts("bot", "1", ("champion",)),
     "v2": RegistryFacts("bot", "2", (), {"eval.accuracy": 0.9}),
@@ -65,23 +68,36 @@ def test_version_without_figures_has_no_verdict() -> None:
 
 
 def test_canaries_are_judged_only_against_a_known_stable_version() -> None:
-    def view(metrics: dict[str, VersionMetrics], answered: bool = True) -> RouteView:
+    def view(
+        metrics: dict[str, VersionMetrics], answered: bool = True, route: Route = ROUTE
+    ) -> RouteView:
         return build_route_view(
-            ROUTE, metrics, FACTS if answered else {}, stable_alias="champion", history=[],
+            route, metrics, FACTS if answered else {}, stable_alias="champion", history=[],
             thresholds=Thresholds(), registry_answered=answered,
         )  # fmt: skip
 
+    def judge(*views: RouteView, **kw: object) -> tuple[Judged, tuple[str, ...]]:
+        return judged(views, min_requests=10, window_s=15, now=NOW, **kw)  # type: ignore[arg-type]
+
     healthy = {"v1": m("v1", 1000, 5), "v2": m("v2", 200, 1)}
-    assert judged([view(healthy)]) == (Judged.HEALTHY, ())
-    assert judged([view({"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)})])[0] is Judged.ALERT
-    assert judged([view({"v1": m("v1", 1000, 5)})]) == (
-        Judged.PENDING,
-        ("r v2: no figures yet",),
-    )
-    few = judged([view({"v1": m("v1", 1000, 5), "v2": m("v2", 3, 0)})])
+    assert judge(view(healthy)) == (Judged.HEALTHY, ())
+    assert judge(view({"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)}))[0] is Judged.ALERT
+    assert judge(view({"v1": m("v1", 1000, 5)})) == (Judged.PENDING, ("r v2: no figures yet",))
+    few = judge(view({"v1": m("v1", 1000, 5), "v2": m("v2", 3, 0)}))
     assert few[0] is Judged.PENDING and "INCONCLUSIVE" in few[1][0]
     # Healthy figures, but the registry never answered: which is stable is unknown, no pass.
-    assert judged([view(healthy, answered=False)]) == (
-        Judged.PENDING,
-        ("r: stable version unknown",),
+    assert judge(view(healthy, answered=False)) == (Judged.PENDING, ("r: stable version unknown",))
+    # The stable version without its own traffic: the canary was never compared with it.
+    alone = judge(view({"v2": m("v2", 200, 1)}))
+    assert alone == (Judged.PENDING, ("r: the stable version has 0 requests, need 10",))
+    # A route changed 5 s ago is judged on traffic from before the change.
+    fresh = Route("r", ROUTE.route_rules, 5, updated_at="2026-12-02T11:59:55Z")
+    assert judge(view(healthy, route=fresh))[1] == (
+        "r: changed 5s ago, waiting for a 15s window under its weights",
     )
+    # A route asked for that the relay lacks, or nothing at all, is no pass either.
+    assert judge(view(healthy), missing=["typo"]) == (
+        Judged.PENDING,
+        ("typo: not found on the relay",),
+    )
+    assert judge() == (Judged.PENDING, ("no route to judge",))

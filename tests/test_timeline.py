@@ -129,3 +129,19 @@ def test_the_timeline_command_prints_markdown_and_json(
     ]  # fmt: skip
     with pytest.raises(SystemExit):
         main(["timeline", "--audit", str(path), "--since", "yesterday"], env=env)
+
+
+def test_a_relay_restart_reusing_a_revision_is_two_changes_and_a_recovery_is_not_a_mitigation(
+    tmp_path: Path,
+) -> None:
+    before = Event(
+        2, "2026-12-01T10:00:00Z", ROUTE, "bob", "weights_changed", CANARY, ROLLED, "", 2
+    )
+    after = Event(2, "2026-12-02T10:00:00Z", ROUTE, "bob", "weights_changed", ROLLED, CANARY, "", 2)
+    assert len(merge(event_entries([before, after], "relay"))) == 2
+    store = AuditStore(tmp_path / "audit.db")
+    AlertLog(store).record(AlertChange(BREACH, True))
+    AlertLog(store).record(AlertChange(BREACH, False))  # recovered, nobody did anything
+    summary = summarize(merge(entries_of(tmp_path / "audit.db")))
+    assert summary.mitigated is None and summary.cleared is not None
+    assert summary.first_action is None and summary.open_alerts == ()

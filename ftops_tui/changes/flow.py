@@ -23,7 +23,7 @@ from ftops_tui.domain.intents import (
     default_reason,
     propose,
 )
-from ftops_tui.domain.models import Route, Rules
+from ftops_tui.domain.models import Route, Rules, rules_to_mapping
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal
 from ftops_tui.domain.safe_text import safe
@@ -88,19 +88,36 @@ def prefilled_reason(action: KeyAction, view: RouteView) -> str:
     return "" if action is KeyAction.PROMOTE else alert_reason(view)
 
 
-def warned(banner: str, action: KeyAction, view: RouteView, selected: str | None) -> str:
+def warned(
+    banner: str,
+    action: KeyAction,
+    view: RouteView,
+    selected: str | None,
+    proposal: Proposal | None = None,
+) -> str:
     """The banner, with a warning first when a promote would send all traffic to a version
-    that is in BREACH or WORSE."""
-    if action is not KeyAction.PROMOTE:
+    that is in BREACH or WORSE, or a restore would give more to one (an earlier
+    configuration may well be the one that was failing)."""
+    warning = ""
+    if action is KeyAction.PROMOTE:
+        for v in view.versions:
+            if v.version_tag == selected and v.verdict is not None and v.verdict.alerting:
+                warning = (
+                    f"WARNING: {v.version_tag} is {v.verdict.summary}; promoting it sends it "
+                    "all the traffic"
+                )
+    elif action is KeyAction.RESTORE and proposal is not None:
+        after = rules_to_mapping(proposal.after)
+        for v in view.versions:
+            more = after.get(v.version_tag, 0) > v.weight
+            if more and v.verdict is not None and v.verdict.alerting:
+                warning = (
+                    f"WARNING: {v.version_tag} is {v.verdict.summary} now; this restore gives "
+                    f"it {after[v.version_tag]}% (from {v.weight}%)"
+                )
+    if not warning:
         return banner
-    for v in view.versions:
-        if v.version_tag == selected and v.verdict is not None and v.verdict.alerting:
-            warning = (
-                f"WARNING: {v.version_tag} is {v.verdict.summary}; promoting it sends it all "
-                "the traffic"
-            )
-            return f"{warning}\n{banner}" if banner else warning
-    return banner
+    return f"{warning}\n{banner}" if banner else warning
 
 
 @dataclass
@@ -166,7 +183,9 @@ class MutationFlow:
                 return
             if not proposal.reason:
                 proposal = replace(proposal, reason=default_reason(proposal))
-            confirm = await operator.confirm(proposal, warned(banner, action, view, selected))
+            confirm = await operator.confirm(
+                proposal, warned(banner, action, view, selected, proposal)
+            )
             # The audit log is opened while the operator reads, not after the answer.
             preparing = asyncio.ensure_future(self.service.prepare())
             try:

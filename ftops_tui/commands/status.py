@@ -116,7 +116,13 @@ async def wait_for_judgement(
     first = True
     while True:
         status = await collect_status(config, client, registry)
-        standing, waiting = judged(status.routes)
+        standing, waiting = judged(
+            status.routes,
+            min_requests=config.thresholds.min_requests,
+            window_s=config.poll.window_s,
+            now=time.time(),
+            missing=status.missing_routes,
+        )
         if not status.reachable:
             standing, waiting = Judged.PENDING, ("a source is unreachable",)
             if first:

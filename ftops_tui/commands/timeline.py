@@ -127,9 +127,13 @@ def timeline_markdown(timeline: Sequence[Entry], summary: Summary, notes: Sequen
                 f"{action.what} by {action.actor}" if action else "no change was made",
             ),
             row(
-                "mitigated (every alert cleared after the action)",
-                summary.mitigated,
-                "" if summary.mitigated else "still open: " + ", ".join(summary.open_alerts),
+                "mitigated (every alert cleared after a change)",
+                summary.mitigated or summary.cleared,
+                ""
+                if summary.mitigated
+                else "cleared with no change before it"
+                if summary.cleared
+                else "still open: " + ", ".join(summary.open_alerts),
             ),
             "",
             f"Time to act: {duration(summary.to_act_s)}. "
@@ -157,6 +161,7 @@ def timeline_json(
             "first_alert": summary.first_alert.as_json() if summary.first_alert else None,
             "first_action": summary.first_action.as_json() if summary.first_action else None,
             "mitigated": at(summary.mitigated),
+            "cleared_without_change": at(summary.cleared),
             "open_alerts": list(summary.open_alerts),
             "to_act_s": summary.to_act_s,
             "action_to_mitigated_s": summary.action_to_mitigated_s,

@@ -64,6 +64,8 @@ class AlertWatch:
         self._sending: set[asyncio.Task[None]] = set()
         self._book = AlertBook(config.clear_after_s)
         self._inherited: dict[AlertKey, Alert] = {}
+        self._settled_since: float | None = None
+        self._telling = asyncio.Lock()  # one batch at a time: a clear never overtakes its raise
 
     # -- judging (on the event loop, no I/O) ------------------------------------------------
 
@@ -82,13 +84,23 @@ class AlertWatch:
             relay_answered=answered,
             now=now,
         )
-        if answered and self._inherited:
-            # Left raised by a console that quit: ended unless this console sees it too (its
-            # raise then finds the row there, and rings this terminal only).
+        if self._inherited and self._settled(state, now):
+            # Left raised by a console that quit (or by one still running): ended unless
+            # this console sees it too (its raise then finds the row there, and rings this
+            # terminal only). Judged only once both sources have answered and a clear's
+            # wait has passed, so a first look that cannot compare yet clears nothing.
             ended = [a for k, a in self._inherited.items() if k not in self._book.active]
             changes += [AlertChange(alert, False) for alert in ended]
             self._inherited = {}
         return changes
+
+    def _settled(self, state: ConsoleState, now: float) -> bool:
+        if state.relay.last_ok is None or state.registry.last_ok is None:
+            return False
+        if self._settled_since is None:
+            self._settled_since = now
+        wait = max(self._config.clear_after_s, self._config.source_down_after_s)
+        return now - self._settled_since >= wait
 
     @property
     def title(self) -> str:
@@ -103,7 +115,8 @@ class AlertWatch:
             return
         try:
             open_alerts = await asyncio.to_thread(self._log.open_alerts)
-        except AuditUnavailable:
+        except AuditUnavailable as exc:
+            log.warning("alerts table unavailable, open alerts not read: %s", exc)
             return
         for alert in open_alerts:
             route = alert.key.route_id
@@ -111,6 +124,10 @@ class AlertWatch:
                 self._inherited[alert.key] = alert
 
     async def tell(self, changes: list[AlertChange], now: float) -> None:
+        async with self._telling:
+            await self._tell(changes, now)
+
+    async def _tell(self, changes: list[AlertChange], now: float) -> None:
         # A version whose WORSE becomes a BREACH (or back) has not recovered: the clear is
         # recorded, not told, and the raise after it is told (or held back) as the same
         # alert, whose end is then told.

@@ -186,6 +186,8 @@ class FtopsApp(App[None]):
         self.signals.title(self.alerts.title)
 
     def _start_polling(self) -> None:
+        # Beside the first poll, not before it: a busy audit file must not hold up the data.
+        self.run_worker(self.alerts.inherit(), name="open alerts", exit_on_error=False)
         self.run_worker(self._relay_loop(), name="relay poll", group="poll", exit_on_error=False)
         self.run_worker(
             self._registry_loop(), name="registry poll", group="poll", exit_on_error=False
@@ -213,7 +215,6 @@ class FtopsApp(App[None]):
 
     async def _relay_loop(self) -> None:
         config = self.services.config
-        await self.alerts.inherit()
         while True:
             if self.state.relay.stopped:
                 self._retry.clear()
@@ -293,7 +294,10 @@ class FtopsApp(App[None]):
             return {id(event) for event in others if audit.record_observed(event)}
 
         async def run() -> None:
-            written: set[int] | None = None  # None: no audit log could say
+            # The events whose observed row this console wrote; None: no audit log could
+            # say. A change by this user from another console has no observed row (its own
+            # rows are there): that console pages for it, not this one.
+            written: set[int] | None = None if audit is None else set()
             if audit is not None and others:
                 try:
                     written = await asyncio.to_thread(record)
@@ -389,7 +393,11 @@ class FtopsApp(App[None]):
         from ftops_tui.console.state import alert_marker
 
         now = self.state.clock()
-        changes = self.alerts.judge(self.state, now)
+        try:
+            changes = self.alerts.judge(self.state, now)
+        except Exception as exc:  # a bug: said and logged, the console goes on
+            self._unexpected("judging alerts", exc)
+            return
         if not changes:
             return
         for change in changes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from ftops_tui.domain.health import Thresholds, Verdict, VerdictKind, judge
@@ -129,21 +130,50 @@ class Judged(StrEnum):
     PENDING = "pending"  # a canary not judged yet (too little traffic, no figures, ...)
 
 
-def judged(views: Sequence[RouteView]) -> tuple[Judged, tuple[str, ...]]:
+def judged(
+    views: Sequence[RouteView],
+    *,
+    min_requests: int,
+    window_s: float,
+    now: float,
+    missing: Sequence[str] = (),
+) -> tuple[Judged, tuple[str, ...]]:
     """The canaries' standing and, while PENDING, what each one still waits for. A canary is
-    a version taking traffic that is not the stable one; with the stable version unknown,
-    nothing on the route is judged against it, so it stays PENDING (never a pass)."""
+    a version taking traffic that is not the stable one. Never a pass on what was not
+    judged: with the stable version unknown, or without `min_requests` of its own in the
+    window, a canary is not compared with it; a route changed within the last `window_s`
+    (wall time `now`) is judged on traffic from before the change, so it waits for a full
+    window under its weights; a route asked for that the relay does not have, or no route at
+    all, is nothing to pass."""
     if any(view.alerting for view in views):
         return Judged.ALERT, ()
-    waiting: list[str] = []
+    waiting: list[str] = [f"{route_id}: not found on the relay" for route_id in missing]
+    if not views and not missing:
+        waiting.append("no route to judge")
     for view in views:
         route_id = view.route.route_id
         if view.invalid:
             waiting.append(f"{route_id}: weights INVALID")
             continue
         canaries = [v for v in view.versions if v.weight > 0 and not v.stable]
-        if canaries and view.stable_tag is None:
+        if not canaries:
+            continue
+        stable = next((v for v in view.versions if v.stable), None)
+        if stable is None:
             waiting.append(f"{route_id}: stable version unknown")
+            continue
+        if stable.metrics is None or stable.metrics.request_count < min_requests:
+            count = 0 if stable.metrics is None else stable.metrics.request_count
+            waiting.append(
+                f"{route_id}: the stable version has {count} requests, need {min_requests}"
+            )
+            continue
+        age = _age_s(view.route.updated_at, now)
+        if age is not None and age < window_s:
+            waiting.append(
+                f"{route_id}: changed {age:.0f}s ago, waiting for a {window_s:g}s window "
+                "under its weights"
+            )
             continue
         for v in canaries:
             if v.verdict is None:
@@ -151,3 +181,14 @@ def judged(views: Sequence[RouteView]) -> tuple[Judged, tuple[str, ...]]:
             elif v.verdict.kind is not VerdictKind.HEALTHY:
                 waiting.append(f"{route_id} {v.version_tag}: {v.verdict.summary}")
     return (Judged.PENDING, tuple(waiting)) if waiting else (Judged.HEALTHY, ())
+
+
+def _age_s(stamp: str, now: float) -> float | None:
+    """Seconds since an ISO 8601 time (UTC when it names no zone); None if it is not one."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return now - (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -4,16 +4,17 @@ timeline.py` reads the databases and the relay.
 
 Merging the databases of several bastions, and the relay's own events, one change appears
 once: entries that carry the route's revision after a change (an applied outcome, an observed
-row, a relay event) are matched on (route, revision), keeping the richest (the outcome, which
-has the intent's reason, over an observed row, over the bare event). An alert that two
+row, a relay event) are matched on (route, revision, the weights it left), keeping the
+richest (the outcome, which has the intent's reason, over an observed row, over the bare
+event). An alert that two
 consoles each recorded in their own database is kept once: the same raise or clear of the
 same alert in another database within `SAME_ALERT_S`.
 
 The summary:
 - first alert: the first alert rose on a console (the first moment anything saw it);
 - first action: the first change an operator (or runbook) sent after it;
-- mitigated: the first moment after that action when every alert raised since the first one
-  had cleared;
+- mitigated: the moment every alert raised since the first one had cleared, when a change
+  (anyone's) came before it; without one, the alerts "cleared with no change";
 and the durations between them. What is not known is said as such (None), never guessed.
 """
 
@@ -44,6 +45,8 @@ class Entry:
     status: str = ""
     alert_key: tuple[str, str, str, str] | None = None  # (context, kind, route, version)
     origin: str = ""  # which database or relay it came from
+    change_id: int | None = None  # an intent's id, or an outcome's intent_id, in `origin`
+    after: str = ""  # the weights a change left, as `95/5`
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -56,8 +59,10 @@ class Entry:
 class Summary:
     first_alert: Entry | None
     first_action: Entry | None
-    mitigated: datetime | None
+    mitigated: datetime | None  # every alert cleared, after a change
     open_alerts: tuple[str, ...] = field(default_factory=tuple)
+    #: Every alert cleared with no change before it (the canary recovered by itself).
+    cleared: datetime | None = None
 
     @property
     def to_act_s(self) -> float | None:
@@ -107,8 +112,10 @@ def _rules_words(text: str | None) -> str:
 
 
 def audit_entries(rows: Iterable[Mapping[str, Any]], origin: str) -> list[Entry]:
+    """In the order the rows were written (by id): an intent and its outcome written in the
+    same millisecond keep their order."""
     entries = []
-    for row in rows:
+    for row in sorted(rows, key=lambda r: int(r["id"])):
         kind = str(row["kind"])
         at = parse_time(
             str(row["event_time"] if kind == "observed" and row["event_time"] else row["ts"])
@@ -126,6 +133,7 @@ def audit_entries(rows: Iterable[Mapping[str, Any]], origin: str) -> list[Entry]
         revision = row["revision"]
         if kind == "outcome" and row["status"] != "applied":
             revision = None  # only an applied change made the revision
+        change_id = row["id"] if kind == "intent" else row["intent_id"]
         entries.append(
             Entry(
                 at=at,
@@ -137,6 +145,8 @@ def audit_entries(rows: Iterable[Mapping[str, Any]], origin: str) -> list[Entry]
                 revision=None if revision is None else int(revision),
                 status=str(row["status"] or ""),
                 origin=origin,
+                change_id=None if change_id is None else int(change_id),
+                after=after,
             )
         )
     return entries
@@ -180,6 +190,7 @@ def event_entries(events: Iterable[Any], origin: str) -> list[Entry]:
                 actor=e.actor,
                 revision=e.revision,
                 origin=origin,
+                after=after,
             )
         )
     return entries
@@ -196,7 +207,7 @@ def merge(
 ) -> list[Entry]:
     """One timeline, oldest first, each change and each alert moment once."""
     chosen: list[Entry] = []
-    by_revision: dict[tuple[str, int], int] = {}
+    by_revision: dict[tuple[str, int, str], int] = {}
     alert_moments: dict[tuple[tuple[str, str, str, str], str], list[tuple[datetime, str]]] = {}
     ordered = sorted(entries, key=lambda e: (e.at, _RICHNESS.get(e.kind, 0) if e.revision else 0))
     for entry in ordered:
@@ -205,7 +216,9 @@ def merge(
         if since is not None and entry.at < since:
             continue
         if entry.revision is not None and entry.kind in _RICHNESS:
-            key = (entry.route_id, entry.revision)
+            # The weights too: a relay that restarted numbers its revisions again, and
+            # revision 2 of before the restart is another change than revision 2 after it.
+            key = (entry.route_id, entry.revision, entry.after)
             if key in by_revision:
                 kept = chosen[by_revision[key]]
                 if _RICHNESS[entry.kind] < _RICHNESS[kept.kind]:
@@ -225,27 +238,51 @@ def merge(
 
 
 def summarize(timeline: Sequence[Entry]) -> Summary:
+    """The first incident in the timeline: from the first alert until every alert raised
+    since had cleared (a later incident in the same period is in the entries, not here).
+    The first action is the first change sent after the first alert (an intent whose outcome
+    is not a refusal before sending); mitigation needs a change (anyone's: an operator's, a
+    runbook's, the relay's auto-rollback) before the last clear."""
     raises = [e for e in timeline if e.kind == "alert raised"]
-    first_alert = raises[0] if raises else None
-    if first_alert is None:
+    if not raises:
         return Summary(None, None, None)
+    first_alert = raises[0]
+    not_sent = {
+        (e.origin, e.change_id)
+        for e in timeline
+        if e.kind == "outcome" and e.status in ("failed", "rejected", "conflict")
+    }
     first_action = next(
-        (e for e in timeline if e.kind == "intent" and e.at >= first_alert.at), None
+        (
+            e
+            for e in timeline
+            if e.kind == "intent"
+            and e.at >= first_alert.at
+            and (e.origin, e.change_id) not in not_sent
+        ),
+        None,
     )
     standing: set[tuple[str, str, str, str]] = set()
-    mitigated: datetime | None = None
+    changed = False
     for entry in timeline:
-        if entry.at < first_alert.at or entry.alert_key is None:
+        if entry.at < first_alert.at:
+            continue
+        if entry.kind in ("outcome", "observed", "event") and (
+            entry.kind != "outcome" or entry.status in ("applied", "unverified")
+        ):
+            changed = True
+        if entry.alert_key is None:
             continue
         if entry.kind == "alert raised":
             standing.add(entry.alert_key)
-            mitigated = None
         elif entry.kind == "alert cleared":
             standing.discard(entry.alert_key)
-            if not standing and first_action is not None and entry.at >= first_action.at:
-                mitigated = mitigated or entry.at
+            if not standing:
+                if changed:
+                    return Summary(first_alert, first_action, entry.at)
+                return Summary(first_alert, first_action, None, cleared=entry.at)
     open_alerts = tuple(" ".join(p for p in key[1:] if p) for key in sorted(standing))
-    return Summary(first_alert, first_action, None if standing else mitigated, open_alerts)
+    return Summary(first_alert, first_action, None, open_alerts)
 
 
 def duration(seconds: float | None) -> str:

@@ -107,7 +107,9 @@ ALERT_KINDS = ("breach", "worse", "source_down", "gate", "auto_rollback", "exter
 class NotifyConfig:
     bell: bool = True  # BEL on a raise: tmux flags the window
     desktop: bool = False  # OSC 9 and OSC 777 on a raise (and a clear, with on_clear)
-    urls: tuple[str, ...] = ()  # Apprise URLs: secrets, never shown whole
+    # Apprise URLs hold their services' tokens: never shown whole, not even in a repr (a
+    # crash report's locals).
+    urls: tuple[str, ...] = field(default=(), repr=False)
     on: tuple[str, ...] = ("breach", "worse", "auto_rollback", "external_change", "source_down")
     source_down_after_s: float = 30.0
     clear_after_s: float = 30.0  # an alert clears once its condition is gone this long
@@ -365,6 +367,11 @@ def _steps(sec: Section) -> tuple[int, ...]:
 def _notify(root: Section) -> NotifyConfig:
     sec = root.section("notify", _field_names(NotifyConfig))
     urls: list[str] = []
+    given = sec.data.get("urls")
+    if given is not None and not isinstance(given, list | tuple):
+        # Not `sequence`, whose message shows the value: a lone URL would be printed whole.
+        sec.fail("urls", "expected a list of Apprise URLs; the value is not shown, since it "
+                 "may hold a token")  # fmt: skip
     for i, item in enumerate(sec.sequence("urls", "a list of Apprise URLs") or ()):
         # Never echoed: an Apprise URL holds its service's token.
         if not isinstance(item, str) or "://" not in item or item.strip() != item:
