@@ -68,7 +68,11 @@ def test_demo_incident_is_seen_told_rolled_back_and_found_in_the_audit_log(
     screen = terminal.wait_for_text("BREACH", timeout=INCIDENT_TIMEOUT_S)
     assert "▲ ALERT" in screen and "support-bot-v2" in screen
     # The alert is told once: one bell, one desktop notification, and the window's title.
-    terminal.wait_for_text("▲ RAISED", timeout=30)
+    terminal.wait_for(
+        lambda s: any("▲ RAISED" in line and "support-bot-v2" in line for line in s.splitlines()),
+        timeout=30,
+        what="the canary's alert raised",
+    )
     assert terminal.tmux("display", "-p", "-t", "main", "#{pane_title}").strip() == (
         "ftops-tui ▲ 1 ALERT"
     )

@@ -82,3 +82,14 @@ def test_too_little_stable_traffic_to_compare_is_inconclusive_not_healthy() -> N
     verdict = judge(metrics(200, 2), metrics(3, 0), T)
     assert verdict.kind is VerdictKind.INCONCLUSIVE
     assert verdict.summary.startswith("INCONCLUSIVE — not enough traffic")
+
+
+def test_over_the_error_threshold_by_chance_is_not_yet_a_breach() -> None:
+    # One error in 14 requests is 7 %, but a 5 % version shows that half the time.
+    stable = judge(metrics(14, 1), None, T, is_stable=True)
+    assert stable.kind is VerdictKind.INCONCLUSIVE and not stable.alerting
+    assert "error_rate 7.1% over 5.0% on 14 requests, not yet more than chance" in stable.summary
+    canary = judge(metrics(14, 1), metrics(2000, 100), T)
+    assert canary.kind is VerdictKind.INCONCLUSIVE
+    # The same rate on enough requests is more than chance: a BREACH.
+    assert judge(metrics(1400, 100), metrics(20000, 1000), T).kind is VerdictKind.BREACH

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact
 
-from ftops_tui.domain.significance import error_rate_worse, fisher_greater
+from ftops_tui.domain.significance import binomial_greater, error_rate_worse, fisher_greater
 
 
 def scipy_greater(canary_errors: int, canary_requests: int, errors: int, requests: int) -> float:
@@ -91,3 +91,18 @@ def test_more_canary_errors_never_lowers_suspicion(
     p_more = error_rate_worse(e + 1, n, stable[1], stable[0], alpha=0.05, min_requests=10).p_value
     assert p is not None and p_more is not None
     assert p_more <= p + 1e-12
+
+
+def test_the_binomial_tail_matches_scipy() -> None:
+    from scipy.stats import binomtest
+
+    rng = random.Random(7)
+    for _ in range(500):
+        n = rng.randint(1, 5000)
+        rate = rng.choice([0.001, 0.01, 0.05, 0.2, 0.5])
+        k = rng.randint(0, n)
+        expected = binomtest(k, n, rate, alternative="greater").pvalue
+        assert binomial_greater(k, n, rate) == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert binomial_greater(1, 14, 0.05) == pytest.approx(1 - 0.95**14)
+    with pytest.raises(ValueError):
+        binomial_greater(5, 4, 0.1)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ftops_tui.domain.models import VersionMetrics
-from ftops_tui.domain.significance import error_rate_worse
+from ftops_tui.domain.significance import binomial_greater, error_rate_worse
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,18 @@ def judge(
         )
     baseline = stable if stable is not None and stable.usable and not is_stable else None
     breaches: list[Breach] = []
+    # Over the error-rate threshold counts once it is more than chance: one error in 14
+    # requests is 7 % of them, and says nothing against a 5 % threshold (p = 0.51).
+    suspect = ""
     if metrics.error_rate > thresholds.error_rate:
-        breaches.append(Breach("error_rate", metrics.error_rate, thresholds.error_rate))
+        chance = binomial_greater(metrics.error_count, metrics.request_count, thresholds.error_rate)
+        if chance < thresholds.significance_alpha:
+            breaches.append(Breach("error_rate", metrics.error_rate, thresholds.error_rate))
+        else:
+            suspect = (
+                f"error_rate {metrics.error_rate:.1%} over {thresholds.error_rate:.1%} on "
+                f"{metrics.request_count} requests, not yet more than chance (p={chance:.2g})"
+            )
     p99 = metrics.latency_p99_ms
     if p99 is not None and p99 > thresholds.latency_p99_ms:
         breaches.append(Breach("latency_p99_ms", p99, thresholds.latency_p99_ms))
@@ -112,6 +122,8 @@ def judge(
     if breaches:
         return Verdict(VerdictKind.BREACH, tuple(breaches))
     if is_stable or stable is None:
+        if suspect:
+            return Verdict(VerdictKind.INCONCLUSIVE, detail=suspect)
         return Verdict(VerdictKind.HEALTHY)
     if baseline is None:
         return Verdict(
@@ -130,4 +142,6 @@ def judge(
         return Verdict(VerdictKind.WORSE, p_value=test.p_value, detail=test.reason)
     if not test.judged:
         return Verdict(VerdictKind.INCONCLUSIVE, p_value=None, detail=test.reason)
+    if suspect:
+        return Verdict(VerdictKind.INCONCLUSIVE, p_value=test.p_value, detail=suspect)
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)

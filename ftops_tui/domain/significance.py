@@ -122,3 +122,30 @@ def _sum_outwards(
 
 def _log_comb(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def binomial_greater(errors: int, requests: int, rate: float) -> float:
+    """One-sided exact binomial p-value: P(X >= errors), X the errors of `requests` requests
+    each failing with probability `rate`. Equals scipy's
+    `binomtest(errors, requests, rate, alternative="greater").pvalue`."""
+    if not 0 <= errors <= requests:
+        raise ValueError(f"errors ({errors}) must be within 0..requests ({requests})")
+    if errors == 0 or rate >= 1:
+        return 1.0
+    if rate <= 0:
+        return 0.0
+    n, q = requests, 1 - rate
+
+    def log_pmf(k: int) -> float:
+        return _log_comb(n, k) + k * math.log(rate) + (n - k) * math.log(q)
+
+    def ratio_up(k: int) -> float:  # pmf(k + 1) / pmf(k)
+        return (n - k) / (k + 1) * rate / q
+
+    def ratio_down(k: int) -> float:  # pmf(k - 1) / pmf(k)
+        return k / (n - k + 1) * q / rate
+
+    mode = int((n + 1) * rate)
+    if errors > mode:
+        return min(1.0, _sum_outwards(errors, n, 1, log_pmf, ratio_up))
+    return max(0.0, 1.0 - _sum_outwards(errors - 1, 0, -1, log_pmf, ratio_down))
