@@ -300,3 +300,49 @@ async def test_a_client_that_gives_up_on_a_slow_patch_costs_one_log_line(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert not tracebacks, [r.getMessage() for r in tracebacks]
     assert any("went away" in r.getMessage() for r in caplog.records)
+
+
+def test_metrics_are_exposed_for_prometheus_without_the_key() -> None:
+    import dataclasses
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
+
+    scenario = dataclasses.replace(load_scenario(demo_scenario_path()), load=None, timeline=())
+    route = "support-bot-production"
+    with RelayServer(RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=4)) as relay:
+        served: Counter[str] = Counter()
+        with httpx.Client(headers=HEADERS, timeout=10) as http:
+            for _ in range(80):
+                answer = http.post(f"{relay.url}/chat/completions", json={"model": route})
+                served[answer.headers["x-relay-version-tag"]] += 1
+                http.cookies.clear()
+        scrape = httpx.get(f"{relay.base}/metrics", timeout=10)  # no key: a scrape target
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    samples = [s for family in text_string_to_metric_families(scrape.text) for s in family.samples]
+
+    def value(name: str, tag: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in samples
+            if s.name == name
+            and s.labels.get("route_id") == route
+            and s.labels.get("version_tag") == tag
+            and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    for tag in ("support-bot-v1", "support-bot-v2"):
+        assert value("relay_requests_total", tag) == served[tag]
+        assert value("relay_request_duration_seconds_count", tag) == served[tag]
+        # The error series is there even at 0, so `increase()` says 0 errors, not no data.
+        assert any(
+            s.name == "relay_requests_total" and s.labels == {
+                "route_id": route, "version_tag": tag, "outcome": "error"
+            }
+            for s in samples
+        )  # fmt: skip
+        assert value("relay_tokens_total", tag) > 0 and value("relay_cost_usd_total", tag) > 0
+    assert value("relay_route_weight", "support-bot-v1") == 95
+    assert value("relay_route_weight", "support-bot-v2") == 5
+    assert RELAY_KEY not in scrape.text

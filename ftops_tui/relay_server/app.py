@@ -15,12 +15,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from ftops_tui.relay_server.autorollback import run_health_checks
+from ftops_tui.relay_server.exposition import Exposition
 from ftops_tui.relay_server.faults import Faults
 from ftops_tui.relay_server.loadgen import LoadGenerator, LoadPlan
 from ftops_tui.relay_server.metrics import MetricsRecorder, parse_time
@@ -62,6 +64,10 @@ class RelayState:
     rng: random.Random = field(default_factory=random.Random)
     load: LoadGenerator | None = None
     load_task: asyncio.Task[Any] | None = None
+    exposition: Exposition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exposition = Exposition(self.store)
 
 
 def error(
@@ -211,6 +217,10 @@ async def chat_completions(request: Request, state: RelayState) -> Response:
     assert state.upstreams is not None
     result = await state.upstreams.complete(state.store.versions[tag], body)
     state.recorder.record(tag, result.latency_ms, result.error, result.tokens, result.cost)
+    state.exposition.observe(
+        route.route_id, tag, latency_ms=result.latency_ms, error=result.error,
+        tokens=result.tokens, cost=result.cost,
+    )  # fmt: skip
     response = JSONResponse(result.body, result.status, headers={"x-relay-version-tag": tag})
     if sticky.enabled:
         response.set_cookie(sticky.cookie_name, tag, max_age=sticky.ttl_seconds, httponly=True)
@@ -287,6 +297,15 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+def prometheus_metrics(state: RelayState) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /metrics`: outside /v1 and without the key, as a scrape target is."""
+
+    async def scrape(request: Request) -> Response:
+        return Response(state.exposition.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return scrape
+
+
 def build_app(settings: RelaySettings) -> Starlette:
     """The relay as an ASGI app. `app.state.relay.self_url` must be set before start-up for
     the load generator (the server runner does it once the port is bound)."""
@@ -354,6 +373,7 @@ def build_app(settings: RelaySettings) -> Starlette:
             admin("/admin/faults", faults, "GET", "POST"),
             admin("/admin/load", load, "GET", "POST", "DELETE"),
             HttpRoute("/healthz", healthz, methods=["GET"]),
+            HttpRoute("/metrics", prometheus_metrics(state), methods=["GET"]),
         ],
         lifespan=lifespan,
     )
