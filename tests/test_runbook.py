@@ -170,6 +170,36 @@ def test_restore_puts_back_an_earlier_revisions_weights_as_an_audited_change(
     assert read_route(admin, route)["revision"] == 4
 
 
+def test_json_prints_one_result_object_and_the_preview_on_stderr(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    argv = ("set-weights", route, "bot-v1=60", "bot-v2=40", "--reason", "r", "--yes", "--json")
+    assert cli(*argv) == 0
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    intent = AuditStore(audit).rows(route)[1]
+
+    def rules(v1: int, v2: int) -> list[dict[str, object]]:
+        return [{"version_tag": "bot-v1", "weight": v1}, {"version_tag": "bot-v2", "weight": v2}]
+
+    assert body == {
+        "action": "set_weights", "route_id": route, "status": "applied", "revision": 2,
+        "before": rules(90, 10), "after": rules(60, 40), "intent_id": intent["id"], "error": "",
+    }  # fmt: skip
+    assert f"route {route}  revision 1" in err and "applied:" in err
+    assert cli("set-weights", route, "bot-v1=60", "bot-v2=40", "--reason", "r", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "unchanged"
+    assert cli("restore", route, "--revision", "1", "--reason", "r", "--dry-run", "--json") == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert (dry["action"], dry["status"], dry["intent_id"]) == ("restore", "dry_run", None)
+    assert dry["after"] == [
+        {"version_tag": "bot-v1", "weight": 90},
+        {"version_tag": "bot-v2", "weight": 10},
+    ]
+
+
 def test_dry_run_previews_and_validates_but_sends_and_writes_nothing(
     setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,11 +26,11 @@ from ftops_tui.console.polling import RelayPoll
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.history import Configuration, configurations, event_row
-from ftops_tui.domain.models import Route
+from ftops_tui.domain.models import Route, rules_to_json
 from ftops_tui.domain.proposals import NoProposal, Proposal, restore_proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.rollout import Stable
-from ftops_tui.domain.safe_text import visible
+from ftops_tui.domain.safe_text import visible, visible_lines
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.settings.config import Config
@@ -87,6 +87,10 @@ def register(
         p.add_argument(
             "--dry-run", action="store_true", help="preview and validate; send and write nothing"
         )
+        p.add_argument(
+            "--json", action="store_true",
+            help="print one JSON object with the result (the preview goes to stderr)",
+        )  # fmt: skip
 
     sw = subparsers.add_parser(
         "set-weights", parents=[config_parent], help="set a route's weights exactly"
@@ -224,19 +228,24 @@ async def _mutate(
                     f"(its versions: {', '.join(route.version_tags)})",
                 )
             proposal = rollback_proposal(route, target, args.reason, chosen=chosen)
+        tell = _to_stderr if args.json else say  # with --json, stdout is the object alone
         if isinstance(proposal, NoProposal):
-            say(proposal.message)
+            tell(proposal.message)
+            if args.json:
+                say_json(_result(args, route, None, "unchanged", proposal.message))
             return Exit.OK
-        say(preview(proposal, route))
+        tell(preview(proposal, route))
         known = await _known_versions(relay)
         problems = validate(proposal.after, known)
         if problems:
             raise _Stop(Exit.FAILED, "refused: " + "; ".join(problems) + "; nothing was sent")
         if args.dry_run:
-            say(
+            tell(
                 f"dry run: valid against revision {route.revision}; nothing was sent and "
                 "nothing was written"
             )
+            if args.json:
+                say_json(_result(args, route, proposal, "dry_run", ""))
             return Exit.OK
         await _confirm(args.yes, interactive)
         audit = wiring.audit_store(config, env)
@@ -246,7 +255,14 @@ async def _mutate(
             outcome = await service.apply(proposal)
         finally:
             audit.close()
-        _report(outcome)
+        _report(outcome, quiet=args.json)
+        if args.json:
+            error = (
+                ""
+                if outcome.status is Status.APPLIED and not outcome.unrecorded
+                else (outcome.message)
+            )
+            say_json(_result(args, route, proposal, str(outcome.status), error, outcome))
         if outcome.unrecorded:
             # Whatever happened on the relay, the audit log does not say it: a runbook must
             # not carry on as if all were recorded.
@@ -367,12 +383,42 @@ async def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
         raise _Stop(Exit.FAILED, "cancelled; nothing was sent")
 
 
-def _report(outcome: Outcome) -> None:
+def _report(outcome: Outcome, *, quiet: bool = False) -> None:
     line = f"{outcome.status}: {outcome.message}"
     if outcome.status is Status.APPLIED and outcome.alias_error is None and not outcome.unrecorded:
-        say(line)
+        (_to_stderr if quiet else say)(line)
     else:
         complain(line)
+
+
+def _to_stderr(text: str) -> None:
+    print(visible_lines(text), file=sys.stderr, flush=True)
+
+
+def _result(
+    args: argparse.Namespace,
+    route: Route,
+    proposal: Proposal | None,
+    status: str,
+    error: str,
+    outcome: Outcome | None = None,
+) -> dict[str, Any]:
+    """console.md v1.1's result object of a mutating command."""
+    read_back = outcome.route if outcome is not None else None
+    return {
+        "action": str(proposal.action) if proposal else args.command.replace("-", "_"),
+        "route_id": route.route_id,
+        "status": status,
+        "revision": read_back.revision if read_back else route.revision,
+        "before": rules_to_json(proposal.before if proposal else route.route_rules),
+        "after": rules_to_json(read_back.route_rules)
+        if read_back
+        else rules_to_json(proposal.after)
+        if proposal and status == "dry_run"
+        else None,
+        "intent_id": outcome.intent_id if outcome else None,
+        "error": error,
+    }
 
 
 def preview(proposal: Proposal, route: Route) -> str:
