@@ -346,3 +346,22 @@ def test_metrics_are_exposed_for_prometheus_without_the_key() -> None:
     assert value("relay_route_weight", "support-bot-v1") == 95
     assert value("relay_route_weight", "support-bot-v2") == 5
     assert RELAY_KEY not in scrape.text
+
+
+def test_auto_rollback_judges_on_enough_traffic_and_more_than_chance() -> None:
+    from ftops_tui.domain.models import HealthCheck, Route
+    from ftops_tui.relay_server.autorollback import failing_reason
+
+    route = Route(
+        "r", (Rule("v1", 95), Rule("v2", 5)), 1,
+        health_check=HealthCheck(enabled=True, error_rate_threshold=0.05, auto_rollback=True),
+    )  # fmt: skip
+
+    def reason(requests: int, errors: int, min_requests: int = 50) -> str | None:
+        figures = {"request_count": requests, "error_count": errors,
+                   "error_rate": errors / requests, "latency_p99_ms": 100.0}  # fmt: skip
+        return failing_reason(figures, route, min_requests)
+
+    assert reason(10, 1) is None  # 10 % of 10 requests: too few to judge
+    assert reason(78, 4) is None  # 5.1 %, as a true 4 % often shows: not more than chance
+    assert reason(200, 30) == "error_rate 0.150 > 0.05 on 200 requests (p=8.7e-08)"

@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         "--demo-scenario", action="store_true", help="start with the demo's scenario"
     )
     relay.add_argument("--seed", type=int, help="seed for routing and simulated models")
+    relay.add_argument(
+        "--health-min-requests", type=int, default=50, metavar="N",
+        help="auto-rollback judges a version only on at least N requests in its window (50)",
+    )  # fmt: skip
     return parser
 
 
@@ -374,7 +378,13 @@ def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     key = env.get("RELAY_API_KEY") or None
     if key is None:
         complain("$RELAY_API_KEY is not set: the relay accepts requests without a key")
-    settings = RelaySettings(api_key=key, scenario=scenario, seed=args.seed)
+    if args.health_min_requests < 1:
+        complain("--health-min-requests must be a whole number >= 1")
+        return Exit.USAGE
+    settings = RelaySettings(
+        api_key=key, scenario=scenario, seed=args.seed,
+        health_min_requests=args.health_min_requests,
+    )  # fmt: skip
     try:
         serve_forever(settings, args.host, args.port)
     except OSError as exc:

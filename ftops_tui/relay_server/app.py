@@ -48,7 +48,8 @@ class RelaySettings:
     scenario: Scenario | None = None
     health_interval_s: float = 1.0
     health_window_s: float = 15.0
-    health_min_requests: int = 10
+    # Fewer requests than this in the window and the health check does not judge.
+    health_min_requests: int = 50
     load: LoadPlan | None = None  # overrides the scenario's
     seed: int | None = None
 
