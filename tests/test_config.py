@@ -664,3 +664,43 @@ def test_notify_defaults_and_a_full_section(tmp_path: Path) -> None:
         source_down_after_s=5.0, clear_after_s=0.0, on_clear=False, repeat_after_s=60.0,
         webhook_timeout_s=2.0,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("metrics", "key", "said"),
+    [
+        ({"source": "promethues"}, "metrics.source", "allowed: relay, prometheus"),
+        ({"source": "prometheus"}, "metrics.prometheus_url", "required key is missing"),
+        (
+            {"source": "prometheus", "prometheus_url": "ftp://x"},
+            "metrics.prometheus_url",
+            "base URL",
+        ),
+        ({"queries": {"error_count": "x"}}, "metrics.queries.error_count", "allowed keys"),
+        ({"queries": {"error_rate": ""}}, "metrics.queries.error_rate", "a PromQL query"),
+        (
+            {"queries": {"error_rate": 'rate(x{version="{version_tag}"}[{window}])'}},
+            "metrics.queries.error_rate",
+            "one series per `version_tag`",
+        ),
+    ],
+)
+def test_a_bad_metrics_section_is_named(
+    tmp_path: Path, metrics: dict[str, Any], key: str, said: str
+) -> None:
+    error = load_error(write_minimal_plus(tmp_path, {"metrics": metrics}))
+    assert error.key == key and said in error.message
+
+
+def test_prometheus_as_the_metrics_source(tmp_path: Path) -> None:
+    from ftops_tui.settings.config import load_config
+
+    got = load_config(
+        write_minimal_plus(
+            tmp_path,
+            {"metrics": {"source": "prometheus", "prometheus_url": "http://prom:9090/",
+                         "queries": {"error_rate": "sum(x[{window}])"}}},
+        )
+    ).metrics  # fmt: skip
+    assert (got.source, got.prometheus_url) == ("prometheus", "http://prom:9090")
+    assert dict(got.queries) == {"error_rate": "sum(x[{window}])"}

@@ -208,15 +208,28 @@ def _status(
     )
     from ftops_tui.domain.overview import Judged
 
+    metrics_from = wiring.metrics_source(config)
+
     async def once() -> int:
-        async with wiring.relay_client(config, env) as client:
-            status = await collect_status(config, client, wiring.registry(config))
+        try:
+            async with wiring.relay_client(config, env) as client:
+                status = await collect_status(config, client, wiring.registry(config), metrics_from)
+        finally:
+            if metrics_from is not None:
+                await metrics_from.aclose()
         say_json(status_json(status)) if as_json else say(status_text(status))
         return Exit.OK if status.reachable else Exit.UNREACHABLE
 
     async def waited(timeout_s: float) -> int:
-        async with wiring.relay_client(config, env) as client:
-            end = await wait_for_judgement(config, client, wiring.registry(config), timeout_s)
+        try:
+            async with wiring.relay_client(config, env) as client:
+                end = await wait_for_judgement(
+                    config, client, wiring.registry(config), timeout_s,
+                    metrics_from=metrics_from,
+                )  # fmt: skip
+        finally:
+            if metrics_from is not None:
+                await metrics_from.aclose()
         if as_json:
             say_json({**status_json(end.status), "judged": end.judged.value,
                       "waiting": list(end.waiting), "timed_out": end.timed_out})  # fmt: skip
@@ -326,6 +339,7 @@ def _console(
         themes=themes[1],
         actor=actor_identity(env),
         prepare=prepare,
+        metrics_from=wiring.metrics_source(config),
     )
     try:
         app.run()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ftops_tui.console.polling import poll_relay
+from ftops_tui.console.polling import MetricsSource, poll_relay
 from ftops_tui.console.state import ConsoleState, SourceHealth
 from ftops_tui.domain.overview import Judged, RouteView, VersionView, judged
 from ftops_tui.domain.safe_text import without_userinfo
@@ -52,16 +52,29 @@ class Status:
     registry: SourceState
     routes: tuple[RouteView, ...]
     missing_routes: tuple[str, ...] = ()
+    #: Prometheus, when it is the metrics source: its URL and how it answered.
+    metrics: tuple[str, SourceState] | None = None
 
     @property
     def reachable(self) -> bool:
-        return self.relay.ok and self.registry.ok
+        return self.relay.ok and self.registry.ok and (self.metrics is None or self.metrics[1].ok)
 
 
-async def collect_status(config: Config, client: RelayClient, registry: MlflowRegistry) -> Status:
+async def collect_status(
+    config: Config,
+    client: RelayClient,
+    registry: MlflowRegistry,
+    metrics_from: MetricsSource | None = None,
+) -> Status:
     """Ask both sources at once; a failing source is reported, never raised."""
     polled, fetched = await asyncio.gather(
-        poll_relay(client, config.routes, window_s=config.poll.window_s, after_seq=0),
+        poll_relay(
+            client,
+            config.routes,
+            window_s=config.poll.window_s,
+            after_seq=0,
+            metrics_from=metrics_from,
+        ),
         registry.fetch(),
         return_exceptions=True,
     )
@@ -88,6 +101,11 @@ async def collect_status(config: Config, client: RelayClient, registry: MlflowRe
         registry=source_state(state.registry),
         routes=tuple(state.views()),
         missing_routes=missing,
+        metrics=(
+            (without_userinfo(config.metrics.prometheus_url), source_state(state.prometheus))
+            if metrics_from is not None and relay.ok
+            else None
+        ),
     )
 
 
@@ -108,6 +126,7 @@ async def wait_for_judgement(
     registry: MlflowRegistry,
     timeout_s: float,
     clock: Callable[[], float] = time.monotonic,
+    metrics_from: MetricsSource | None = None,
 ) -> Waited:
     """Polls every `poll.interval_s` until every canary is judged (healthy, or one alerts) or
     `timeout_s` has passed. Unreachable at the first poll: at once (nothing to wait for);
@@ -115,7 +134,7 @@ async def wait_for_judgement(
     deadline = clock() + timeout_s
     first = True
     while True:
-        status = await collect_status(config, client, registry)
+        status = await collect_status(config, client, registry, metrics_from)
         standing, waiting = judged(
             status.routes,
             min_requests=config.thresholds.min_requests,
@@ -137,8 +156,13 @@ async def wait_for_judgement(
 
 
 def status_json(status: Status) -> dict[str, Any]:
-    """console.md's `status --json` shape (plus `stable`, `verdict_detail`, `detail` keys)."""
-    return {
+    """console.md's `status --json` shape (plus `stable`, `verdict_detail`, `detail` keys,
+    and `metrics` when Prometheus is the metrics source)."""
+    extra: dict[str, Any] = {}
+    if status.metrics is not None:
+        url, state = status.metrics
+        extra["metrics"] = {"url": url, "state": state.state, "detail": state.detail}
+    return extra | {
         "relay": {
             "url": status.relay_url,
             "state": status.relay.state,
@@ -214,6 +238,8 @@ def status_text(status: Status) -> str:
         source("relay", status.relay_url, status.relay),
         source("registry", status.registry_uri, status.registry),
     ]
+    if status.metrics is not None:
+        lines.append(source("metrics", *status.metrics))
     for view in status.routes:
         route = view.route
         mark = "  !! ALERT" if view.alerting else ""

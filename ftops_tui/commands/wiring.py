@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.audit import AuditStore
+
+if TYPE_CHECKING:
+    from ftops_tui.sources.prometheus import PrometheusMetrics
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
 
@@ -52,3 +56,15 @@ def audit_store(config: Config, env: Mapping[str, str] = os.environ) -> AuditSto
     """The audit log, told the relay key so it can never write it (defence in depth)."""
     raw = env.get(config.relay.api_key_env) or ""
     return AuditStore(config.audit.path, secrets=[s for s in (raw, raw.strip()) if s])
+
+
+def metrics_source(config: Config) -> PrometheusMetrics | None:
+    """Prometheus when `metrics.source` says so; None: the relay's own /metrics/versions."""
+    metrics = config.metrics
+    if metrics.source != "prometheus":
+        return None
+    from ftops_tui.sources.prometheus import PrometheusMetrics
+
+    return PrometheusMetrics(
+        metrics.prometheus_url, timeout_s=metrics.timeout_s, queries=metrics.queries
+    )

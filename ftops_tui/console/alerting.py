@@ -76,6 +76,8 @@ class AlertWatch:
     def judge(self, state: ConsoleState, now: float) -> list[AlertChange]:
         """The raises and clears since the last call (`now`: the state's clock)."""
         down = {"relay": state.relay.down_for(now), "registry": state.registry.down_for(now)}
+        if state.config.metrics.source == "prometheus":
+            down["metrics"] = state.prometheus.down_for(now)
         answered = state.relay.last_ok is not None
         changes = self._book.update(
             state.views(),

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from ftops_tui.changes.service import MutationService, Outcome
     from ftops_tui.console.screens.dashboard import DashboardScreen
+    from ftops_tui.sources.prometheus import PrometheusMetrics
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Services:
     # Blocking set-up run in a thread before the registry is first asked (the demo seeds
     # its registry there, so importing mlflow never holds up the first frame).
     prepare: Callable[[], None] | None = None
+    #: Where the per-version figures come from when not the relay (Prometheus).
+    metrics_from: PrometheusMetrics | None = None
     _mutations: MutationService | None = field(default=None, init=False, repr=False)
 
     @property
@@ -210,6 +213,8 @@ class FtopsApp(App[None]):
         for sig in self._signals:
             loop.remove_signal_handler(sig)
         await self.services.relay.aclose()
+        if self.services.metrics_from is not None:
+            await self.services.metrics_from.aclose()
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -231,6 +236,7 @@ class FtopsApp(App[None]):
                     window_s=config.poll.window_s,
                     after_seq=self.state.last_seq,
                     epoch=self.state.epoch,
+                    metrics_from=self.services.metrics_from,
                 )
             except RelayError as exc:
                 self.state.relay_failed(exc)
@@ -581,9 +587,11 @@ def make_app(
     themes: Mapping[str, Theme] | None = None,
     actor: str = "",
     prepare: Callable[[], None] | None = None,
+    metrics_from: PrometheusMetrics | None = None,
 ) -> FtopsApp:
     """The one way the CLI, the demo and the tests build the console."""
     services = Services(
-        config, relay, registry, actor=actor, audit=audit, read_only=watch, prepare=prepare
-    )
+        config, relay, registry, actor=actor, audit=audit, read_only=watch, prepare=prepare,
+        metrics_from=metrics_from,
+    )  # fmt: skip
     return FtopsApp(services, theme=theme, themes=themes)

@@ -9,13 +9,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ftops_tui.domain.models import Event, Route, VersionMetrics
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.sources.relay_errors import RateLimited, Unauthorized
+from ftops_tui.sources.relay_errors import RateLimited, RelayError, Unauthorized
 
 #: console.md: failed polls back off, capped at 5 s, so recovery shows within 5 s.
 MAX_BACKOFF_S = 5.0
+
+
+class MetricsSource(Protocol):
+    """Where the per-version figures come from when not the relay (sources/prometheus.py)."""
+
+    async def metrics(self, tags: Sequence[str], window_s: float) -> dict[str, VersionMetrics]: ...
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,9 @@ class RelayPoll:
     last_seq: int
     epoch: str = ""
     restarted: bool = False  # the relay's event history started over: events read from 0
+    #: The metrics source (not the relay) failed: `metrics` is empty and means nothing; the
+    #: routes and events are fresh all the same.
+    metrics_error: RelayError | None = None
 
 
 async def poll_relay(
@@ -35,6 +45,7 @@ async def poll_relay(
     window_s: float,
     after_seq: int,
     epoch: str = "",
+    metrics_from: MetricsSource | None = None,
 ) -> RelayPoll:
     """One poll. `after_seq` and `epoch` are where the last poll's events ended: a relay that
     answers a lower `last_seq`, or another epoch, has started its history over (relay-api.md
@@ -56,7 +67,13 @@ async def poll_relay(
         by_id = {r.route_id: r for r in routes}
         routes = [by_id[r] for r in wanted if r in by_id]
     tags = list(dict.fromkeys(t for r in routes for t in r.version_tags))
-    metrics = await client.metrics(tags, window_s=window_s) if tags else {}
+    if metrics_from is None:
+        metrics = await client.metrics(tags, window_s=window_s) if tags else {}
+        return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)
+    try:
+        metrics = await metrics_from.metrics(tags, window_s) if tags else {}
+    except RelayError as exc:
+        return RelayPoll(tuple(routes), {}, page.events, page.last_seq, page.epoch, restarted, exc)
     return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)
 
 

@@ -127,6 +127,8 @@ class ConsoleState:
     clock: Callable[[], float] = time.monotonic
     relay: SourceHealth = field(default_factory=SourceHealth)
     registry: SourceHealth = field(default_factory=SourceHealth)
+    #: The metrics source when it is not the relay (`metrics.source: prometheus`).
+    prometheus: SourceHealth = field(default_factory=SourceHealth)
     routes: tuple[Route, ...] = ()
     metrics: dict[str, VersionMetrics] = field(default_factory=dict)
     facts: dict[str, RegistryFacts] = field(default_factory=dict)
@@ -167,7 +169,15 @@ class ConsoleState:
         self.relay.ok(now)
         self.last_refresh_wall = wall
         self.routes = self._newest(poll.routes, sent_at)
-        self.metrics = dict(poll.metrics)
+        if self.config.metrics.source == "prometheus":
+            if poll.metrics_error is not None:
+                # The figures on screen stay the last good ones, and say how old they are.
+                self.prometheus.failed(poll.metrics_error, now)
+            else:
+                self.prometheus.ok(now)
+                self.metrics = dict(poll.metrics)
+        else:
+            self.metrics = dict(poll.metrics)
         seen_up_to = self.last_seq
         if poll.restarted:
             self.restarts += 1

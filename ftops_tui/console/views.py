@@ -391,14 +391,14 @@ def header(state: ConsoleState, *, read_only: bool, relay_url: str, registry_uri
         # UTC, like the relay's event times, so both read the same on any bastion.
         stamp = time.strftime("%H:%M:%SZ", time.gmtime(state.last_refresh_wall))
     key_env = state.config.relay.api_key_env
-    return Header(
-        read_only,
-        stamp,
-        (
-            _source("relay", relay_url, state.relay, now, key_env),
-            _source("registry", registry_uri, state.registry, now, ""),
-        ),
-    )
+    sources = [
+        _source("relay", relay_url, state.relay, now, key_env),
+        _source("registry", registry_uri, state.registry, now, ""),
+    ]
+    metrics = state.config.metrics
+    if metrics.source == "prometheus":
+        sources.append(_source("metrics", metrics.prometheus_url, state.prometheus, now, ""))
+    return Header(read_only, stamp, tuple(sources))
 
 
 def _source(name: str, where: str, health: SourceHealth, now: float, key_env: str) -> SourceLine:

@@ -99,6 +99,28 @@ class AuditConfig:
     path: Path
 
 
+def _no_keys() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+#: The figures `metrics.queries` may override (sources/prometheus.py has the defaults).
+METRIC_QUERIES = (
+    "request_count",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "cost_per_token",
+)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    source: str = "relay"  # relay (its /metrics/versions) or prometheus
+    prometheus_url: str = ""  # e.g. http://127.0.0.1:9090, where /api/v1/query is
+    queries: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
+    timeout_s: float = 2.0  # addition: the whole of a poll's queries, from send to last byte
+
+
 #: The alert kinds `notify.on` may name (domain/alerts.py, AlertKind).
 ALERT_KINDS = ("breach", "worse", "source_down", "gate", "auto_rollback", "external_change")
 
@@ -118,10 +140,6 @@ class NotifyConfig:
     webhook_timeout_s: float = 10.0
 
 
-def _no_keys() -> Mapping[str, str]:
-    return MappingProxyType({})
-
-
 @dataclass(frozen=True)
 class Config:
     relay: RelayConfig
@@ -136,6 +154,7 @@ class Config:
     # hashable, so it is left out of the hash (equality still compares it).
     keys: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: Path | None = None
 
 
@@ -208,6 +227,7 @@ def config_from_dict(
         theme=root.string("theme", Config.theme, "a theme name (a non-empty string)"),
         keys=_keys(root),
         notify=_notify(root),
+        metrics=_metrics(root),
         source=file.absolute() if file is not None else None,
     )
 
@@ -362,6 +382,38 @@ def _steps(sec: Section) -> tuple[int, ...]:
             f"the last step is {steps[-1]!r}; it must be exactly 100 so a rollout can finish",
         )
     return tuple(steps)
+
+
+def _metrics(root: Section) -> MetricsConfig:
+    sec = root.section("metrics", ("source", "prometheus_url", "queries", "timeout_s"))
+    source = sec.string("source", MetricsConfig.source, "relay or prometheus")
+    if source not in ("relay", "prometheus"):
+        sec.fail("source", f"{source!r} is not a metrics source; allowed: relay, prometheus")
+    what = "the Prometheus HTTP API's base URL, e.g. http://127.0.0.1:9090"
+    url = sec.string("prometheus_url", "" if source == "relay" else None, what)
+    if url and not is_http_url(url):
+        sec.fail("prometheus_url", f"{without_userinfo(url)!r} is not {what}")
+    queries = sec.section("queries", METRIC_QUERIES)
+    templates = {
+        key: queries.str_value(key, value, "a PromQL query (its `{window}` is the window)")
+        for key, value in queries.data.items()
+    }
+    for key, template in templates.items():
+        if "{route_id}" in template or "{version_tag}" in template:
+            # One query per figure answers every version at once (a fleet of 1000 routes is
+            # 5 queries, not 5000): the versions are told apart by the series' labels.
+            queries.fail(
+                key,
+                "is asked once for every version: it must answer one series per "
+                "`version_tag` label (sum by (version_tag) ...), without {route_id} or "
+                "{version_tag} in it",
+            )
+    return MetricsConfig(
+        source=source,
+        prometheus_url=url.rstrip("/"),
+        queries=MappingProxyType(templates),
+        timeout_s=sec.number("timeout_s", MetricsConfig.timeout_s, _TIMEOUT),
+    )
 
 
 def _notify(root: Section) -> NotifyConfig:

@@ -1,0 +1,146 @@
+"""Per-version figures from a Prometheus HTTP API (`metrics.source: prometheus`): the same
+VersionMetrics the relay's /metrics/versions gives, computed with PromQL over the window, so
+the numbers of a relay fleet (every replica scraped, counters summed) can be judged. Thanos,
+Mimir and VictoriaMetrics speak the same API.
+
+One instant query per figure for every version at once (`sum by (version_tag)`), never one
+per version, on one shared `httpx.AsyncClient`; all of a poll's queries together within
+`metrics.timeout_s`. The traps, each taken as what it is:
+- a version with traffic but no error series has 0 errors, not no figures;
+- NaN (a quantile or a rate over no traffic) is no figure: the verdict is INCONCLUSIVE;
+- a version absent from the answers has no figures in the window.
+A Prometheus that is down, slow or answers garbage raises the relay's own error types
+(`Unreachable`, `RelayTimeout`, `ServerError`, `MalformedResponse`), with "Prometheus" in the
+message, so the console shows it as a source of its own (STALE, UNREACHABLE) and recovers by
+itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from ftops_tui.domain.models import VersionMetrics
+from ftops_tui.domain.safe_text import without_userinfo
+from ftops_tui.sources.relay_errors import (
+    MalformedResponse,
+    RelayError,
+    RelayTimeout,
+    ServerError,
+    Unreachable,
+)
+
+#: The queries for the reference relay's exposition (relay-api.md v1.1); `{window}` is
+#: replaced by the poll window as a PromQL duration (`15s`), nothing else is (PromQL's own
+#: braces stay as written). Each answers one series per `version_tag`.
+WINDOW = "{window}"
+DEFAULT_QUERIES: Mapping[str, str] = {
+    "request_count": "sum by (version_tag) (increase(relay_requests_total[{window}]))",
+    "error_rate": (
+        'sum by (version_tag) (increase(relay_requests_total{outcome="error"}[{window}]))'
+        " / sum by (version_tag) (increase(relay_requests_total[{window}]))"
+    ),
+    "latency_p50_ms": (
+        "histogram_quantile(0.5, sum by (version_tag, le) "
+        "(rate(relay_request_duration_seconds_bucket[{window}]))) * 1000"
+    ),
+    "latency_p99_ms": (
+        "histogram_quantile(0.99, sum by (version_tag, le) "
+        "(rate(relay_request_duration_seconds_bucket[{window}]))) * 1000"
+    ),
+    "cost_per_token": (
+        "sum by (version_tag) (increase(relay_cost_usd_total[{window}]))"
+        " / sum by (version_tag) (increase(relay_tokens_total[{window}]))"
+    ),
+}
+
+
+class PrometheusMetrics:
+    def __init__(
+        self, base_url: str, *, timeout_s: float, queries: Mapping[str, str] | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._where = without_userinfo(self.base_url)
+        self._timeout_s = timeout_s
+        self._queries = {**DEFAULT_QUERIES, **(queries or {})}
+        self._http: httpx.AsyncClient | None = None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def metrics(self, tags: Sequence[str], window_s: float) -> dict[str, VersionMetrics]:
+        """Figures for `tags` over the last `window_s`; raises a RelayError kind."""
+        window = f"{max(1, round(window_s))}s"
+        names = list(self._queries)
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(
+                    *(self._query(self._queries[n].replace(WINDOW, window)) for n in names)
+                ),
+                self._timeout_s,
+            )
+        except TimeoutError:
+            raise RelayTimeout(
+                f"Prometheus at {self._where} did not answer within {self._timeout_s:g} s"
+            ) from None
+        figures = dict(zip(names, answers, strict=True))
+        return {tag: self._version(tag, figures) for tag in tags if tag in figures["request_count"]}
+
+    @staticmethod
+    def _version(tag: str, figures: Mapping[str, Mapping[str, float]]) -> VersionMetrics:
+        def figure(name: str) -> float | None:
+            value = figures[name].get(tag)
+            return None if value is None or math.isnan(value) else value
+
+        # increase() extrapolates to the window's edges: counts come back fractional.
+        requests = max(0, round(figure("request_count") or 0.0))
+        rate = figure("error_rate")
+        # No error series, or 0/0 over no traffic: no errors (a version with none has none).
+        rate = 0.0 if rate is None else min(1.0, max(0.0, rate))
+        errors = min(requests, round(rate * requests))
+        return VersionMetrics(
+            tag,
+            requests,
+            errors,
+            errors / requests if requests else 0.0,
+            figure("latency_p50_ms"),
+            None,
+            figure("latency_p99_ms"),
+            cost_per_token=figure("cost_per_token"),
+        )
+
+    async def _query(self, promql: str) -> dict[str, float]:
+        """version_tag -> value of an instant vector query."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout_s)
+        try:
+            answer = await self._http.get(f"{self.base_url}/api/v1/query", params={"query": promql})
+        except httpx.TimeoutException:
+            raise RelayTimeout(f"Prometheus at {self._where} timed out") from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(
+                f"Prometheus at {self._where} is unreachable ({type(exc).__name__})"
+            ) from None
+        if answer.status_code >= 500:
+            raise ServerError(f"Prometheus at {self._where} answered {answer.status_code}")
+        try:
+            body: Any = answer.json()
+            if answer.status_code != 200 or body.get("status") != "success":
+                raise RelayError(
+                    f"Prometheus at {self._where} refused a query ({answer.status_code}): "
+                    f"{str(body.get('error', ''))[:200]}"
+                )
+            series = body["data"]["result"]
+            return {str(s["metric"].get("version_tag", "")): float(s["value"][1]) for s in series}
+        except RelayError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+            raise MalformedResponse(
+                f"Prometheus at {self._where} answered something that is not a query result"
+            ) from None
