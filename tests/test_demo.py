@@ -84,6 +84,9 @@ def test_demo_incident_is_seen_told_rolled_back_and_found_in_the_audit_log(
     # The registry may answer after the relay (MLflow's first import is slow on a busy
     # machine); until it has, `r` rightly asks which version is stable.
     terminal.wait_for_text("support-bot v1 @champion", timeout=60)
+    # The staged incident itself (the canary's p99 may brush its limit before it), so the
+    # rollback's reason is the breach's own words.
+    terminal.wait_for_text("▲ support-bot-v2: BREACH", timeout=INCIDENT_TIMEOUT_S)
     # The route is selected at start: r, then enter, is the whole rollback.
     terminal.keys("r")
     terminal.wait_for_text("ROLL BACK", timeout=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,30 @@ async def test_a_prometheus_that_is_down_is_a_stale_source_and_the_routes_stay_f
     header = views.header(state, read_only=True, relay_url=relay.url, registry_uri="sqlite://")
     (metrics_line,) = [s for s in header.sources if s.name == "metrics"]
     assert metrics_line.failing and "unreachable" in metrics_line.words.lower()
+    # Once it had answered, the last good figures stay, said to be old over the verdicts.
+    state.prometheus.ok(state.clock() - 12)
+    state.relay_answered(poll, time.time())
+    (note,) = views.figures_note(state)
+    assert "".join(p.text for p in note.pieces).startswith("▲ STALE figures 12s old")
+
+
+def test_figures_that_are_not_figures_are_inconclusive_and_a_password_is_never_shown() -> None:
+    from ftops_tui.domain.safe_text import without_userinfo
+
+    odd = PrometheusMetrics._version(
+        "v2", {"request_count": {"v2": math.inf}, "error_rate": {"v2": 0.1},
+               "latency_p50_ms": {}, "latency_p99_ms": {}, "cost_per_token": {}},
+    )  # fmt: skip
+    assert not odd.usable and "request_count is inf" in odd.problem
+    over = PrometheusMetrics._version(
+        "v2", {"request_count": {"v2": 40.0}, "error_rate": {"v2": 1.5},
+               "latency_p50_ms": {}, "latency_p99_ms": {"v2": math.nan}, "cost_per_token": {}},
+    )  # fmt: skip
+    assert "error_rate 1.5 > 1" in over.problem
+    # No error series for a version with traffic: 0 errors, not a missing row.
+    clean = PrometheusMetrics._version(
+        "v1", {"request_count": {"v1": 99.6}, "error_rate": {}, "latency_p50_ms": {},
+               "latency_p99_ms": {"v1": 70.0}, "cost_per_token": {}},
+    )  # fmt: skip
+    assert (clean.request_count, clean.error_count, clean.latency_p99_ms) == (100, 0, 70.0)
+    assert without_userinfo("http://ops:p@ss@prom:9090/") == "http://***@prom:9090/"

@@ -99,6 +99,8 @@ class AlertWatch:
     def _settled(self, state: ConsoleState, now: float) -> bool:
         if state.relay.last_ok is None or state.registry.last_ok is None:
             return False
+        if state.config.metrics.source == "prometheus" and state.prometheus.last_ok is None:
+            return False
         if self._settled_since is None:
             self._settled_since = now
         wait = max(self._config.clear_after_s, self._config.source_down_after_s)

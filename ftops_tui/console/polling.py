@@ -36,6 +36,8 @@ class RelayPoll:
     #: The metrics source (not the relay) failed: `metrics` is empty and means nothing; the
     #: routes and events are fresh all the same.
     metrics_error: RelayError | None = None
+    #: The metrics source was asked (there were versions to ask about).
+    metrics_asked: bool = True
 
 
 async def poll_relay(
@@ -70,8 +72,13 @@ async def poll_relay(
     if metrics_from is None:
         metrics = await client.metrics(tags, window_s=window_s) if tags else {}
         return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)
+    if not tags:
+        return RelayPoll(
+            tuple(routes), {}, page.events, page.last_seq, page.epoch, restarted,
+            metrics_asked=False,
+        )  # fmt: skip
     try:
-        metrics = await metrics_from.metrics(tags, window_s) if tags else {}
+        metrics = await metrics_from.metrics(tags, window_s)
     except RelayError as exc:
         return RelayPoll(tuple(routes), {}, page.events, page.last_seq, page.epoch, restarted, exc)
     return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)

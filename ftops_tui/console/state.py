@@ -173,9 +173,11 @@ class ConsoleState:
             if poll.metrics_error is not None:
                 # The figures on screen stay the last good ones, and say how old they are.
                 self.prometheus.failed(poll.metrics_error, now)
-            else:
+            elif poll.metrics_asked:
                 self.prometheus.ok(now)
                 self.metrics = dict(poll.metrics)
+            else:
+                self.metrics = {}
         else:
             self.metrics = dict(poll.metrics)
         seen_up_to = self.last_seq
@@ -253,10 +255,17 @@ class ConsoleState:
         self.problems.append(f"{stamp} {what}")
         return True
 
+    def figures_stale_for(self) -> float | None:
+        """How old the per-version figures are while their source fails; None when fresh."""
+        source = self.prometheus if self.config.metrics.source == "prometheus" else self.relay
+        return source.stale_for(self.clock())
+
     def _record_history(self) -> None:
         live = {t for r in self.routes for t in r.version_tags}
+        stale = self.figures_stale_for() is not None
         for tag in live:
-            m = self.metrics.get(tag)
+            # Old figures kept on screen are not a new point of the sparkline.
+            m = None if stale else self.metrics.get(tag)
             if m is not None and not m.usable:
                 m = None  # a gap in the sparkline, not a point
             self.error_history.setdefault(tag, deque(maxlen=HISTORY_LEN)).append(

@@ -250,11 +250,25 @@ def _line(text: str, style: str = "") -> Line:
     return Line((Cell(text, style),))
 
 
+#: How far behind now a Prometheus window may end (its last scrape, its rule evaluation):
+#: the split check waits this much longer after a change.
+PROMETHEUS_LAG_S = 60.0
+
+
+def figures_note(state: ConsoleState) -> tuple[Line, ...]:
+    """Over the verdicts, while the figures' source fails: they are the last good ones."""
+    age = state.figures_stale_for()
+    if age is None:
+        return ()
+    said = f"figures {age:.0f}s old: the verdicts below are from then, not now"
+    return (Line((Cell("▲ STALE ", ALERT_STYLE), Cell(said, "bold"))),)
+
+
 def traffic_lines(state: ConsoleState, view: RouteView | None) -> tuple[Line, ...]:
     """Under the verdicts: whether the traffic follows the weights (SPLIT) and, for each
     canary, how much more it needs before a DETECT_RATIO error rate could be seen. Nothing
     until scipy.stats is loaded (`ConsoleState.stats_loaded`)."""
-    if view is None or not state.stats_loaded:
+    if view is None or not state.stats_loaded or state.figures_stale_for() is not None:
         return ()
     config = state.config
     window_s = float(config.poll.window_s)
@@ -312,6 +326,9 @@ def _split_settled(state: ConsoleState, view: RouteView, window_s: float) -> boo
     changed = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     sticky = route.sticky_sessions
     settle = window_s + (sticky.ttl_seconds if sticky.enabled else 0)
+    if state.config.metrics.source == "prometheus":
+        # Its window ends at the last scrape, which may be a while before now.
+        settle += PROMETHEUS_LAG_S
     return bool(now - changed >= settle)
 
 

@@ -54,6 +54,7 @@ class Exposition:
         self._cost = Counter(
             "relay_cost_usd", "Cost of the answers, in USD", LABELS, registry=self.registry
         )
+        self._store = store
         self.registry.register(_Weights(store))
 
     def observe(
@@ -68,12 +69,18 @@ class Exposition:
     ) -> None:
         outcome = "error" if error else "ok"
         self._requests.labels(route_id, version_tag, outcome).inc()
-        # Both outcomes exist from the first request: a version without errors then has an
-        # error series at 0, which `increase()` reads as 0 errors, not as no data.
-        self._requests.labels(route_id, version_tag, "ok" if error else "error").inc(0)
         self._duration.labels(route_id, version_tag).observe(latency_ms / 1000)
         self._tokens.labels(route_id, version_tag).inc(max(0, tokens))
-        self._cost.labels(route_id, version_tag).inc(max(0.0, cost or 0.0))
+        if cost is not None:  # an upstream that says no cost has none known, not $0
+            self._cost.labels(route_id, version_tag).inc(max(0.0, cost))
 
     def render(self) -> bytes:
+        # Every version on a route has its series from the first scrape, at 0: a series
+        # born with its first request would have `increase()` miss that request.
+        for route in list(self._store.routes.values()):
+            for tag in route.version_tags:
+                for outcome in ("ok", "error"):
+                    self._requests.labels(route.route_id, tag, outcome)
+                self._duration.labels(route.route_id, tag)
+                self._tokens.labels(route.route_id, tag)
         return generate_latest(self.registry)

@@ -116,7 +116,8 @@ METRIC_QUERIES = (
 @dataclass(frozen=True)
 class MetricsConfig:
     source: str = "relay"  # relay (its /metrics/versions) or prometheus
-    prometheus_url: str = ""  # e.g. http://127.0.0.1:9090, where /api/v1/query is
+    # e.g. http://127.0.0.1:9090, where /api/v1/query is; it may hold a password
+    prometheus_url: str = field(default="", repr=False)
     queries: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
     timeout_s: float = 2.0  # addition: the whole of a poll's queries, from send to last byte
 

@@ -4,7 +4,7 @@ the numbers of a relay fleet (every replica scraped, counters summed) can be jud
 Mimir and VictoriaMetrics speak the same API.
 
 One instant query per figure for every version at once (`sum by (version_tag)`), never one
-per version, on one shared `httpx.AsyncClient`; all of a poll's queries together within
+per version, all at the same instant, on one shared `httpx.AsyncClient`; each query within
 `metrics.timeout_s`. The traps, each taken as what it is:
 - a version with traffic but no error series has 0 errors, not no figures;
 - NaN (a quantile or a rate over no traffic) is no figure: the verdict is INCONCLUSIVE;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,18 +79,19 @@ class PrometheusMetrics:
         """Figures for `tags` over the last `window_s`; raises a RelayError kind."""
         window = f"{max(1, round(window_s))}s"
         names = list(self._queries)
-        try:
-            answers = await asyncio.wait_for(
-                asyncio.gather(
-                    *(self._query(self._queries[n].replace(WINDOW, window)) for n in names)
-                ),
-                self._timeout_s,
-            )
-        except TimeoutError:
-            raise RelayTimeout(
-                f"Prometheus at {self._where} did not answer within {self._timeout_s:g} s"
-            ) from None
-        figures = dict(zip(names, answers, strict=True))
+        at = f"{time.time():.3f}"  # every figure at the same instant
+        # Each query bounded by the client's timeout, and awaited to its end: an httpx
+        # request cancelled in flight can leave its connection in the pool for good
+        # (console/polling.py says more), so nothing here is cancelled.
+        answers = await asyncio.gather(
+            *(self._query(self._queries[n].replace(WINDOW, window), at) for n in names),
+            return_exceptions=True,
+        )
+        figures: dict[str, dict[str, float]] = {}
+        for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, BaseException):
+                raise answer
+            figures[name] = answer
         return {tag: self._version(tag, figures) for tag in tags if tag in figures["request_count"]}
 
     @staticmethod
@@ -98,29 +100,44 @@ class PrometheusMetrics:
             value = figures[name].get(tag)
             return None if value is None or math.isnan(value) else value
 
+        count, rate = figure("request_count") or 0.0, figure("error_rate")
+        odd = [
+            f"{name} is {value}"
+            for name, value in (("request_count", count), ("error_rate", rate))
+            if value is not None and (not math.isfinite(value) or value < 0)
+        ]
+        if rate is not None and math.isfinite(rate) and rate > 1:
+            odd.append(f"error_rate {rate:g} > 1")
+        if odd:  # figures that are not figures: INCONCLUSIVE, never judged
+            return VersionMetrics(tag, 0, 0, 0.0, problem="; ".join(odd))
         # increase() extrapolates to the window's edges: counts come back fractional.
-        requests = max(0, round(figure("request_count") or 0.0))
-        rate = figure("error_rate")
+        requests = round(count)
         # No error series, or 0/0 over no traffic: no errors (a version with none has none).
-        rate = 0.0 if rate is None else min(1.0, max(0.0, rate))
-        errors = min(requests, round(rate * requests))
+        errors = min(requests, round((rate or 0.0) * requests))
+
+        def finite(name: str) -> float | None:
+            value = figure(name)
+            return value if value is not None and math.isfinite(value) else None
+
         return VersionMetrics(
             tag,
             requests,
             errors,
             errors / requests if requests else 0.0,
-            figure("latency_p50_ms"),
+            finite("latency_p50_ms"),
             None,
-            figure("latency_p99_ms"),
-            cost_per_token=figure("cost_per_token"),
+            finite("latency_p99_ms"),
+            cost_per_token=finite("cost_per_token"),
         )
 
-    async def _query(self, promql: str) -> dict[str, float]:
-        """version_tag -> value of an instant vector query."""
+    async def _query(self, promql: str, at: str) -> dict[str, float]:
+        """version_tag -> value of an instant vector query at unix time `at`."""
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self._timeout_s)
         try:
-            answer = await self._http.get(f"{self.base_url}/api/v1/query", params={"query": promql})
+            answer = await self._http.get(
+                f"{self.base_url}/api/v1/query", params={"query": promql, "time": at}
+            )
         except httpx.TimeoutException:
             raise RelayTimeout(f"Prometheus at {self._where} timed out") from None
         except httpx.HTTPError as exc:
@@ -136,8 +153,18 @@ class PrometheusMetrics:
                     f"Prometheus at {self._where} refused a query ({answer.status_code}): "
                     f"{str(body.get('error', ''))[:200]}"
                 )
-            series = body["data"]["result"]
-            return {str(s["metric"].get("version_tag", "")): float(s["value"][1]) for s in series}
+            values: dict[str, float] = {}
+            for one in body["data"]["result"]:
+                tag = str(one["metric"].get("version_tag", ""))
+                if tag in values:
+                    # Two series for one version (a query without `sum by (version_tag)`):
+                    # either alone would be a part taken for the whole.
+                    raise MalformedResponse(
+                        f"Prometheus at {self._where} answered two series for {tag!r}: a query "
+                        "must answer one per version_tag"
+                    )
+                values[tag] = float(one["value"][1])
+            return values
         except RelayError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError, IndexError):

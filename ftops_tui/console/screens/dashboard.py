@@ -120,8 +120,10 @@ class DashboardScreen(Screen[None]):
         with self._pane("version detail"):
             self._paint_detail()
         with self._pane("verdict"):
-            self.query_one(VerdictPane).lines = views.verdict_lines(selected) + views.traffic_lines(
-                state, selected
+            self.query_one(VerdictPane).lines = (
+                views.figures_note(state)
+                + views.verdict_lines(selected)
+                + views.traffic_lines(state, selected)
             )
         with self._pane("events"):
             events = self.query_one(EventsPane)
