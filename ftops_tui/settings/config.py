@@ -119,7 +119,7 @@ class MetricsConfig:
     # e.g. http://127.0.0.1:9090, where /api/v1/query is; it may hold a password
     prometheus_url: str = field(default="", repr=False)
     queries: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
-    timeout_s: float = 2.0  # addition: the whole of a poll's queries, from send to last byte
+    timeout_s: float = 2.0  # addition: each query's connect, read and write
 
 
 #: The alert kinds `notify.on` may name (domain/alerts.py, AlertKind).
