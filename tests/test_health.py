@@ -93,3 +93,14 @@ def test_over_the_error_threshold_by_chance_is_not_yet_a_breach() -> None:
     assert canary.kind is VerdictKind.INCONCLUSIVE
     # The same rate on enough requests is more than chance: a BREACH.
     assert judge(metrics(1400, 100), metrics(20000, 1000), T).kind is VerdictKind.BREACH
+
+
+def test_traffic_with_no_p99_figure_is_inconclusive_not_a_pass() -> None:
+    # A histogram with no buckets, NaN from Prometheus: the latency thresholds were not checked.
+    blind = VersionMetrics("v2", 200, 0, 0.0, None, None, None)
+    verdict = judge(blind, metrics(500, 1, tag="v1"), Thresholds())
+    assert verdict.kind is VerdictKind.INCONCLUSIVE
+    assert verdict.summary == "INCONCLUSIVE — no p99 latency figure for 200 requests"
+    # An error rate over the threshold is still a BREACH without it.
+    failing = VersionMetrics("v2", 200, 60, 0.3, None, None, None)
+    assert judge(failing, metrics(500, 1, tag="v1"), Thresholds()).kind is VerdictKind.BREACH

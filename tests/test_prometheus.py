@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -30,7 +30,7 @@ from ftops_tui.relay_server.server import RelayServer
 from ftops_tui.settings.config import config_from_dict
 from ftops_tui.sources.prometheus import PrometheusMetrics
 from ftops_tui.sources.relay_client import RelayClient
-from ftops_tui.sources.relay_errors import Unreachable
+from ftops_tui.sources.relay_errors import MalformedResponse, RelayTimeout, Unreachable
 
 TAGS = ["support-bot-v1", "support-bot-v2"]
 WINDOW_S = 10
@@ -162,3 +162,45 @@ def test_figures_that_are_not_figures_are_inconclusive_and_a_password_is_never_s
     )  # fmt: skip
     assert (clean.request_count, clean.error_count, clean.latency_p99_ms) == (100, 0, 70.0)
     assert without_userinfo("http://ops:p@ss@prom:9090/") == "http://***@prom:9090/"
+
+
+class _Drip:
+    """A Prometheus that answers at once, then sends its body a byte every 0.3 s (no single
+    read ever times out), or answers a body far larger than a query result."""
+
+    def __init__(self) -> None:
+        from starlette.applications import Starlette
+        from starlette.responses import Response, StreamingResponse
+        from starlette.routing import Route
+
+        async def drip() -> AsyncIterator[bytes]:
+            for byte in b'{"status": "success", "data": {"result": []}}' * 50:
+                await asyncio.sleep(0.3)
+                yield bytes([byte])
+
+        async def query(request: object) -> Response:
+            if self.huge:
+                return Response(b'{"status": "success", "pad": "' + b"x" * 300_000 + b'"}')
+            return StreamingResponse(drip(), media_type="application/json")
+
+        self.huge = False
+        self.app = Starlette(routes=[Route("/api/v1/query", query)])
+
+
+async def test_a_prometheus_dripping_its_answer_is_cut_off_by_the_whole_answer_deadline() -> None:
+    from fixtures.hostile import Served
+
+    drip = _Drip()
+    with Served(drip.app) as served:
+        source = PrometheusMetrics(served.base, timeout_s=1.0, max_answer_mb=0.25)
+        try:
+            started = time.monotonic()
+            with pytest.raises(RelayTimeout, match=r"no complete answer within 1s"):
+                await source.metrics(TAGS, WINDOW_S)
+            # Every query ends by the one deadline: the five together take about one second.
+            assert time.monotonic() - started < 4
+            drip.huge = True
+            with pytest.raises(MalformedResponse, match=r"larger than 0.25 MB.*max_answer_mb"):
+                await source.metrics(TAGS, WINDOW_S)
+        finally:
+            await source.aclose()

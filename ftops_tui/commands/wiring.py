@@ -66,5 +66,8 @@ def metrics_source(config: Config) -> PrometheusMetrics | None:
     from ftops_tui.sources.prometheus import PrometheusMetrics
 
     return PrometheusMetrics(
-        metrics.prometheus_url, timeout_s=metrics.timeout_s, queries=metrics.queries
+        metrics.prometheus_url,
+        timeout_s=metrics.timeout_s,
+        queries=metrics.queries,
+        max_answer_mb=metrics.max_answer_mb,
     )

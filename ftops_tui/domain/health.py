@@ -87,8 +87,8 @@ def judge(
     Order of precedence: a crossed threshold (BREACH) outranks a significant difference
     (WORSE), which outranks "healthy". INCONCLUSIVE when the figures cannot say: too few
     requests (neither a rate nor a p99 means much on a handful), figures that are not
-    figures (`metrics.problem`), or, for a canary not over a threshold, no usable figures of
-    the stable version to compare with.
+    figures (`metrics.problem`), traffic with no p99 figure, or, for a canary not over a
+    threshold, no usable figures of the stable version to compare with.
     """
     if not metrics.usable:
         return Verdict(VerdictKind.INCONCLUSIVE, detail=f"MALFORMED ANSWER: {metrics.problem}")
@@ -121,6 +121,13 @@ def judge(
             breaches.append(Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable))
     if breaches:
         return Verdict(VerdictKind.BREACH, tuple(breaches))
+    if p99 is None:
+        # Traffic with no latency figure (a histogram with no buckets, NaN from Prometheus):
+        # the latency thresholds were not checked, so this is not a pass.
+        return Verdict(
+            VerdictKind.INCONCLUSIVE,
+            detail=f"no p99 latency figure for {metrics.request_count} requests",
+        )
     if is_stable or stable is None:
         if suspect:
             return Verdict(VerdictKind.INCONCLUSIVE, detail=suspect)

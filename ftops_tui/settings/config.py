@@ -119,7 +119,8 @@ class MetricsConfig:
     # e.g. http://127.0.0.1:9090, where /api/v1/query is; it may hold a password
     prometheus_url: str = field(default="", repr=False)
     queries: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
-    timeout_s: float = 2.0  # addition: each query's connect, read and write
+    timeout_s: float = 2.0  # addition: each query, from send to the last byte of its answer
+    max_answer_mb: float = 32.0  # addition: an answer's size after decoding
 
 
 #: The alert kinds `notify.on` may name (domain/alerts.py, AlertKind).
@@ -386,7 +387,9 @@ def _steps(sec: Section) -> tuple[int, ...]:
 
 
 def _metrics(root: Section) -> MetricsConfig:
-    sec = root.section("metrics", ("source", "prometheus_url", "queries", "timeout_s"))
+    sec = root.section(
+        "metrics", ("source", "prometheus_url", "queries", "timeout_s", "max_answer_mb")
+    )
     source = sec.string("source", MetricsConfig.source, "relay or prometheus")
     if source not in ("relay", "prometheus"):
         sec.fail("source", f"{source!r} is not a metrics source; allowed: relay, prometheus")
@@ -414,6 +417,7 @@ def _metrics(root: Section) -> MetricsConfig:
         prometheus_url=url.rstrip("/"),
         queries=MappingProxyType(templates),
         timeout_s=sec.number("timeout_s", MetricsConfig.timeout_s, _TIMEOUT),
+        max_answer_mb=sec.number("max_answer_mb", MetricsConfig.max_answer_mb, _ANSWER_MB),
     )
 
 

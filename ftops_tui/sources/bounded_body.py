@@ -17,8 +17,11 @@ class BodyRefused(Exception):
 
 
 class BoundedBody:
-    def __init__(self, content_encoding: str, limit: int) -> None:
+    def __init__(
+        self, content_encoding: str, limit: int, setting: str = "relay.max_answer_mb"
+    ) -> None:
         self.limit = limit
+        self._setting = setting  # the config key that sets the limit, for the message
         self._chunks: list[bytes] = []
         self._size = 0
         encodings = [e.strip().lower() for e in content_encoding.split(",") if e.strip()]
@@ -63,6 +66,6 @@ class BoundedBody:
         self._size += len(decoded)
         if self._size > self.limit:
             raise BodyRefused(
-                f"answer larger than {self.limit / 2**20:g} MB after decoding (relay.max_answer_mb)"
+                f"answer larger than {self.limit / 2**20:g} MB after decoding ({self._setting})"
             )
         self._chunks.append(decoded)

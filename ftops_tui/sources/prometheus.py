@@ -4,8 +4,9 @@ the numbers of a relay fleet (every replica scraped, counters summed) can be jud
 Mimir and VictoriaMetrics speak the same API.
 
 One instant query per figure for every version at once (`sum by (version_tag)`), never one
-per version, all at the same instant, on one shared `httpx.AsyncClient`; each query within
-`metrics.timeout_s`. The traps, each taken as what it is:
+per version, all at the same instant, on one shared `httpx.AsyncClient`; each query's whole
+answer (send to last byte, and parsing) within `metrics.timeout_s`, its body at most
+`metrics.max_answer_mb` after decoding. The traps, each taken as what it is:
 - a version with traffic but no error series has 0 errors, not no figures;
 - NaN (a quantile or a rate over no traffic) is no figure: the verdict is INCONCLUSIVE;
 - a version absent from the answers has no figures in the window.
@@ -18,6 +19,7 @@ itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +29,7 @@ import httpx
 
 from ftops_tui.domain.models import VersionMetrics
 from ftops_tui.domain.safe_text import without_userinfo
+from ftops_tui.sources.bounded_body import BodyRefused, BoundedBody
 from ftops_tui.sources.relay_errors import (
     MalformedResponse,
     RelayError,
@@ -62,11 +65,17 @@ DEFAULT_QUERIES: Mapping[str, str] = {
 
 class PrometheusMetrics:
     def __init__(
-        self, base_url: str, *, timeout_s: float, queries: Mapping[str, str] | None = None
+        self,
+        base_url: str,
+        *,
+        timeout_s: float,
+        queries: Mapping[str, str] | None = None,
+        max_answer_mb: float = 32.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._where = without_userinfo(self.base_url)
         self._timeout_s = timeout_s
+        self._max_bytes = int(max_answer_mb * 2**20)
         self._queries = {**DEFAULT_QUERIES, **(queries or {})}
         self._http: httpx.AsyncClient | None = None
 
@@ -80,9 +89,8 @@ class PrometheusMetrics:
         window = f"{max(1, round(window_s))}s"
         names = list(self._queries)
         at = f"{time.time():.3f}"  # every figure at the same instant
-        # Each query bounded by the client's timeout, and awaited to its end: an httpx
-        # request cancelled in flight can leave its connection in the pool for good
-        # (console/polling.py says more), so nothing here is cancelled.
+        # Each query ends by its own deadline, so all of them by the same one; none is
+        # cancelled because another failed (each closes its own streamed answer).
         answers = await asyncio.gather(
             *(self._query(self._queries[n].replace(WINDOW, window), at) for n in names),
             return_exceptions=True,
@@ -131,26 +139,57 @@ class PrometheusMetrics:
         )
 
     async def _query(self, promql: str, at: str) -> dict[str, float]:
-        """version_tag -> value of an instant vector query at unix time `at`."""
+        """version_tag -> value of an instant vector query at unix time `at`, the whole
+        answer (a Prometheus answering a byte a second included) within the timeout."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                status, body = await self._exchange(promql, at)
+                return self._values(status, body)
+        except TimeoutError:
+            raise RelayTimeout(
+                f"Prometheus at {self._where}: no complete answer within "
+                f"{self._timeout_s:g}s (metrics.timeout_s)"
+            ) from None
+
+    async def _exchange(self, promql: str, at: str) -> tuple[int, bytes]:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self._timeout_s)
+        http = self._http
+        request = http.build_request(
+            "GET", f"{self.base_url}/api/v1/query", params={"query": promql, "time": at}
+        )
         try:
-            answer = await self._http.get(
-                f"{self.base_url}/api/v1/query", params={"query": promql, "time": at}
-            )
+            # Streamed, and closed on the way out whatever happens (the deadline's
+            # cancellation included), so a late answer gives its connection back.
+            response = await http.send(request, stream=True)
+            try:
+                body = BoundedBody(
+                    response.headers.get("content-encoding", ""),
+                    self._max_bytes,
+                    "metrics.max_answer_mb",
+                )
+                async for chunk in response.aiter_raw():
+                    body.feed(chunk)
+                return response.status_code, body.body()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise RelayTimeout(f"Prometheus at {self._where} timed out") from None
         except httpx.HTTPError as exc:
             raise Unreachable(
                 f"Prometheus at {self._where} is unreachable ({type(exc).__name__})"
             ) from None
-        if answer.status_code >= 500:
-            raise ServerError(f"Prometheus at {self._where} answered {answer.status_code}")
+        except BodyRefused as exc:
+            raise MalformedResponse(f"Prometheus at {self._where}: {exc}") from None
+
+    def _values(self, status: int, raw: bytes) -> dict[str, float]:
+        if status >= 500:
+            raise ServerError(f"Prometheus at {self._where} answered {status}")
         try:
-            body: Any = answer.json()
-            if answer.status_code != 200 or body.get("status") != "success":
+            body: Any = json.loads(raw)
+            if status != 200 or body.get("status") != "success":
                 raise RelayError(
-                    f"Prometheus at {self._where} refused a query ({answer.status_code}): "
+                    f"Prometheus at {self._where} refused a query ({status}): "
                     f"{str(body.get('error', ''))[:200]}"
                 )
             values: dict[str, float] = {}
@@ -167,7 +206,7 @@ class PrometheusMetrics:
             return values
         except RelayError:
             raise
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError):
             raise MalformedResponse(
                 f"Prometheus at {self._where} answered something that is not a query result"
             ) from None
