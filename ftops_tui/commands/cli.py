@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         "--health-min-requests", type=int, default=50, metavar="N",
         help="auto-rollback judges a version only on at least N requests in its window (50)",
     )  # fmt: skip
+    relay.add_argument(
+        "--replicas", type=int, default=1, metavar="N",
+        help="run a fleet: this relay and N-1 replicas that serve traffic and /metrics (1)",
+    )  # fmt: skip
+    relay.add_argument(
+        "--follow", metavar="URL",
+        help="run as a replica of the relay whose control API is at URL (its /v1)",
+    )  # fmt: skip
     return parser
 
 
@@ -374,6 +382,7 @@ def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ftops_tui.relay_server.app import RelaySettings
+    from ftops_tui.relay_server.fleet import MAX_REPLICAS
     from ftops_tui.relay_server.scenario import (
         ScenarioError,
         demo_scenario_path,
@@ -395,12 +404,24 @@ def _reference_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.health_min_requests < 1:
         complain("--health-min-requests must be a whole number >= 1")
         return Exit.USAGE
+    if not 1 <= args.replicas <= MAX_REPLICAS:
+        complain(f"--replicas must be a whole number from 1 to {MAX_REPLICAS}")
+        return Exit.USAGE
+    from ftops_tui.settings.schema import is_http_url
+
+    if args.follow is not None and not is_http_url(args.follow):
+        complain("--follow needs the primary's control API URL, e.g. http://127.0.0.1:8787/v1")
+        return Exit.USAGE
+    if args.follow is not None and (args.replicas > 1 or scenario is not None):
+        complain("a replica (--follow) copies its primary: no --replicas or scenario of its own")
+        return Exit.USAGE
     settings = RelaySettings(
         api_key=key, scenario=scenario, seed=args.seed,
         health_min_requests=args.health_min_requests,
+        follow=args.follow, parent_pid=os.getppid() if args.follow else None,
     )  # fmt: skip
     try:
-        serve_forever(settings, args.host, args.port)
+        serve_forever(settings, args.host, args.port, replicas=args.replicas, env=env)
     except OSError as exc:
         complain(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
         return Exit.UNREACHABLE

@@ -52,6 +52,11 @@ class RelaySettings:
     health_min_requests: int = 50
     load: LoadPlan | None = None  # overrides the scenario's
     seed: int | None = None
+    # A fleet (relay_server/fleet.py): the primary's load is spread over its replicas too;
+    # a replica copies the primary at `follow` (its /v1) and serves traffic only.
+    replica_urls: tuple[str, ...] = ()
+    follow: str | None = None
+    parent_pid: int | None = None  # a replica stops when this process is no longer its parent
 
 
 @dataclass
@@ -282,7 +287,9 @@ async def load(request: Request, state: RelayState) -> Response:
 def start_load(state: RelayState, plan: LoadPlan) -> None:
     if state.self_url is None:
         raise ApiError(409, "conflict", "the relay does not know its own URL yet")
-    state.load = LoadGenerator(state.self_url, state.settings.api_key, plan)
+    state.load = LoadGenerator(
+        state.self_url, state.settings.api_key, plan, also=state.settings.replica_urls
+    )
     state.load_task = asyncio.create_task(state.load.run())
 
 
@@ -307,6 +314,45 @@ def prometheus_metrics(state: RelayState) -> Callable[[Request], Awaitable[Respo
     return scrape
 
 
+def _tasks(state: RelayState) -> list[asyncio.Task[Any]]:
+    """A relay's own work beside its answers: the seed, health checks, the scenario's
+    timeline and its load."""
+    settings, upstreams = state.settings, state.upstreams
+    assert upstreams is not None
+    if settings.scenario is not None:
+        apply_seed(settings.scenario, state.store, upstreams)
+    tasks = [
+        asyncio.create_task(
+            run_health_checks(
+                state.store,
+                state.recorder,
+                interval_s=settings.health_interval_s,
+                window_s=settings.health_window_s,
+                min_requests=settings.health_min_requests,
+            )
+        )
+    ]
+    if settings.scenario is not None and settings.scenario.timeline:
+        tasks.append(asyncio.create_task(run_timeline(settings.scenario, upstreams)))
+    plan = settings.load or (settings.scenario.load if settings.scenario else None)
+    if plan is not None:
+        start_load(state, plan)
+    return tasks
+
+
+def _replica_tasks(state: RelayState) -> list[asyncio.Task[Any]]:
+    """A replica's one task: copying its primary (relay_server/fleet.py)."""
+    from ftops_tui.relay_server.fleet import mirror_primary
+
+    settings = state.settings
+    assert state.upstreams is not None and settings.follow is not None
+    mirror = mirror_primary(
+        state.store, state.upstreams, settings.follow, settings.api_key,
+        parent_pid=settings.parent_pid,
+    )  # fmt: skip
+    return [asyncio.create_task(mirror)]
+
+
 def build_app(settings: RelaySettings) -> Starlette:
     """The relay as an ASGI app. `app.state.relay.self_url` must be set before start-up for
     the load generator (the server runner does it once the port is bound)."""
@@ -316,24 +362,7 @@ def build_app(settings: RelaySettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=60) as http:
             state.upstreams = Upstreams(http, random.Random(settings.seed))
-            if settings.scenario is not None:
-                apply_seed(settings.scenario, state.store, state.upstreams)
-            tasks = [
-                asyncio.create_task(
-                    run_health_checks(
-                        state.store,
-                        state.recorder,
-                        interval_s=settings.health_interval_s,
-                        window_s=settings.health_window_s,
-                        min_requests=settings.health_min_requests,
-                    )
-                )
-            ]
-            if settings.scenario is not None and settings.scenario.timeline:
-                tasks.append(asyncio.create_task(run_timeline(settings.scenario, state.upstreams)))
-            plan = settings.load or (settings.scenario.load if settings.scenario else None)
-            if plan is not None:
-                start_load(state, plan)
+            tasks = _replica_tasks(state) if settings.follow is not None else _tasks(state)
             try:
                 yield
             finally:
@@ -361,20 +390,37 @@ def build_app(settings: RelaySettings) -> Starlette:
     async def versions(request: Request, st: RelayState) -> Response:
         return await (create_version if request.method == "POST" else list_versions)(request, st)
 
+    async def elsewhere(request: Request) -> Response:
+        return error(
+            404, "not_found",
+            f"this replica serves traffic only: the control API is at {settings.follow}",
+        )  # fmt: skip
+
+    traffic = [
+        admin("/v1/chat/completions", chat_completions, "POST"),
+        HttpRoute("/healthz", healthz, methods=["GET"]),
+        HttpRoute("/metrics", prometheus_metrics(state), methods=["GET"]),
+    ]
+    if settings.follow is not None:
+        any_method = ["GET", "POST", "PATCH", "DELETE"]
+        app = Starlette(
+            routes=[*traffic, HttpRoute("/{path:path}", elsewhere, methods=any_method)],
+            lifespan=lifespan,
+        )
+        app.state.relay = state
+        return app
     app = Starlette(
         routes=[
+            *traffic,
             control("/v1/models/versions", versions, "GET", "POST"),
             control("/v1/routes/traffic", routes_traffic, "GET", "POST", "PATCH"),
             control("/v1/routes/traffic/{route_id}", get_route, "GET"),
             control("/v1/metrics/versions", version_metrics, "GET"),
             control("/v1/events", events, "GET"),
-            admin("/v1/chat/completions", chat_completions, "POST"),
             admin("/admin/sims", list_sims, "GET"),
             admin("/admin/sims/{name}", update_sim, "POST"),
             admin("/admin/faults", faults, "GET", "POST"),
             admin("/admin/load", load, "GET", "POST", "DELETE"),
-            HttpRoute("/healthz", healthz, methods=["GET"]),
-            HttpRoute("/metrics", prometheus_metrics(state), methods=["GET"]),
         ],
         lifespan=lifespan,
     )

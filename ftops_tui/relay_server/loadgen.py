@@ -68,9 +68,18 @@ class _RejectCookies(DefaultCookiePolicy):
 
 class LoadGenerator:
     def __init__(
-        self, base_url: str, api_key: str | None, plan: LoadPlan, rng: random.Random | None = None
+        self,
+        base_url: str,
+        api_key: str | None,
+        plan: LoadPlan,
+        rng: random.Random | None = None,
+        *,
+        also: tuple[str, ...] = (),
     ) -> None:
+        """Routes are listed at `base_url`; requests go to it and to the relays in `also`
+        (a fleet's replicas), in turn."""
         self.base_url = base_url.rstrip("/")
+        self._targets = (self.base_url, *(u.rstrip("/") for u in also))
         self.plan = plan
         self.stats = LoadStats()
         self._rng = rng or random.Random()
@@ -106,7 +115,9 @@ class LoadGenerator:
                         self.stats.dropped += 1
                     else:
                         route = routes[tick % len(routes)]
-                        task = asyncio.create_task(self._one(http, route))
+                        # Every route to every target in turn, whatever their numbers.
+                        target = self._targets[(tick // len(routes)) % len(self._targets)]
+                        task = asyncio.create_task(self._one(http, target, route))
                         in_flight.add(task)
                         task.add_done_callback(in_flight.discard)
                         self.stats.sent += 1
@@ -128,10 +139,10 @@ class LoadGenerator:
         response.raise_for_status()
         return [r["route_id"] for r in response.json()["routes"]]
 
-    async def _one(self, http: httpx.AsyncClient, route: str) -> None:
+    async def _one(self, http: httpx.AsyncClient, target: str, route: str) -> None:
         body = {"model": route, "messages": [{"role": "user", "content": "ping"}]}
         try:
-            response = await http.post(f"{self.base_url}/chat/completions", json=body)
+            response = await http.post(f"{target}/chat/completions", json=body)
         except httpx.HTTPError:
             self.stats.failed += 1
             return

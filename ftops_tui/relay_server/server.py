@@ -4,9 +4,12 @@ the demo and the tests. Always on a socket bound before start, so a free port (0
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 
 import uvicorn
 
@@ -81,13 +84,40 @@ class RelayServer:
         self.stop()
 
 
-def serve_forever(settings: RelaySettings, host: str, port: int) -> None:
-    """Run in the foreground until SIGINT/SIGTERM (uvicorn handles both in the main thread)."""
+def serve_forever(
+    settings: RelaySettings,
+    host: str,
+    port: int,
+    *,
+    replicas: int = 1,
+    env: Mapping[str, str] = os.environ,
+) -> None:
+    """Run in the foreground until SIGINT/SIGTERM (uvicorn handles both in the main thread).
+    With `replicas` > 1, this is a fleet's primary and starts the other replicas first
+    (relay_server/fleet.py); they stop with it."""
+    from ftops_tui.relay_server import fleet
+
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    server, _ = _uvicorn(settings, f"http://{bound_host}:{bound_port}")
-    print(f"reference relay listening on http://{bound_host}:{bound_port}/v1", flush=True)
+    base = f"http://{bound_host}:{bound_port}"
+    others: list[fleet.Replica] = []
     try:
+        if replicas > 1:
+            others = fleet.start_replicas(
+                replicas - 1, base + "/v1", host=host, seed=settings.seed, env=env
+            )
+            settings = replace(settings, replica_urls=tuple(r.url for r in others))
+        server, _ = _uvicorn(settings, base)
+        if settings.follow is not None:
+            print(f"{fleet.LISTENING}{base}/v1", flush=True)
+        else:
+            print(f"reference relay listening on {base}/v1", flush=True)
+            for number, replica in enumerate(others, start=2):
+                metrics = replica.url.removesuffix("/v1") + "/metrics"
+                print(f"replica {number} listening on {replica.url} ({metrics})", flush=True)
         asyncio.run(server.serve(sockets=[sock]))
     finally:
+        # A SIGTERM ends this process before here (uvicorn raises it again once it has
+        # shut down): the replicas then see their parent gone and stop by themselves.
+        fleet.stop_replicas([r.process for r in others])
         sock.close()
