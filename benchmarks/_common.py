@@ -27,6 +27,12 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+# The tests' real-Prometheus runner, shared rather than written twice.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures.prometheus import prometheus
+
+__all__ = ["prometheus"]  # for the benchmarks that read figures from a real Prometheus
+
 PYTHON = sys.executable
 KEY_ENV = "BENCH_RELAY_KEY"
 ROUTE = "support-bot-production"

@@ -135,9 +135,9 @@ async def test_a_breach_pages_once_by_webhook_and_a_hanging_one_never_slows_the_
                 assert any("RAISED" in t and "BREACH" in t for t in lines)
                 assert any("CLEARED" in t for t in lines)
                 assert app.signals.sent.count(("bell", "")) == 1
-                # Once scipy.stats is in (loaded in a thread), the verdict pane sizes the
+                # Once scipy.special is in (loaded in a thread), the verdict pane sizes the
                 # traffic the canary needs.
-                await until(app, lambda: app.state.stats_loaded, timeout=60, what="scipy.stats")
+                await until(app, lambda: app.state.stats_loaded, timeout=60, what="scipy.special")
                 pane = app.screen.query_one(VerdictPane)
                 await until(
                     app,

@@ -29,6 +29,39 @@ def test_the_requests_to_detect_a_doubled_error_rate_match_the_textbook() -> Non
     assert traffic.requests_to_detect(0.004, 19.0, 0.05) > 10 * 157
 
 
+def test_the_quantiles_and_the_split_test_are_what_scipy_stats_computes() -> None:
+    # The console calls scipy.special (46 MB lighter than scipy.stats beside mlflow); the
+    # figures must be scipy.stats' own, on every shape a rollout gives.
+    import math
+    import random
+
+    from scipy.stats import chisquare, norm
+
+    for alpha in (0.001, 0.01, 0.05, 0.2):
+        for p0, k in ((0.004, 19.0), (0.02, 3.0), (0.1, 1.0), (0.3, 0.5)):
+            z_a, z_b = norm.ppf(1 - alpha), norm.ppf(traffic.POWER)
+            p1, pooled = 2 * p0, (2 * p0 + k * p0) / (1 + k)
+            spread = z_a * math.sqrt(pooled * (1 - pooled) * (1 + 1 / k)) + z_b * math.sqrt(
+                p1 * (1 - p1) + p0 * (1 - p0) / k
+            )
+            want = math.ceil(float(spread**2 / (p1 - p0) ** 2))
+            assert traffic.requests_to_detect(p0, k, alpha) == want
+    rng = random.Random(4)
+    for _ in range(300):
+        weights = [rng.randint(1, 60) for _ in range(rng.randint(2, 5))]
+        counts = [rng.randint(20, 5000) for _ in weights]
+        total, share = sum(counts), sum(weights)
+        expected = [total * w / share for w in weights]
+        want_p = float(chisquare(counts, expected).pvalue)
+        split = traffic.split_check(
+            [(f"v{i}", w, n) for i, (w, n) in enumerate(zip(weights, counts, strict=True))]
+        )
+        if split is None:
+            assert want_p >= traffic.SPLIT_ALPHA or min(expected) < traffic.MIN_EXPECTED
+        else:
+            assert split.p_value == pytest.approx(want_p, rel=1e-9, abs=1e-300)
+
+
 def test_a_canary_is_told_how_much_more_traffic_it_needs_and_how_long_that_takes() -> None:
     need = traffic.needed(
         m("v2", 30, 0), m("v1", 570, 20),

@@ -357,18 +357,18 @@ class FtopsApp(App[None]):
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
 
     def _freeze_loaded(self) -> None:
-        """After the registry's first answer or failure, mlflow is in: scipy.stats (the
+        """After the registry's first answer or failure, mlflow is in: scipy.special (the
         traffic sizing and split check, domain/traffic.py) is loaded next, in a thread, and
         then what the console needs to run is loaded for good."""
         if not self._frozen:
             self._frozen = True
-            self.run_worker(self._load_stats(), name="scipy.stats", exit_on_error=False)
+            self.run_worker(self._load_stats(), name="scipy.special", exit_on_error=False)
 
     async def _load_stats(self) -> None:
         from ftops_tui.domain import traffic
 
         try:
-            await in_thread(traffic.load_stats, name="scipy.stats")
+            await in_thread(traffic.load_stats, name="scipy.special")
             self.state.stats_loaded = True
         finally:
             collector.freeze_loaded()

@@ -140,7 +140,7 @@ class ConsoleState:
     epoch: str = ""
     restarts: int = 0  # times the relay's event history started over
     polls: int = 0
-    #: scipy.stats is loaded, so the traffic sizing and split check can be shown.
+    #: scipy.special is loaded, so the traffic sizing and split check can be shown.
     stats_loaded: bool = False
     last_refresh_wall: float | None = None
     #: Unexpected errors (bugs, not source faults), newest last, each with its wall time.

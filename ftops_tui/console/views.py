@@ -267,7 +267,7 @@ def figures_note(state: ConsoleState) -> tuple[Line, ...]:
 def traffic_lines(state: ConsoleState, view: RouteView | None) -> tuple[Line, ...]:
     """Under the verdicts: whether the traffic follows the weights (SPLIT) and, for each
     canary, how much more it needs before a DETECT_RATIO error rate could be seen. Nothing
-    until scipy.stats is loaded (`ConsoleState.stats_loaded`)."""
+    until scipy.special is loaded (`ConsoleState.stats_loaded`)."""
     if view is None or not state.stats_loaded or state.figures_stale_for() is not None:
         return ()
     config = state.config

@@ -9,9 +9,12 @@
   configured weights (Pearson's chi-squared goodness of fit): a relay that ignores its
   weights is a real failure, and every verdict on its traffic would be about the wrong mix.
 
-The quantiles and the chi-squared test are scipy's (`scipy.stats`), which takes most of a
-second to import: the console loads it in a thread of its own (`load_stats`) and says
-nothing of either until then (`ConsoleState.stats_loaded`).
+The normal quantile and the chi-squared tail are scipy's tested special functions
+(`scipy.special.ndtri` and `chdtrc`, what `scipy.stats.norm.ppf` and `chi2.sf` call), not
+`scipy.stats` itself: that costs 46 MB more for good beside mlflow, over the console's memory
+target, for two functions. Even so the import takes a while: the console loads it in a thread
+of its own (`load_stats`) and says nothing of either until then
+(`ConsoleState.stats_loaded`). tests/test_traffic.py checks both against `scipy.stats`.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ MIN_EXPECTED = 5.0
 
 
 def load_stats() -> None:
-    """Blocking (most of a second): imports scipy.stats."""
-    import scipy.stats  # noqa: F401
+    """Blocking (a good part of a second): imports scipy.special."""
+    import scipy.special  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,12 @@ def requests_to_detect(
 ) -> int:
     """Canary requests for a one-sided test of p1 = DETECT_RATIO * p0 against p0 (the stable
     rate, 0 < p0 < 1 / DETECT_RATIO), with `allocation` stable requests per canary request."""
-    from scipy.stats import norm
+    from scipy.special import ndtri  # the standard normal's quantile function
 
     p0, k = stable_rate, allocation
     p1 = DETECT_RATIO * p0
     pooled = (p1 + k * p0) / (1 + k)
-    z_alpha, z_beta = norm.ppf(1 - alpha), norm.ppf(power)
+    z_alpha, z_beta = float(ndtri(1 - alpha)), float(ndtri(power))
     spread = z_alpha * math.sqrt(pooled * (1 - pooled) * (1 + 1 / k)) + z_beta * math.sqrt(
         p1 * (1 - p1) + p0 * (1 - p0) / k
     )
@@ -113,7 +116,7 @@ def split_check(versions: Sequence[tuple[str, int, int]]) -> Split | None:
     weight (relative to it) when the split as a whole is off (p < SPLIT_ALPHA); None when
     it is not, or when there are too few requests to tell (under MIN_EXPECTED expected for a
     version)."""
-    from scipy.stats import chisquare
+    from scipy.special import chdtrc  # the chi-squared distribution's upper tail
 
     weighted = [(tag, w, n) for tag, w, n in versions if w > 0]
     total = sum(n for _, _, n in versions)
@@ -128,7 +131,9 @@ def split_check(versions: Sequence[tuple[str, int, int]]) -> Split | None:
     expected = [total * w / weights for _, w, _ in weighted]
     if min(expected) < MIN_EXPECTED:
         return None
-    p_value = float(chisquare([n for _, _, n in weighted], expected).pvalue)
+    # Pearson's statistic, with k - 1 degrees of freedom (scipy.stats.chisquare's default).
+    statistic = sum((n - e) ** 2 / e for (_, _, n), e in zip(weighted, expected, strict=True))
+    p_value = float(chdtrc(len(weighted) - 1, statistic))
     if p_value >= SPLIT_ALPHA:
         return None
     # The version furthest from its weight relative to it: a 5 % canary at 2 % is the news,
