@@ -89,6 +89,30 @@ from ftops_tui.sources.prometheus import PrometheusMetrics
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
 
+#: --recording-rules: what a large fleet's Prometheus precomputes (README, "Prometheus as the
+#: metrics source"), and the console's queries reading it. The window is the rules' (15 s).
+RULES = (
+    {"record": "version_tag:relay_requests:increase15s",
+     "expr": "sum by (version_tag) (increase(relay_requests_total[15s]))"},
+    {"record": "version_tag:relay_errors:increase15s",
+     "expr": 'sum by (version_tag) (increase(relay_requests_total{outcome="error"}[15s]))'},
+    {"record": "version_tag_le:relay_request_duration_seconds_bucket:rate15s",
+     "expr": "sum by (version_tag, le) (rate(relay_request_duration_seconds_bucket[15s]))"},
+    {"record": "version_tag:relay_cost_usd:increase15s",
+     "expr": "sum by (version_tag) (increase(relay_cost_usd_total[15s]))"},
+    {"record": "version_tag:relay_tokens:increase15s",
+     "expr": "sum by (version_tag) (increase(relay_tokens_total[15s]))"},
+)  # fmt: skip
+RULE_QUERIES = {
+    "request_count": "version_tag:relay_requests:increase15s",
+    "error_rate": "version_tag:relay_errors:increase15s / version_tag:relay_requests:increase15s",
+    "latency_p50_ms": "histogram_quantile(0.5, "
+    "version_tag_le:relay_request_duration_seconds_bucket:rate15s) * 1000",
+    "latency_p99_ms": "histogram_quantile(0.99, "
+    "version_tag_le:relay_request_duration_seconds_bucket:rate15s) * 1000",
+    "cost_per_token": "version_tag:relay_cost_usd:increase15s"
+    " / version_tag:relay_tokens:increase15s",
+}
 CYCLE_TARGET_S = 0.250
 RSS_TARGET_MB = 250
 Span = tuple[float, float]
@@ -251,7 +275,10 @@ async def bench(
     relay: RelayProcess, registry: str, workdir: Path, args: Any, prometheus_url: str
 ) -> list[list[str]]:
     def figures_source() -> PrometheusMetrics | None:
-        return PrometheusMetrics(prometheus_url, timeout_s=2.0) if prometheus_url else None
+        if not prometheus_url:
+            return None
+        queries = RULE_QUERIES if args.recording_rules else None
+        return PrometheusMetrics(prometheus_url, timeout_s=args.prometheus_timeout, queries=queries)
 
     # A world of 6000 objects is made at 20 calls at a time: some wait past the 2 s default.
     async with RelayClient(relay.url, api_key=relay.key, key_env=KEY_ENV, timeout_s=30) as client:
@@ -268,7 +295,7 @@ async def bench(
 
     metrics: dict[str, Any] = {}
     if prometheus_url:
-        metrics = {"source": "prometheus", "prometheus_url": prometheus_url}
+        metrics = prometheus_settings(prometheus_url, args)
     config = config_from_dict(
         {
             "relay": {"url": relay.url, "api_key_env": KEY_ENV, "timeout_s": 2.0},
@@ -339,11 +366,19 @@ async def bench(
     ]  # fmt: skip
 
 
+def prometheus_settings(url: str, args: Any) -> dict[str, Any]:
+    """The config's `metrics:` section for the run."""
+    metrics = {"source": "prometheus", "prometheus_url": url, "timeout_s": args.prometheus_timeout}
+    if args.recording_rules:
+        metrics["queries"] = RULE_QUERIES
+    return metrics
+
+
 def console_rss(
     workdir: Path, relay: RelayProcess, registry: str, prometheus_url: str, args: Any
 ) -> list[int]:
     """RSS samples of the real `ftops-tui --watch` in tmux, once both sources are ok."""
-    metrics = {"source": "prometheus", "prometheus_url": prometheus_url} if prometheus_url else {}
+    metrics = prometheus_settings(prometheus_url, args) if prometheus_url else {}
     config = write_config(workdir, relay.url, registry, metrics=metrics)
     term = Terminal()
     try:
@@ -373,6 +408,13 @@ def main() -> int:
     parser.add_argument("--routes", type=int, default=100)
     parser.add_argument("--versions", type=int, default=5, help="versions per route")
     parser.add_argument("--metrics-source", choices=("relay", "prometheus"), default="relay")
+    parser.add_argument("--scrape-s", type=float, default=5.0, help="Prometheus's interval")
+    parser.add_argument(
+        "--prometheus-timeout", type=float, default=2.0, help="metrics.timeout_s, s"
+    )
+    parser.add_argument(
+        "--recording-rules", action="store_true", help="Prometheus precomputes the sums"
+    )
     parser.add_argument("--rss-s", type=float, default=20.0, help="the real console's run, s")
     args = parser.parse_args()
     stop_on_sigterm()
@@ -385,7 +427,9 @@ def main() -> int:
             with contextlib.ExitStack() as stack:
                 url = ""
                 if args.metrics_source == "prometheus":
-                    url = stack.enter_context(prometheus(workdir, [relay.base]))
+                    target = relay.base.removeprefix("http://")  # host:port
+                    rules = RULES if args.recording_rules else ()
+                    url = stack.enter_context(prometheus(workdir, [target], args.scrape_s, rules))
                 run = bench(relay, registry, workdir, args, url)
                 rows = asyncio.run(asyncio.wait_for(run, args.duration + 600))
         except (BenchError, TimeoutError, httpx.HTTPError) as exc:
@@ -394,7 +438,8 @@ def main() -> int:
             relay.close()
     print_table(
         f"poll cycle: {args.routes} routes x {args.versions} versions, metrics from "
-        f"{args.metrics_source}, {args.rps:g} req/s of load, 1 s interval, "
+        f"{args.metrics_source}{' (recording rules)' if args.recording_rules else ''}, "
+        f"{args.rps:g} req/s of load, 1 s interval, "
         f"{args.duration:g} s steady + a slow phase",
         ["measure", "n", "median", "p95", "max", "target", "result"],
         rows,
