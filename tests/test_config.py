@@ -704,3 +704,75 @@ def test_prometheus_as_the_metrics_source(tmp_path: Path) -> None:
     ).metrics  # fmt: skip
     assert (got.source, got.prometheus_url) == ("prometheus", "http://prom:9090")
     assert dict(got.queries) == {"error_rate": "sum(x[{window}])"}
+
+
+# --- contexts -------------------------------------------------------------------------------
+
+CONTEXTS = """\
+    relay: {timeout_s: 3}
+    registry: {tracking_uri: sqlite:///shared.db}
+    audit: {path: audit.db}
+    contexts:
+      staging:
+        relay: {url: http://relay.staging:8787/v1}
+      production:
+        relay: {url: https://relay.prod/v1, api_key_env: PROD_RELAY_KEY}
+        registry: {tracking_uri: https://mlflow.prod}
+        audit: {path: prod-audit.db}
+        read_only: true
+    default_context: production
+"""
+
+
+def test_each_context_overrides_the_top_levels_relay_registry_and_audit(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTEXTS)
+    # $MLFLOW_TRACKING_URI stands in for the top level's URI, never for a context's own.
+    config = load_config(path, env={**ENV, "MLFLOW_TRACKING_URI": "http://other:5000"})
+    assert (config.context, config.read_only, config.contexts) == (
+        "production", True, ("staging", "production"),
+    )  # fmt: skip
+    assert config.relay == RelayConfig("https://relay.prod/v1", "PROD_RELAY_KEY", timeout_s=3.0)
+    assert config.registry.tracking_uri == "https://mlflow.prod"
+    assert config.audit.path == tmp_path / "prod-audit.db"
+    staging = config.for_context("staging")
+    assert (staging.context, staging.read_only) == ("staging", False)
+    assert staging.relay == RelayConfig("http://relay.staging:8787/v1", timeout_s=3.0)
+    assert staging.registry.tracking_uri == "http://other:5000"
+    assert staging.audit.path == tmp_path / "audit.db"
+    assert staging.for_context(None) is config and config.for_context("staging") is staging
+    with pytest.raises(ConfigError, match="no context 'prod'; the contexts are: staging, prod"):
+        config.for_context("prod")
+    plain = load_config(write(tmp_path, yaml.safe_dump(MINIMAL), "plain.yaml"), env=ENV)
+    assert plain.for_context(None) is plain and plain.contexts == () and plain.context == ""
+    with pytest.raises(ConfigError, match="--context 'staging' given, but this config has none"):
+        plain.for_context("staging")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        ("    default_context: production", "default_context",
+         "'nope' is not a context; the contexts: staging, production"),
+        ("        read_only: true", "contexts.production.read_only", "expected true or false"),
+        ("        relay: {url: https://relay.prod/v1, api_key_env: PROD_RELAY_KEY}",
+         "contexts.production.relay.timout_s", "unknown key 'timout_s'"),
+        ("        relay: {url: http://relay.staging:8787/v1}", "contexts.staging.relay.url",
+         "required key is missing"),
+        ("      staging:", "contexts.stag ing", "is not a context name"),
+        ("    relay: {timeout_s: 3}", "relay.timeout_s", "out of range"),
+    ],
+)  # fmt: skip
+def test_a_bad_context_is_named_where_it_is(
+    tmp_path: Path, change: str, key: str, words: str
+) -> None:
+    bad = {
+        "    default_context: production": "    default_context: nope",
+        "        read_only: true": "        read_only: 'yes'",
+        "        relay: {url: https://relay.prod/v1, api_key_env: PROD_RELAY_KEY}":
+            "        relay: {url: https://relay.prod/v1, timout_s: 3}",
+        "        relay: {url: http://relay.staging:8787/v1}": "        relay: {timeout_s: 2}",
+        "      staging:": "      stag ing:",
+        "    relay: {timeout_s: 3}": "    relay: {timeout_s: -3}",
+    }[change]  # fmt: skip
+    error = load_error(write(tmp_path, CONTEXTS.replace(change, bad)))
+    assert error.key == key and words in error.message

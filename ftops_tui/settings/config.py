@@ -11,7 +11,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -158,6 +158,35 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: Path | None = None
+    # Contexts (console.md v1.1): this config is the context `context` ("" without any); every
+    # context's config by name, in the file's order, each sharing this same mapping.
+    context: str = ""
+    read_only: bool = False  # the context starts read-only (--write lifts it)
+    default_context: str = ""
+    variants: Mapping[str, Config] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False, compare=False, repr=False
+    )
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return tuple(self.variants)
+
+    def for_context(self, name: str | None) -> Config:
+        """The config of context `name` (None: the default one, or this config when there
+        are no contexts)."""
+        if name is None:
+            return self.variants.get(self.default_context, self)
+        if not self.variants:
+            raise ConfigError(
+                self.source, "contexts", f"--context {name!r} given, but this config has none"
+            )
+        if name not in self.variants:
+            raise ConfigError(
+                self.source,
+                "contexts",
+                f"no context {name!r}; the contexts are: {', '.join(self.variants)}",
+            )
+        return self.variants[name]
 
 
 #: A config is a few KB; anything past this is not one (`--config /dev/zero`).
@@ -218,6 +247,83 @@ def config_from_dict(
     base_dir = file.absolute().parent if file is not None else Path.cwd()
     # An empty file parses to None; it then fails as "relay.url is missing", the useful news.
     root = Section.of(data, "", _TOP_KEYS, file, env)
+    contexts = _context_sections(root)
+    if not contexts:
+        if "default_context" in root.data:
+            root.fail("default_context", "names a context, but there is no `contexts:` section")
+        return _config(root, base_dir, env, file)
+    names = tuple(contexts)
+    default = root.string("default_context", names[0], "the name of one of the contexts")
+    if default not in contexts:
+        known = ", ".join(names)
+        root.fail("default_context", f"{default!r} is not a context; the contexts: {known}")
+    variants: dict[str, Config] = {}
+    shared = MappingProxyType(variants)
+    for name, override in contexts.items():
+        merged = _in_context(root, override, base_dir, env, file)
+        variants[name] = replace(
+            merged,
+            context=name,
+            read_only=override.boolean("read_only", False),
+            default_context=default,
+            variants=shared,
+        )
+    return variants[default]
+
+
+#: What a context may override (console.md v1.1, `contexts:`).
+_CONTEXT_KEYS = ("relay", "registry", "audit", "read_only")
+_CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+
+
+def _context_sections(root: Section) -> dict[str, Section]:
+    """Each context's own section, in the file's order; each name a short word (it is shown
+    in the header and written to every audit row)."""
+    found: dict[str, Section] = {}
+    raw = root.data.get("contexts") or {}
+    if not isinstance(raw, Mapping):
+        root.fail("contexts", "expected a mapping of context names to their settings")
+    sec = Section({str(k): v for k, v in raw.items()}, "contexts", root.file, root.env)
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _CONTEXT_NAME.fullmatch(name):
+            sec.fail(
+                str(name), "is not a context name: letters, digits, '.', '_' and '-', at most 40"
+            )
+        context = Section.of(value, sec.where(name), _CONTEXT_KEYS, root.file, root.env)
+        for key, cls in (("relay", RelayConfig), ("registry", RegistryConfig)):
+            context.section(key, _field_names(cls))  # unknown keys named under the context
+        context.section("audit", _field_names(AuditConfig))
+        found[name] = context
+    return found
+
+
+def _in_context(
+    root: Section, context: Section, base_dir: Path, env: Mapping[str, str], file: Path | None
+) -> Config:
+    """The config with the context's relay, registry and audit keys over the top level's. An
+    error names the key where it is: under the context when the context gives it (or
+    neither gives a required one), else at the top level."""
+    merged = {k: v for k, v in root.data.items() if k not in ("contexts", "default_context")}
+    for key in ("relay", "registry", "audit"):
+        if context.data.get(key):
+            merged[key] = {**(root.data.get(key) or {}), **context.data[key]}  # type: ignore[dict-item]
+    own_uri = "tracking_uri" in (context.data.get("registry") or {})  # type: ignore[operator]
+    # A context's own tracking URI is not overridden by $MLFLOW_TRACKING_URI, which would
+    # point every environment at one registry; the variable stands in for the top level's.
+    context_env = {k: v for k, v in env.items() if k != TRACKING_URI_ENV_VAR} if own_uri else env
+    try:
+        return _config(Section(merged, "", file, context_env), base_dir, context_env, file)
+    except ConfigError as exc:
+        section, _, rest = exc.key.partition(".")
+        leaf = rest.split(".")[0].split("[")[0]
+        given = context.data.get(section) or {}
+        top = root.data.get(section) or {}
+        if leaf and (leaf in given or leaf not in top):  # type: ignore[operator]
+            raise ConfigError(file, context.where(exc.key), exc.message) from None
+        raise
+
+
+def _config(root: Section, base_dir: Path, env: Mapping[str, str], file: Path | None) -> Config:
     return Config(
         relay=_relay(root),
         registry=_registry(root, base_dir, env),
@@ -529,4 +635,7 @@ def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-_TOP_KEYS = tuple(name for name in _field_names(Config) if name != "source")
+_TOP_KEYS = (
+    *(n for n in _field_names(Config) if n not in ("source", "context", "read_only", "variants")),
+    "contexts",
+)
