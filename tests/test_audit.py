@@ -54,6 +54,7 @@ CONSOLE_MD_COLUMNS = [
     "status",
     "error",
     "event_time",  # v1.1
+    "context",  # v1.1
 ]
 
 
@@ -692,3 +693,39 @@ def test_a_file_whose_check_lacks_a_newer_action_is_rebuilt_with_its_rows(
     assert store.rows()[1:] == kept and restored > kept[0]["id"]
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_contexts_sharing_one_file_keep_their_rows_apart(tmp_path: Path) -> None:
+    # Two relays number their events alike and may both have a route r1.
+    path = tmp_path / "audit.db"
+    staging, production = AuditStore(path, context="staging"), AuditStore(path, context="prod")
+    event = Event(1, "2026-12-03T07:00:00Z", "r1", "bob@x", "weights_changed", A, B, "go", 2)
+    assert staging.record_observed(event) and production.record_observed(event)
+    assert not production.record_observed(event)  # still once per context
+    change(staging, A, B)
+    assert {r["context"] for r in staging.rows()} == {"staging"} and len(staging.rows()) == 3
+    assert [r["kind"] for r in production.rows("r1")] == ["observed"]
+    # Undo in production never reverts staging's change.
+    assert staging.last_change("r1", "alice@bastion-1") is not None
+    assert production.last_change("r1", "alice@bastion-1") is None
+    # An intent left without an outcome is owed by its own context only.
+    just_intent(production, "set_weights", A, B)
+    assert staging.intents_without_outcome("9999") == []
+    assert [r["context"] for r in production.intents_without_outcome("9999")] == ["prod"]
+    assert AuditStore(path).rows() == []  # rows of no context: none were written
+
+
+def test_a_file_from_before_contexts_keeps_its_rows_as_no_context(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    old = AuditStore(path)
+    intent, _ = change(old, A, B)
+    old.close()
+    with sqlite3.connect(path) as db:  # as a v4 file: no context column
+        db.execute("DROP INDEX audit_log_observed_once")
+        db.execute("DROP INDEX audit_log_by_route")
+        db.execute("ALTER TABLE audit_log DROP COLUMN context")
+        db.execute("PRAGMA user_version = 4")
+    rows = AuditStore(path).rows()
+    assert [r["id"] for r in rows][-1] == intent and {r["context"] for r in rows} == {""}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

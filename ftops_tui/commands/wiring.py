@@ -55,7 +55,8 @@ def registry(config: Config) -> MlflowRegistry:
 def audit_store(config: Config, env: Mapping[str, str] = os.environ) -> AuditStore:
     """The audit log, told the relay key so it can never write it (defence in depth)."""
     raw = env.get(config.relay.api_key_env) or ""
-    return AuditStore(config.audit.path, secrets=[s for s in (raw, raw.strip()) if s])
+    secrets = [s for s in (raw, raw.strip()) if s]
+    return AuditStore(config.audit.path, secrets=secrets, context=config.context)
 
 
 def metrics_source(config: Config) -> PrometheusMetrics | None:

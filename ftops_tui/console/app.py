@@ -181,7 +181,7 @@ class FtopsApp(App[None]):
         self.signals = TerminalSignals(self)
         self.alerts = AlertWatch(
             config.notify,
-            AlertLog(audit) if audit is not None else None,
+            AlertLog(audit, config.context) if audit is not None else None,
             self.signals,
             Webhooks(config.notify.urls, config.notify.webhook_timeout_s),
             config.routes,

@@ -10,12 +10,13 @@ The database itself refuses UPDATE and DELETE on `audit_log` (its layout, with t
 an older file, is audit_schema.py's). A program with write access to the file can still drop
 the table or delete the file; that is for file permissions.
 
-Columns are console.md's with its v1.1 `event_time`, plus one addition: `event_seq`, the
+Columns are console.md's with its v1.1 `event_time` and `context` (the store's own: it writes
+and reads that context's rows only), plus one addition: `event_seq`, the
 relay Event's `seq` on `observed` rows (NULL on the others). `ts` is when a row was written;
 an observed row's `event_time` is the relay's own time of the event, its `action` the Event's
 `kind` (`auto_rollback` when the relay's auto-rollback did it) and its `revision` the one the
-Event names, when it names one. An observed event is recorded once per
-(route_id, event_seq, event_time, actor, before_json, after_json): the same event read again
+Event names, when it names one. An observed event is recorded once per (context, route_id,
+event_seq, event_time, actor, before_json, after_json): the same event read again
 (after a restart, or by a second console) is ignored, while a relay restart that reuses a seq
 for a different change (different time, actor or rules) is recorded.
 
@@ -129,8 +130,11 @@ class AuditStore:
     file cannot be written; the first write then raises AuditUnavailable. `check()` asks early.
     """
 
-    def __init__(self, path: Path, secrets: Sequence[str] = ()) -> None:
+    def __init__(self, path: Path, secrets: Sequence[str] = (), context: str = "") -> None:
         self.path = Path(path)
+        # The context (console.md v1.1) whose rows this store writes and reads: contexts may
+        # share a file, and two relays have route ids and event numbers alike.
+        self.context = context
         # Longest first, so a secret that contains another is masked whole.
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
         self._ready = False
@@ -313,6 +317,7 @@ class AuditStore:
     def _insert(self, row: Mapping[str, object], *, or_ignore: bool = False) -> int | None:
         words = OBSERVED_WORDS if row.get("kind") == "observed" else WORDS
         cells = {k: self._scrubbed(v) if k in words else v for k, v in row.items()}
+        cells["context"] = self.context
         names = ", ".join(cells)
         marks = ", ".join("?" for _ in cells)
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
@@ -420,6 +425,7 @@ class AuditStore:
             "route_id": intent["route_id"],
             "status": "unverified",
             "error": self._scrubbed(error),
+            "context": self.context,
         }
         names, marks = ", ".join(cells), ", ".join("?" for _ in cells)
         sql = (
@@ -463,28 +469,39 @@ class AuditStore:
     def rows(self, route_id: str | None = None, limit: int | None = None) -> list[Row]:
         """Rows newest first, each a dict keyed by COLUMNS."""
         # `*`, not COLUMNS: a file of an older layout that this user cannot rebuild is read too.
-        sql = f"SELECT * FROM {TABLE}"
+        where: list[str] = []
         params: list[object] = []
         if route_id is not None:
-            sql += " WHERE route_id = ?"
+            where.append("route_id = ?")
             params.append(route_id)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
         with self._db() as db:
+            if self._has_context(db):
+                where.append("context = ?")
+                params.append(self.context)
+            elif self.context:
+                return []  # an old file this user cannot rebuild holds no context's rows
+            sql = f"SELECT * FROM {TABLE}"
+            sql += f" WHERE {' AND '.join(where)}" if where else ""
+            sql += " ORDER BY id DESC"
+            if limit is not None:
+                sql += " LIMIT ?"
+                params.append(limit)
             return [_full(r) for r in db.query(sql, params)]
+
+    @staticmethod
+    def _has_context(db: Database) -> bool:
+        return any(row[1] == "context" for row in db.execute(f"PRAGMA table_info({TABLE})"))
 
     def intents_without_outcome(self, written_before: str) -> list[Row]:
         """Intent rows written before `written_before` (a `ts`) that have no outcome row,
         oldest first."""
         sql = (
-            f"SELECT * FROM {TABLE} AS i WHERE kind = 'intent' AND ts < ? AND NOT EXISTS "
-            f"(SELECT 1 FROM {TABLE} AS o WHERE o.kind = 'outcome' AND o.intent_id = i.id) "
-            "ORDER BY id"
+            f"SELECT * FROM {TABLE} AS i WHERE kind = 'intent' AND ts < ? AND context = ? AND "
+            f"NOT EXISTS (SELECT 1 FROM {TABLE} AS o WHERE o.kind = 'outcome' AND "
+            "o.intent_id = i.id) ORDER BY id"
         )
         with self._db() as db:
-            return [_full(r) for r in db.query(sql, [written_before])]
+            return [_full(r) for r in db.query(sql, [written_before, self.context])]
 
     def _applied(self, route_id: str, actor: str) -> list[tuple[Row, Row]]:
         """This actor's applied weight changes on the route, newest first, as (intent, outcome)."""
@@ -492,8 +509,9 @@ class AuditStore:
             outcomes = list(
                 db.query(
                     f"SELECT * FROM {TABLE} WHERE kind = 'outcome' AND status = 'applied'"
-                    " AND action != 'alias' AND route_id = ? AND actor = ? ORDER BY id DESC",
-                    [route_id, self.scrub(actor)],
+                    " AND action != 'alias' AND route_id = ? AND actor = ? AND context = ?"
+                    " ORDER BY id DESC",
+                    [route_id, self.scrub(actor), self.context],
                 )
             )
             if not outcomes:

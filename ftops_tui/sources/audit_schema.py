@@ -8,7 +8,9 @@ v1.1 (version 0: observed rows said `set_weights` and kept the event's time in `
 rebuilt once, every row kept with its id, in one transaction, by the first writer that opens
 it; its old observed rows keep their action, and their `ts` is copied into `event_time`.
 Version 3 adds the `alerts` table; version 4 the `restore` action, whose CHECK needs the same
-rebuild (so does every action added later: bump SCHEMA_VERSION and REBUILD_BELOW).
+rebuild (so does every action added later: bump SCHEMA_VERSION and REBUILD_BELOW); version 5
+the `context` column (rows of older files get '', no context), which the once-only index of
+observed rows includes: two contexts' relays number their events alike.
 
 The database itself refuses UPDATE and DELETE on both tables (triggers), so "append-only"
 does not depend on every writer being well behaved.
@@ -44,6 +46,7 @@ COLUMNS = (
     "status",
     "error",
     "event_time",
+    "context",
     "event_seq",
 )
 KINDS = ("intent", "outcome", "observed")
@@ -51,10 +54,10 @@ KINDS = ("intent", "outcome", "observed")
 ACTIONS = tuple(str(a) for a in Action)
 STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
 #: The layout of the file, kept in `PRAGMA user_version`: 2 since console.md v1.1's audit
-#: columns, 3 since its `alerts` table, 4 since the `restore` action.
-SCHEMA_VERSION = 4
-#: Below this, `audit_log` is rebuilt (`_migrate`): its CHECK lacks an action of ours.
-REBUILD_BELOW = 4
+#: columns, 3 since its `alerts` table, 4 since the `restore` action, 5 since `context`.
+SCHEMA_VERSION = 5
+#: Below this, `audit_log` is rebuilt (`_migrate`): it lacks a column or an action of ours.
+REBUILD_BELOW = 5
 #: The first version whose `audit_log` has `event_time`.
 EVENT_TIME_SINCE = 2
 
@@ -85,6 +88,7 @@ def _table(name: str) -> str:
         status TEXT CHECK (status IS NULL OR status IN ({_sql_list(STATUSES)})),
         error TEXT NOT NULL DEFAULT '',
         event_time TEXT,
+        context TEXT NOT NULL DEFAULT '',
         event_seq INTEGER,
         CHECK (kind != 'outcome' OR (intent_id IS NOT NULL AND status IS NOT NULL)),
         CHECK (kind != 'observed' OR (event_seq IS NOT NULL AND event_time IS NOT NULL))
@@ -105,9 +109,10 @@ def _append_only(table: str) -> dict[str, str]:
 #: The indexes and triggers, by name; a rebuild (`_migrate`) drops and makes them again.
 _DEPENDENTS = {
     f"{TABLE}_observed_once": f"""CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_observed_once
-        ON {TABLE} (route_id, event_seq, event_time, actor, before_json, after_json)
+        ON {TABLE} (context, route_id, event_seq, event_time, actor, before_json, after_json)
         WHERE kind = 'observed'""",
-    f"{TABLE}_by_route": f"CREATE INDEX IF NOT EXISTS {TABLE}_by_route ON {TABLE} (route_id, id)",
+    f"{TABLE}_by_route": f"""CREATE INDEX IF NOT EXISTS {TABLE}_by_route
+        ON {TABLE} (context, route_id, id)""",
     **_append_only(TABLE),
 }
 
@@ -165,14 +170,16 @@ def _migrate(db: Database, version: int) -> None:
     into `event_time`."""
     new = f"{TABLE}_v{SCHEMA_VERSION}"
     db.execute(_table(new))
+    had = {row[1] for row in db.execute(f"PRAGMA table_info({TABLE})").fetchall()}
+    kept = [c for c in COLUMNS if c in had]  # a column the old file lacks takes its default
     if version < EVENT_TIME_SINCE:
-        old_columns = ", ".join(c for c in COLUMNS if c != "event_time")
+        old_columns = ", ".join(c for c in kept if c != "event_time")
         db.execute(
             f"INSERT INTO {new} ({old_columns}, event_time) "
             f"SELECT {old_columns}, CASE WHEN kind = 'observed' THEN ts END FROM {TABLE}"
         )
     else:
-        columns = ", ".join(COLUMNS)
+        columns = ", ".join(kept)
         db.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {TABLE}")
     for name in _DEPENDENTS:
         kind = "TRIGGER" if name.endswith(("_no_update", "_no_delete")) else "INDEX"
