@@ -182,6 +182,7 @@ def frozen_audit(path: Path) -> AuditStore:
             None,
         ),
     ]
+    rows = [(*row[:-1], "", row[-1]) for row in rows]  # context '' before event_seq
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.executemany(
             f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",  # noqa: E501

@@ -29,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
     # missing --config from overwriting one given before it.
     config_opt = argparse.ArgumentParser(add_help=False)
     config_opt.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+    config_opt.add_argument(
+        "--context", metavar="NAME", default=argparse.SUPPRESS,
+        help="the config's context to use (default: its default_context)",
+    )  # fmt: skip
+    config_opt.add_argument(
+        "--write", action="store_true", default=argparse.SUPPRESS,
+        help="allow changes in a context that says read_only",
+    )  # fmt: skip
 
     parser = argparse.ArgumentParser(
         prog="ftops-tui",
@@ -63,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     runbook.register(sub, config_opt)
     timeline.register(sub, config_opt)
+    sub.add_parser("contexts", parents=[config_opt], help="the configured contexts, one a line")
 
     relay = sub.add_parser(
         "reference-relay", parents=[config_opt], help="run the project's reference relay"
@@ -110,8 +119,20 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     try:
         config = load_config(find_config_path(getattr(args, "config", None), env), env)
+        config = config.for_context(getattr(args, "context", None))
     except ConfigError as exc:
         complain(f"bad config: {exc}")
+        return Exit.USAGE
+    if args.command == "contexts":
+        say(contexts_text(config))
+        return Exit.OK
+    # A read-only context (console.md v1.1) changes nothing unless --write says so.
+    read_only = config.read_only and not getattr(args, "write", False)
+    if read_only and args.command in ("set-weights", "rollback", "restore"):
+        complain(
+            f"context {config.context} is read-only (read_only: true in the config): nothing "
+            "was sent; --write lifts it"
+        )
         return Exit.USAGE
     if args.command != "audit":  # every other command talks to the relay
         from ftops_tui.commands.wiring import KeyProblem, relay_key
@@ -131,7 +152,28 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     themes = _check_theme(args.theme, env, config.theme)
     if themes is None:
         return Exit.USAGE
-    return _console(config, env, watch=args.watch, themes=themes)
+    write = getattr(args, "write", False)
+    return _console(config, env, watch=args.watch or read_only, themes=themes, write=write)
+
+
+def contexts_text(config: Config) -> str:
+    """`contexts`: one line per context, the default marked with `*`; URLs without userinfo."""
+    from ftops_tui.domain.safe_text import without_userinfo
+
+    if not config.contexts:
+        where = without_userinfo(config.relay.url)
+        return f"no contexts configured: one relay, {where} (see contexts: in the README)"
+    lines = []
+    width = max(len(n) for n in config.contexts)
+    for name in config.contexts:
+        one = config.for_context(name)
+        mark = "*" if name == config.default_context else " "
+        flags = "  read-only" if one.read_only else ""
+        lines.append(
+            f"{mark} {name:<{width}}  relay {without_userinfo(one.relay.url)}  "
+            f"registry {without_userinfo(one.registry.tracking_uri)}{flags}"
+        )
+    return "\n".join(lines)  # say() makes every word visible
 
 
 def _timeline(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -151,6 +193,7 @@ def _timeline(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not args.demo_log:  # the demo's relay has gone with the demo
         try:
             config = load_config(find_config_path(getattr(args, "config", None), env), env)
+            config = config.for_context(getattr(args, "context", None))
         except ConfigError as exc:
             if not paths:
                 complain(f"bad config: {exc}")
@@ -164,7 +207,7 @@ def _timeline(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             notes.append(f"the relay's events are not included: {exc}")
             config = None
     since = timeline.since_moment(args.since)
-    gathered = timeline.gather(paths, since, args.route)
+    gathered = timeline.gather(paths, since, args.route, config.context if config else "")
     entries, notes = gathered.entries, [*notes, *gathered.notes]
     if config is not None:
         events, note = timeline.run_relay(config, env)
@@ -326,9 +369,12 @@ def _console(
     watch: bool,
     themes: tuple[str, dict[str, Theme]],
     prepare: Callable[[], None] | None = None,
+    write: bool = False,
 ) -> int:
+    """The console on `config`'s context; the config's other contexts are watched beside it
+    (each read-only with --watch, or when it says so without --write)."""
     from ftops_tui.commands import wiring
-    from ftops_tui.console.app import make_app
+    from ftops_tui.console.app import Services, make_app
     from ftops_tui.sources.identity import actor_identity
 
     try:
@@ -336,6 +382,28 @@ def _console(
     except StateDirProblem as exc:
         complain(str(exc))
         return Exit.USAGE
+    actor = actor_identity(env)
+    others: list[Services] = []
+    for name in config.contexts:
+        if name == config.context:
+            continue
+        other = config.for_context(name)
+        try:
+            relay = wiring.relay_client(other, env)
+        except wiring.KeyProblem as exc:
+            complain(f"context {name}: {exc}")
+            return Exit.USAGE
+        others.append(
+            Services(
+                other,
+                relay,
+                wiring.registry(other),
+                actor=actor,
+                audit=wiring.audit_store(other, env),
+                read_only=watch or (other.read_only and not write),
+                metrics_from=wiring.metrics_source(other),
+            )
+        )
     audit = wiring.audit_store(config, env)
     app = make_app(
         config,
@@ -345,14 +413,18 @@ def _console(
         watch=watch,
         theme=themes[0],
         themes=themes[1],
-        actor=actor_identity(env),
+        actor=actor,
         prepare=prepare,
         metrics_from=wiring.metrics_source(config),
+        others=others,
     )
     try:
         app.run()
     finally:
         audit.close()  # let the file go now, not later from a thread about to die
+        for services in others:
+            if services.audit is not None:
+                services.audit.close()
     return Exit.OK
 
 

@@ -139,7 +139,7 @@ def run(
         stdin_isatty = sys.stdin.isatty()
     try:
         if args.command == "audit":
-            return print_audit(args, config.audit.path)
+            return print_audit(args, config.audit.path, config.context)
         if args.command in ("set-weights", "rollback", "restore"):
             if not args.reason.strip():
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
@@ -446,12 +446,12 @@ def preview(proposal: Proposal, route: Route) -> str:
 # ----------------------------------------------------------------------------- audit
 
 
-def print_audit(args: argparse.Namespace, path: Path) -> int:
-    """`audit`: the rows of the log at `path` as text or JSON (also without a config file,
-    for `audit --demo`)."""
+def print_audit(args: argparse.Namespace, path: Path, context: str = "") -> int:
+    """`audit`: the rows of the log at `path` of `context` as text or JSON (also without a
+    config file, for `audit --demo`)."""
     rows: list[dict[str, Any]] = []
     if path.exists():
-        store = AuditStore(path)
+        store = AuditStore(path, context=context)
         try:
             rows = store.rows(args.route, args.limit)
         except AuditUnavailable as exc:

@@ -70,7 +70,9 @@ class Gathered:
     notes: list[str]  # what could not be read, in words
 
 
-def gather(paths: Sequence[Path], since: datetime, route: str | None) -> Gathered:
+def gather(
+    paths: Sequence[Path], since: datetime, route: str | None, context: str = ""
+) -> Gathered:
     """Blocking: every audit database's rows and alert rows since `since`."""
     entries: list[Entry] = []
     notes: list[str] = []
@@ -78,7 +80,7 @@ def gather(paths: Sequence[Path], since: datetime, route: str | None) -> Gathere
         if not path.exists():
             notes.append(f"no audit database at {path}")
             continue
-        store = AuditStore(path)
+        store = AuditStore(path, context=context)
         try:
             entries += audit_entries(store.rows(route), origin=str(path))
             entries += alert_entries(AlertLog(store).rows(iso(since), route), origin=str(path))

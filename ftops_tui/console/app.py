@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from ftops_tui.console import collector
 from ftops_tui.console.messages import (
     AuditAsked,
     ChangeAsked,
+    ContextAsked,
     DialogsClosed,
     DrawingFailed,
     StateChanged,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from textual.theme import Theme
 
     from ftops_tui.changes.service import MutationService, Outcome
+    from ftops_tui.console.alerting import AlertWatch
     from ftops_tui.console.screens.dashboard import DashboardScreen
     from ftops_tui.sources.prometheus import PrometheusMetrics
 
@@ -84,6 +86,25 @@ class Services:
         return self._mutations
 
 
+@dataclass
+class Watch:
+    """One context's sources, state and polling. Every context is polled while the console
+    runs, so switching to one (`c`) shows its last known state at once."""
+
+    services: Services
+    state: ConsoleState
+    retry: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    malformed: set[tuple[str, str]] = field(default_factory=set)
+    audit_warned: bool = False
+    alerts: AlertWatch | None = None
+    dashboard: DashboardScreen | None = None
+
+    @property
+    def name(self) -> str:
+        return self.services.config.context
+
+
 @dataclass(frozen=True)
 class Told:
     """One notification, as the operator saw it."""
@@ -115,28 +136,53 @@ class FtopsApp(App[None]):
         polling: bool = True,
         wall_clock: Callable[[], float] = time.time,
         state: ConsoleState | None = None,
+        others: Sequence[Services] = (),
     ) -> None:
+        """`services` is the context shown first; `others` the config's other contexts,
+        polled beside it."""
         super().__init__()
-        self.services = services
         self._theme_name = theme or services.config.theme
         self._themes = themes
         self._polling = polling
         self._wall_clock = wall_clock
-        self.state = state or ConsoleState(services.config, actor=services.actor)
-        self._retry = asyncio.Event()
-        self._wake = asyncio.Event()
+        first = Watch(services, state or ConsoleState(services.config, actor=services.actor))
+        self.watches: dict[str, Watch] = {first.name: first}
+        for other in others:
+            self.watches[other.config.context] = Watch(
+                other, ConsoleState(other.config, actor=other.actor)
+            )
+        self.current = first
         self.last_outcome: Outcome | None = None
         self.told: deque[Told] = deque(maxlen=TOLD_LEN)
         self._mutation: Worker[None] | None = None
-        self._audit_warned = False
         self._frozen = False
-        self._malformed: set[tuple[str, str]] = set()
         self._held: list[tuple[str, str, SeverityLevel, float | None, bool]] = []
         self._signals: list[signal.Signals] = []
 
     @property
+    def services(self) -> Services:
+        """The shown context's."""
+        return self.current.services
+
+    @property
+    def state(self) -> ConsoleState:
+        """The shown context's."""
+        return self.current.state
+
+    @property
+    def alerts(self) -> AlertWatch:
+        assert self.current.alerts is not None
+        return self.current.alerts
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        assert self.current.dashboard is not None
+        return self.current.dashboard
+
+    @property
     def read_only(self) -> bool:
-        """--watch: read from Services, so the keys and the mutation service agree."""
+        """--watch, or a read-only context: read from Services, so the keys and the mutation
+        service agree."""
         return self.services.read_only
 
     # -- start and stop ---------------------------------------------------------------------
@@ -153,16 +199,13 @@ class FtopsApp(App[None]):
             self.set_keymap(dict(self.services.config.keys))
 
     def on_mount(self) -> None:
-        from ftops_tui.console.screens.dashboard import DashboardScreen, WatchDashboardScreen
+        from ftops_tui.console.terminal_signals import TerminalSignals
 
-        kind = WatchDashboardScreen if self.read_only else DashboardScreen
-        self.dashboard: DashboardScreen = kind(
-            self.state,
-            relay_url=self.services.config.relay.url,
-            registry_uri=self.services.registry.uri_for_display,
-        )
-        self.push_screen(self.dashboard)
-        self._watch_alerts()
+        self.signals = TerminalSignals(self)
+        for watch in self.watches.values():
+            self._watch_alerts(watch)
+        self.push_screen(self._dashboard_of(self.current))
+        self.signals.title(self._title())
         self.set_interval(1.0, self._tick)
         if self._polling:
             # The first poll imports httpx and the registry's first read imports mlflow:
@@ -170,31 +213,57 @@ class FtopsApp(App[None]):
             self.call_after_refresh(self._start_polling)
         self._catch_hangup()
 
-    def _watch_alerts(self) -> None:
+    def _dashboard_of(self, watch: Watch) -> DashboardScreen:
+        """The context's dashboard, made at its first showing and kept (installed) after."""
+        from ftops_tui.console.screens.dashboard import DashboardScreen, WatchDashboardScreen
+
+        if watch.dashboard is None:
+            kind = WatchDashboardScreen if watch.services.read_only else DashboardScreen
+            watch.dashboard = kind(
+                watch.state,
+                relay_url=watch.services.config.relay.url,
+                registry_uri=watch.services.registry.uri_for_display,
+                contexts=tuple(self.watches),
+            )
+            watch.dashboard.elsewhere = self.elsewhere
+            self.install_screen(watch.dashboard, name=f"dashboard:{watch.name}")
+        return watch.dashboard
+
+    def _watch_alerts(self, watch: Watch) -> None:
         from ftops_tui.console.alerting import AlertWatch
-        from ftops_tui.console.terminal_signals import TerminalSignals
         from ftops_tui.sources.alert_log import AlertLog
         from ftops_tui.sources.webhooks import Webhooks
 
-        config = self.services.config
-        audit = self.services.audit
-        self.signals = TerminalSignals(self)
-        self.alerts = AlertWatch(
+        config = watch.services.config
+        audit = watch.services.audit
+        watch.alerts = AlertWatch(
             config.notify,
             AlertLog(audit, config.context) if audit is not None else None,
             self.signals,
             Webhooks(config.notify.urls, config.notify.webhook_timeout_s),
             config.routes,
         )
-        self.signals.title(self.alerts.title)
+
+    def _title(self) -> str:
+        """The window title counts the alerts of every context."""
+        from ftops_tui.console.alerting import title_for
+
+        return title_for(
+            a for w in self.watches.values() if w.alerts for a in w.alerts.active.values()
+        )
 
     def _start_polling(self) -> None:
-        # Beside the first poll, not before it: a busy audit file must not hold up the data.
-        self.run_worker(self.alerts.inherit(), name="open alerts", exit_on_error=False)
-        self.run_worker(self._relay_loop(), name="relay poll", group="poll", exit_on_error=False)
-        self.run_worker(
-            self._registry_loop(), name="registry poll", group="poll", exit_on_error=False
-        )
+        for watch in self.watches.values():
+            assert watch.alerts is not None
+            # Beside the first poll, not before it: a busy audit file must not hold up the data.
+            self.run_worker(watch.alerts.inherit(), name="open alerts", exit_on_error=False)
+            self.run_worker(
+                self._relay_loop(watch), name="relay poll", group="poll", exit_on_error=False
+            )
+            self.run_worker(
+                self._registry_loop(watch), name="registry poll", group="poll",
+                exit_on_error=False,
+            )  # fmt: skip
 
     def _catch_hangup(self) -> None:
         """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""
@@ -212,76 +281,88 @@ class FtopsApp(App[None]):
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.remove_signal_handler(sig)
-        await self.services.relay.aclose()
-        if self.services.metrics_from is not None:
-            await self.services.metrics_from.aclose()
+        for watch in self.watches.values():
+            await watch.services.relay.aclose()
+            if watch.services.metrics_from is not None:
+                await watch.services.metrics_from.aclose()
 
     # -- polling ----------------------------------------------------------------------------
 
-    async def _relay_loop(self) -> None:
-        config = self.services.config
+    async def _relay_loop(self, watch: Watch) -> None:
+        config, state = watch.services.config, watch.state
         while True:
-            if self.state.relay.stopped:
-                self._retry.clear()
-                await self._retry.wait()
+            if state.relay.stopped:
+                watch.retry.clear()
+                await watch.retry.wait()
             # Cleared before the poll, not after: a change made while this poll is in
             # flight asks for another one, which must not be lost.
-            self._wake.clear()
-            sent_at = self.state.clock()
-            was = self.state.relay.problem
+            watch.wake.clear()
+            sent_at = state.clock()
+            was = state.relay.problem
             try:
                 poll = await poll_relay(
-                    self.services.relay,
+                    watch.services.relay,
                     config.routes,
                     window_s=config.poll.window_s,
-                    after_seq=self.state.last_seq,
-                    epoch=self.state.epoch,
-                    metrics_from=self.services.metrics_from,
+                    after_seq=state.last_seq,
+                    epoch=state.epoch,
+                    metrics_from=watch.services.metrics_from,
                 )
             except RelayError as exc:
-                self.state.relay_failed(exc)
+                state.relay_failed(exc)
             except Exception as exc:  # a bug, not a source fault: show it, log it, go on
-                self._unexpected("relay poll", exc)
-                self.state.relay_failed(exc)
+                self._unexpected("relay poll", exc, watch)
+                state.relay_failed(exc)
             else:
-                flagged = self.state.relay_answered(poll, self._wall_clock(), sent_at)
+                flagged = state.relay_answered(poll, self._wall_clock(), sent_at)
                 for seen in flagged:
-                    self._flag(seen)
+                    self._flag(watch, seen)
                 if poll.restarted:
                     self.notify(
                         "the relay's event history started over (it restarted?): its events "
                         "are read again from the start",
-                        title="RESTARTED",
+                        title=self._titled("RESTARTED", watch),
                         severity="warning",
                         timeout=15,
                     )
-                self._observe(poll.events, flagged)
-                self._log_malformed(poll.metrics.values())
-            _log_transition("relay", was, self.state.relay)
-            self._changed()
-            health = self.state.relay
+                self._observe(watch, poll.events, flagged)
+                self._log_malformed(watch, poll.metrics.values())
+            _log_transition(self._source_name("relay", watch), was, state.relay)
+            self._changed(watch)
+            health = state.relay
             delay = retry_delay(config.poll.interval_s, health.failures, health.retry_after)
             # Sleep until the next poll is due, or until a change asks for a fresh look.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                await asyncio.wait_for(watch.wake.wait(), delay)
 
-    def _log_malformed(self, metrics: Iterable[VersionMetrics]) -> None:
+    def _source_name(self, source: str, watch: Watch) -> str:
+        """`relay`, or `relay of staging` when there are contexts (the log's words)."""
+        return f"{source} of {watch.name}" if watch.name else source
+
+    def _titled(self, title: str, watch: Watch) -> str:
+        """A notification's title, naming the context it is about when there are several."""
+        return f"{title} [{watch.name}]" if len(self.watches) > 1 else title
+
+    def _log_malformed(self, watch: Watch, metrics: Iterable[VersionMetrics]) -> None:
         """A version whose figures are not figures: one line in the log when it starts (the
         screen says it for as long as it lasts)."""
         now = {(m.version_tag, m.problem) for m in metrics if not m.usable}
-        for tag, problem in sorted(now - self._malformed):
-            log.warning("relay: the figures of %s are a malformed answer: %s", tag, problem)
-        self._malformed = now
+        for tag, problem in sorted(now - watch.malformed):
+            where = self._source_name("relay", watch)
+            log.warning("%s: the figures of %s are a malformed answer: %s", where, tag, problem)
+        watch.malformed = now
 
     def poll_now(self) -> None:
-        self._wake.set()
+        self.current.wake.set()
 
     def route_read(self, route: Route, sent_at: float | None = None) -> None:
         """A change's read-back goes on screen now; the poll it asks for brings the rest."""
         self.state.route_read(route, sent_at)
         self._changed()
 
-    def _observe(self, events: tuple[Event, ...], flagged: Iterable[SeenEvent] = ()) -> None:
+    def _observe(
+        self, watch: Watch, events: tuple[Event, ...], flagged: Iterable[SeenEvent] = ()
+    ) -> None:
         """Changes this console did not make go into the audit log as `observed` rows (the
         store keeps each once, across restarts and across consoles); each flagged one is an
         `external_change` or `auto_rollback` alert, whose webhook only the console that wrote
@@ -289,8 +370,8 @@ class FtopsApp(App[None]):
         from ftops_tui.domain.alerts import Alert, one_shot_key
         from ftops_tui.sources.audit import AUTO_ROLLBACK_ACTOR
 
-        audit = self.services.audit
-        others = [e for e in events if e.actor != self.services.actor]
+        audit = watch.services.audit
+        others = [e for e in events if e.actor != watch.services.actor]
         shots = [seen.event for seen in flagged]
         if not others and not shots:
             return
@@ -308,52 +389,52 @@ class FtopsApp(App[None]):
                 try:
                     written = await asyncio.to_thread(record)
                 except AuditUnavailable as exc:
-                    if not self._audit_warned:  # once: a read-only bastion should not nag
-                        self._audit_warned = True
+                    if not watch.audit_warned:  # once: a read-only bastion should not nag
+                        watch.audit_warned = True
                         self.notify(
                             f"audit log unavailable: {exc}",
+                            title=self._titled("", watch),
                             severity="error",
                             timeout=15,
                             markup=False,
                         )
+            assert watch.alerts is not None
             for event in shots:
                 key = one_shot_key(event.route_id, event.actor, AUTO_ROLLBACK_ACTOR)
                 detail = f"by {event.actor}" + (f": {event.reason}" if event.reason else "")
                 first = written is None or id(event) in written
-                await self.alerts.one_shot(Alert(key, detail), first, self.state.clock())
+                await watch.alerts.one_shot(Alert(key, detail), first, watch.state.clock())
 
         self.run_worker(run(), name="observed rows", group="observe", exit_on_error=False)
 
-    async def _registry_loop(self) -> None:
-        config = self.services.config
-        prepare = self.services.prepare
+    async def _registry_loop(self, watch: Watch) -> None:
+        config, state = watch.services.config, watch.state
+        prepare = watch.services.prepare
         while prepare is not None:
             try:
                 await in_thread(prepare, name="registry set-up")
                 prepare = None
             except Exception as exc:
-                self._unexpected("registry set-up", exc)
-                self.state.registry_failed(exc)
-                self._changed()
+                self._unexpected("registry set-up", exc, watch)
+                state.registry_failed(exc)
+                self._changed(watch)
                 self._freeze_loaded()
-                await asyncio.sleep(
-                    retry_delay(config.poll.interval_s, self.state.registry.failures)
-                )
+                await asyncio.sleep(retry_delay(config.poll.interval_s, state.registry.failures))
         while True:
-            was = self.state.registry.problem
+            was = state.registry.problem
             try:
-                snapshot = await self.services.registry.fetch()
+                snapshot = await watch.services.registry.fetch()
             except RegistryError as exc:
-                self.state.registry_failed(exc)
+                state.registry_failed(exc)
             except Exception as exc:
-                self._unexpected("registry poll", exc)
-                self.state.registry_failed(exc)
+                self._unexpected("registry poll", exc, watch)
+                state.registry_failed(exc)
             else:
-                self.state.registry_answered(registry_facts(snapshot))
-            _log_transition("registry", was, self.state.registry)
-            self._changed()
+                state.registry_answered(registry_facts(snapshot))
+            _log_transition(self._source_name("registry", watch), was, state.registry)
+            self._changed(watch)
             self._freeze_loaded()
-            failures = self.state.registry.failures
+            failures = state.registry.failures
             await asyncio.sleep(retry_delay(config.poll.registry_interval_s, failures))
 
     def _freeze_loaded(self) -> None:
@@ -369,53 +450,75 @@ class FtopsApp(App[None]):
 
         try:
             await in_thread(traffic.load_stats, name="scipy.special")
-            self.state.stats_loaded = True
+            for watch in self.watches.values():
+                watch.state.stats_loaded = True
         finally:
             collector.freeze_loaded()
-            self._changed()
+            for watch in self.watches.values():
+                self._changed(watch)
 
-    def _flag(self, seen: SeenEvent) -> None:
+    def _flag(self, watch: Watch, seen: SeenEvent) -> None:
         e = seen.event
         self.notify(
             f"{e.route_id} changed by {e.actor}" + (f": {e.reason}" if e.reason else ""),
-            title="⚑ EXTERNAL CHANGE",
+            title=self._titled("⚑ EXTERNAL CHANGE", watch),
             severity="warning",
             timeout=15,
             markup=False,  # the actor and reason are another person's words
         )
 
-    def _unexpected(self, where: str, exc: BaseException) -> None:
-        if self.state.unexpected(where, exc, self._wall_clock()):
+    def _unexpected(self, where: str, exc: BaseException, watch: Watch | None = None) -> None:
+        if (watch or self.current).state.unexpected(where, exc, self._wall_clock()):
             log.error("unexpected error in %s", where, exc_info=exc)
 
-    def _changed(self) -> None:
-        self._judge_alerts()
-        # Posted to the dashboard itself: messages go up the DOM, never down from the App.
-        self.dashboard.post_message(StateChanged())
+    def _changed(self, watch: Watch | None = None) -> None:
+        """A context's state changed: its alerts are judged; its dashboard repaints when it
+        is the one on screen (another repaints when it is shown)."""
+        watch = watch or self.current
+        self._judge_alerts(watch)
+        if watch is self.current and watch.dashboard is not None:
+            # Posted to the dashboard itself: messages go up the DOM, never down from the App.
+            watch.dashboard.post_message(StateChanged())
 
-    def _judge_alerts(self) -> None:
+    def _judge_alerts(self, watch: Watch) -> None:
         """Each raise and clear goes on the events pane and the window title at once; its
         row and its notifications follow in a worker."""
         from ftops_tui.console.state import alert_marker
 
-        now = self.state.clock()
+        alerts, state = watch.alerts, watch.state
+        if alerts is None:
+            return
+        now = state.clock()
         try:
-            changes = self.alerts.judge(self.state, now)
+            changes = alerts.judge(state, now)
         except Exception as exc:  # a bug: said and logged, the console goes on
-            self._unexpected("judging alerts", exc)
+            self._unexpected("judging alerts", exc, watch)
             return
         if not changes:
             return
         for change in changes:
-            self.state.events.append(alert_marker(change, self._wall_clock()))
-        self.signals.title(self.alerts.title)
+            state.events.append(alert_marker(change, self._wall_clock()))
+        self.signals.title(self._title())
         self.run_worker(
-            self.alerts.tell(changes, now), name="alerts", group="alerts", exit_on_error=False
+            alerts.tell(changes, now), name="alerts", group="alerts", exit_on_error=False
         )
 
     def _tick(self) -> None:
-        # Staleness ages count up even while a poll is hanging.
-        self._changed()
+        # Staleness ages count up even while a poll is hanging, in every context.
+        for watch in self.watches.values():
+            self._changed(watch)
+
+    def elsewhere(self) -> tuple[tuple[str, int, bool], ...]:
+        """The other contexts, each with its standing alerts and whether a source of it is
+        failing: for the header, so trouble in staging is seen while production is shown."""
+        found = []
+        for watch in self.watches.values():
+            if watch is not self.current:
+                count = len(watch.alerts.active) if watch.alerts else 0
+                state = watch.state
+                failing = state.relay.problem is not None or state.registry.problem is not None
+                found.append((watch.name, count, failing))
+        return tuple(found)
 
     def notify(
         self,
@@ -451,11 +554,46 @@ class FtopsApp(App[None]):
     # -- intents ----------------------------------------------------------------------------
 
     def action_retry_sources(self) -> None:
-        """Start polling again after a 401, and poll the others now."""
+        """Start polling again after a 401, and poll the others now (the shown context)."""
         self.state.relay.failures = 0
         self.state.registry.failures = 0
-        self._retry.set()
+        self.current.retry.set()
         self.notify("retrying the sources")
+
+    def on_context_asked(self, asked: ContextAsked) -> None:
+        """`c`: the contexts, each with how it is doing; the chosen one is shown at once."""
+        from ftops_tui.console.screens.choose import ChooseVersionScreen
+
+        if len(self.watches) < 2:
+            self.notify("one context only: add contexts: to the config to switch", timeout=8)
+            return
+        if self._mutation is not None and self._mutation.is_running:
+            self.notify("a change is still being applied; wait for its result", severity="warning")
+            return
+        choices = tuple((name, self._context_words(w)) for name, w in self.watches.items())
+        self.push_screen(
+            ChooseVersionScreen("Switch to which context?", choices), self.switch_context
+        )
+
+    def _context_words(self, watch: Watch) -> str:
+        state, now = watch.state, watch.state.clock()
+        parts = [f"relay {state.relay.words(now)}", f"registry {state.registry.words(now)}"]
+        if watch.alerts is not None and watch.alerts.active:
+            parts.append(f"▲ {len(watch.alerts.active)} ALERT(S)")
+        if watch.services.read_only:
+            parts.append("READ-ONLY")
+        if watch is self.current:
+            parts.append("(shown)")
+        return ", ".join(parts)
+
+    def switch_context(self, name: str | None) -> None:
+        """Show context `name`: its dashboard, as of its last poll."""
+        watch = self.watches.get(name or "")
+        if watch is None or watch is self.current:
+            return
+        self.current = watch
+        self.switch_screen(self._dashboard_of(watch))
+        watch.dashboard.post_message(StateChanged())  # type: ignore[union-attr]
 
     def on_change_asked(self, asked: ChangeAsked) -> None:
         from ftops_tui.changes.flow import MutationFlow
@@ -588,10 +726,12 @@ def make_app(
     actor: str = "",
     prepare: Callable[[], None] | None = None,
     metrics_from: PrometheusMetrics | None = None,
+    others: Sequence[Services] = (),
 ) -> FtopsApp:
-    """The one way the CLI, the demo and the tests build the console."""
+    """The one way the CLI, the demo and the tests build the console; `others` are the
+    config's other contexts."""
     services = Services(
         config, relay, registry, actor=actor, audit=audit, read_only=watch, prepare=prepare,
         metrics_from=metrics_from,
     )  # fmt: skip
-    return FtopsApp(services, theme=theme, themes=themes)
+    return FtopsApp(services, theme=theme, themes=themes, others=others)

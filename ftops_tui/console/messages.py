@@ -53,3 +53,7 @@ class AuditAsked(Message):
     def __init__(self, route_id: str | None) -> None:
         super().__init__()
         self.route_id = route_id
+
+
+class ContextAsked(Message):
+    """`c`: the operator wants to switch context."""

@@ -72,6 +72,10 @@ class Header:
     read_only: bool
     stamp: str | None  # UTC time of the last good relay poll
     sources: tuple[SourceLine, ...]
+    context: str = ""  # the context shown ("" without contexts)
+    context_index: int = 0  # its place in the config, which picks its colour
+    #: Each other context with trouble: "staging ▲ 2 ALERTS", "staging relay failing".
+    elsewhere: tuple[str, ...] = ()
 
 
 #: Told of a bug met while building one row: where, and what was raised.
@@ -399,9 +403,18 @@ def event_line(seen: SeenEvent) -> Line:
 # -- header and problems ----------------------------------------------------------------------
 
 
-def header(state: ConsoleState, *, read_only: bool, relay_url: str, registry_uri: str) -> Header:
+def header(
+    state: ConsoleState,
+    *,
+    read_only: bool,
+    relay_url: str,
+    registry_uri: str,
+    contexts: tuple[str, ...] = (),
+    elsewhere: tuple[tuple[str, int, bool], ...] = (),
+) -> Header:
     """Where the data comes from and whether it is fresh: the state word first (a long URI
-    may be cut off), never colour alone."""
+    may be cut off), never colour alone; the context by name, and any other context in
+    trouble (`elsewhere`: name, standing alerts, a source failing)."""
     now = state.clock()
     stamp = None
     if state.last_refresh_wall is not None:
@@ -415,7 +428,16 @@ def header(state: ConsoleState, *, read_only: bool, relay_url: str, registry_uri
     metrics = state.config.metrics
     if metrics.source == "prometheus":
         sources.append(_source("metrics", metrics.prometheus_url, state.prometheus, now, ""))
-    return Header(read_only, stamp, tuple(sources))
+    context = state.config.context
+    index = contexts.index(context) if context in contexts else 0
+    trouble = tuple(
+        f"{safe(name)} ▲ {alerts} ALERT{'S' if alerts != 1 else ''}"
+        if alerts
+        else f"{safe(name)} SOURCE FAILING"
+        for name, alerts, failing in elsewhere
+        if alerts or failing
+    )
+    return Header(read_only, stamp, tuple(sources), safe(context), index, trouble)
 
 
 def _source(name: str, where: str, health: SourceHealth, now: float, key_env: str) -> SourceLine:

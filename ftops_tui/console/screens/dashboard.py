@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,7 +15,13 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from ftops_tui.console import views
-from ftops_tui.console.messages import AuditAsked, ChangeAsked, DialogsClosed, StateChanged
+from ftops_tui.console.messages import (
+    AuditAsked,
+    ChangeAsked,
+    ContextAsked,
+    DialogsClosed,
+    StateChanged,
+)
 from ftops_tui.console.state import EVENTS_LEN, ConsoleState
 from ftops_tui.console.widgets.events_pane import EventsPane
 from ftops_tui.console.widgets.key_bar import KeyBar
@@ -49,6 +55,7 @@ def _bindings(watch: bool) -> list[BindingType]:
         for key, action, label in MUTATIONS
     ]
     keys.append(Binding("a", "audit", "Audit", id="audit"))
+    keys.append(Binding("c", "context", "Context", id="context"))
     return keys
 
 
@@ -64,11 +71,21 @@ class DashboardScreen(Screen[None]):
     ]
     read_only = False
 
-    def __init__(self, state: ConsoleState, *, relay_url: str, registry_uri: str) -> None:
+    def __init__(
+        self,
+        state: ConsoleState,
+        *,
+        relay_url: str,
+        registry_uri: str,
+        contexts: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         self.state = state
         self.relay_url = relay_url
         self.registry_uri = registry_uri
+        self.contexts = contexts  # every context the console watches, in the config's order
+        #: The other contexts in trouble, for the header (the App's `elsewhere`).
+        self.elsewhere: Callable[[], tuple[tuple[str, int, bool], ...]] = tuple
         #: Published after each repaint: what is on screen is the state as of now.
         self.repainted: Signal[None] = Signal(self, "repainted")
 
@@ -129,11 +146,14 @@ class DashboardScreen(Screen[None]):
             events = self.query_one(EventsPane)
             events.events = views.event_lines(state.events, events.events, self._failed)
         with self._pane("header"):
+            elsewhere = self.elsewhere()
             self.query_one(SourceBar).view = views.header(
                 state,
                 read_only=self.read_only,
                 relay_url=self.relay_url,
                 registry_uri=self.registry_uri,
+                contexts=self.contexts,
+                elsewhere=elsewhere,
             )
         self.query_one(ProblemPanel).text = views.problem_text(state)
         self.repainted.publish(None)
@@ -159,9 +179,14 @@ class DashboardScreen(Screen[None]):
     def action_mutate(self, action: str) -> None:
         if self.read_only:
             key = self._key_of(action)
+            config = self.state.config
+            why = (
+                f"context {config.context} is read-only (read_only in the config; --write lifts it)"
+                if config.read_only
+                else "this console was started with --watch"
+            )
             self.notify(
-                f"READ-ONLY: this console was started with --watch, so {key} "
-                f"({KeyAction(action).words}) changes nothing",
+                f"READ-ONLY: {why}, so {key} ({KeyAction(action).words}) changes nothing",
                 title="READ-ONLY",
                 severity="error",
                 markup=False,
@@ -180,6 +205,13 @@ class DashboardScreen(Screen[None]):
 
     def action_audit(self) -> None:
         self.post_message(AuditAsked(self.selected_route()))
+
+    def action_context(self) -> None:
+        self.post_message(ContextAsked())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `c` is in the key bar only where there is another context to switch to.
+        return len(self.contexts) > 1 if action == "context" else True
 
     def selected_route(self) -> str | None:
         return self.query_one(RoutesPane).selected_route

@@ -22,11 +22,21 @@ class SourceBar(Widget):
         view = self.view
         if view is None:
             return text
+        if view.context:
+            # The context in a word and a colour of its own (its place in the config picks
+            # one of the theme's colours), so production never looks like staging.
+            theme = self.app.current_theme
+            colours = [theme.accent, theme.secondary, theme.success, theme.primary]
+            colour = colours[view.context_index % len(colours)] or theme.primary
+            text.append(f" CONTEXT {visible(view.context)} ", style=f"bold reverse {colour}")
+            text.append(" ")
         if view.read_only:
             text.append(" READ-ONLY ", style="reverse bold")
             text.append(" ")
         if view.stamp is not None:
             text.append(f"{view.stamp} ", style="bold")
+        if view.elsewhere:
+            text.append("▲ " + " · ".join(visible(e) for e in view.elsewhere) + " ", style="bold")
         for i, source in enumerate(view.sources):
             if i:
                 text.append("\n")
