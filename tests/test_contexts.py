@@ -99,6 +99,11 @@ async def test_every_context_is_watched_and_c_shows_another_at_once(
         finally:
             production.state.faults.update({"mode": "none"})
         await until(app, lambda: "SOURCE FAILING" not in header(app), what="it recovering")
+        # C: every context's routes at once, each marked by its context.
+        await pilot.press("C")
+        await until(app, lambda: "production · prod-production" in routes(app), what="every route")
+        await pilot.press("C")
+        await until(app, lambda: "prod-production" not in routes(app), what="this one's only")
         await pilot.press("c")
         await until(app, lambda: isinstance(app.screen, ChooseVersionScreen), what="the choice")
         await pilot.press("down", "enter")
@@ -118,6 +123,13 @@ async def test_every_context_is_watched_and_c_shows_another_at_once(
         await pilot.press("enter")  # the first: staging
         await until(app, lambda: "bot-production" in routes(app), what="staging again")
         assert app.current.name == "staging" and "CONTEXT staging" in header(app)
+        # c on another context's route goes straight there, that route selected.
+        await pilot.press("C")
+        await until(app, lambda: "production · prod-production" in routes(app), what="every route")
+        await pilot.press("down", "c")
+        await until(app, lambda: app.current is watched, what="production, at once")
+        pane = app.screen.query_one(RoutesPane)
+        assert pane.selected_route == "prod-production"
     audit.close()
 
 

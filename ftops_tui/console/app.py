@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
@@ -226,6 +227,7 @@ class FtopsApp(App[None]):
                 contexts=tuple(self.watches),
             )
             watch.dashboard.elsewhere = self.elsewhere
+            watch.dashboard.other_states = partial(self._other_states, watch)
             self.install_screen(watch.dashboard, name=f"dashboard:{watch.name}")
         return watch.dashboard
 
@@ -508,6 +510,9 @@ class FtopsApp(App[None]):
         for watch in self.watches.values():
             self._changed(watch)
 
+    def _other_states(self, shown: Watch) -> tuple[tuple[str, ConsoleState], ...]:
+        return tuple((w.name, w.state) for w in self.watches.values() if w is not shown)
+
     def elsewhere(self) -> tuple[tuple[str, int, bool], ...]:
         """The other contexts, each with its standing alerts and whether a source of it is
         failing: for the header, so trouble in staging is seen while production is shown."""
@@ -570,6 +575,9 @@ class FtopsApp(App[None]):
         if self._mutation is not None and self._mutation.is_running:
             self.notify("a change is still being applied; wait for its result", severity="warning")
             return
+        if asked.context is not None:  # another context's route, selected in the routes pane
+            self.switch_context(asked.context, asked.route_id)
+            return
         choices = tuple((name, self._context_words(w)) for name, w in self.watches.items())
         self.push_screen(
             ChooseVersionScreen("Switch to which context?", choices), self.switch_context
@@ -586,14 +594,27 @@ class FtopsApp(App[None]):
             parts.append("(shown)")
         return ", ".join(parts)
 
-    def switch_context(self, name: str | None) -> None:
-        """Show context `name`: its dashboard, as of its last poll."""
+    def switch_context(self, name: str | None, route_id: str | None = None) -> None:
+        """Show context `name`: its dashboard, as of its last poll (with `route_id`
+        selected, when given)."""
+        from ftops_tui.console.widgets.routes_pane import RoutesPane
+
         watch = self.watches.get(name or "")
         if watch is None or watch is self.current:
             return
         self.current = watch
-        self.switch_screen(self._dashboard_of(watch))
-        watch.dashboard.post_message(StateChanged())  # type: ignore[union-attr]
+        dashboard = self._dashboard_of(watch)
+        self.switch_screen(dashboard)
+
+        def select() -> None:
+            if route_id is not None:
+                dashboard.query_one(RoutesPane).select(route_id)
+
+        if not dashboard.is_mounted:  # its first showing: it paints when mounted
+            self.call_after_refresh(select)
+            return
+        dashboard.repaint()
+        select()
 
     def on_change_asked(self, asked: ChangeAsked) -> None:
         from ftops_tui.changes.flow import MutationFlow

@@ -56,4 +56,10 @@ class AuditAsked(Message):
 
 
 class ContextAsked(Message):
-    """`c`: the operator wants to switch context."""
+    """`c`: the operator wants to switch context; to `context` at once (with its `route_id`
+    selected) when another context's route is selected in the routes pane."""
+
+    def __init__(self, context: str | None = None, route_id: str | None = None) -> None:
+        super().__init__()
+        self.context = context
+        self.route_id = route_id

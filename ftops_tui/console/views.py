@@ -104,16 +104,26 @@ def _row_or_error(
 ROUTE_COLUMNS = 6
 
 
-def route_rows(views: Sequence[RouteView], on_error: OnError = _quiet) -> tuple[TableRow, ...]:
+def route_rows(
+    views: Sequence[RouteView],
+    on_error: OnError = _quiet,
+    *,
+    context: str = "",
+    key: Callable[[str], str] = str,
+) -> tuple[TableRow, ...]:
+    """One row per route; another context's (`context`) name that context in the route cell
+    and are keyed by `key` (the routes pane keeps them apart from the shown context's)."""
+
     def cells(view: RouteView) -> tuple[Cell, ...]:
         route = view.route
+        name = f"{safe(context)} · {safe(route.route_id)}" if context else safe(route.route_id)
         return (
             Cell("INVALID", ALERT_STYLE)
             if view.invalid
             else Cell("▲ ALERT", ALERT_STYLE)
             if view.alerting
             else Cell(""),
-            Cell(safe(route.route_id)),
+            Cell(name),
             Cell(weight_bar(route.route_rules, BAR_WIDTH)),
             Cell(split_text(route.route_rules)),
             Cell(str(route.revision)),
@@ -121,7 +131,8 @@ def route_rows(views: Sequence[RouteView], on_error: OnError = _quiet) -> tuple[
         )
 
     return tuple(
-        _row_or_error(v.route.route_id, ROUTE_COLUMNS, partial(cells, v), on_error) for v in views
+        _row_or_error(key(v.route.route_id), ROUTE_COLUMNS, partial(cells, v), on_error)
+        for v in views
     )
 
 

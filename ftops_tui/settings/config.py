@@ -57,7 +57,7 @@ TRACKING_URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql"
 # passes such URIs straight to it.
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql")
 #: Every action a key can be bound to: the mutation keys, then the others.
-KEY_ACTIONS = (*(str(a) for a in KeyAction), "audit", "context", "help", "quit")
+KEY_ACTIONS = (*(str(a) for a in KeyAction), "audit", "context", "all_contexts", "help", "quit")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,7 +27,7 @@ from ftops_tui.console.state import EVENTS_LEN, ConsoleState
 from ftops_tui.console.widgets.events_pane import EventsPane
 from ftops_tui.console.widgets.key_bar import KeyBar
 from ftops_tui.console.widgets.problem_panel import ProblemPanel
-from ftops_tui.console.widgets.routes_pane import RoutesPane
+from ftops_tui.console.widgets.routes_pane import RoutesPane, foreign_key
 from ftops_tui.console.widgets.source_bar import SourceBar
 from ftops_tui.console.widgets.table import Table
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
@@ -56,6 +57,7 @@ def _bindings(watch: bool) -> list[BindingType]:
     ]
     keys.append(Binding("a", "audit", "Audit", id="audit"))
     keys.append(Binding("c", "context", "Context", id="context"))
+    keys.append(Binding("C", "all_contexts", "All contexts", id="all_contexts", show=False))
     return keys
 
 
@@ -86,6 +88,9 @@ class DashboardScreen(Screen[None]):
         self.contexts = contexts  # every context the console watches, in the config's order
         #: The other contexts in trouble, for the header (the App's `elsewhere`).
         self.elsewhere: Callable[[], tuple[tuple[str, int, bool], ...]] = tuple
+        #: The other contexts' states, for the routes of every context (the App's).
+        self.other_states: Callable[[], tuple[tuple[str, ConsoleState], ...]] = tuple
+        self.all_contexts = False  # `C`: the routes pane shows every context's routes
         #: Published after each repaint: what is on screen is the state as of now.
         self.repainted: Signal[None] = Signal(self, "repainted")
 
@@ -128,7 +133,12 @@ class DashboardScreen(Screen[None]):
         routes = self.query_one(RoutesPane)
         selected = None
         with self._pane("routes"):
-            routes.content = views.route_rows(state.views(), self._failed)
+            rows = views.route_rows(state.views(), self._failed)
+            if self.all_contexts:
+                for name, other in self.other_states():
+                    key = partial(foreign_key, name)
+                    rows += views.route_rows(other.views(), self._failed, context=name, key=key)
+            routes.content = rows
         with self._pane("versions"):
             selected = state.view_of(routes.selected_route)
             versions = self.query_one(VersionsPane)
@@ -207,11 +217,20 @@ class DashboardScreen(Screen[None]):
         self.post_message(AuditAsked(self.selected_route()))
 
     def action_context(self) -> None:
-        self.post_message(ContextAsked())
+        elsewhere = self.query_one(RoutesPane).selected_elsewhere
+        self.post_message(ContextAsked(*elsewhere) if elsewhere else ContextAsked())
+
+    def action_all_contexts(self) -> None:
+        self.all_contexts = not self.all_contexts
+        routes = self.query_one(RoutesPane)
+        routes.border_title = (
+            "routes of every context (C: this one's)" if self.all_contexts else "routes"
+        )
+        self.repaint()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # `c` is in the key bar only where there is another context to switch to.
-        return len(self.contexts) > 1 if action == "context" else True
+        # `c` and `C` answer only where there is another context.
+        return len(self.contexts) > 1 if action in ("context", "all_contexts") else True
 
     def selected_route(self) -> str | None:
         return self.query_one(RoutesPane).selected_route

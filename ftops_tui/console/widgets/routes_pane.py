@@ -25,4 +25,28 @@ class RoutesPane(Table):
 
     @property
     def selected_route(self) -> str | None:
-        return self.selected_key
+        """The selected route of the shown context (None on another context's row)."""
+        key = self.selected_key
+        return None if key is None or foreign_route(key) else key
+
+    @property
+    def selected_elsewhere(self) -> tuple[str, str] | None:
+        """(context, route id) when the selected row is another context's."""
+        key = self.selected_key
+        return foreign_route(key) if key is not None else None
+
+
+#: Another context's rows (the routes of every context at once) are keyed apart from the
+#: shown context's, whose keys are its route ids.
+FOREIGN = "\x00"
+
+
+def foreign_key(context: str, route_id: str) -> str:
+    return f"{FOREIGN}{context}{FOREIGN}{route_id}"
+
+
+def foreign_route(key: str) -> tuple[str, str] | None:
+    if not key.startswith(FOREIGN):
+        return None
+    context, _, route_id = key[1:].partition(FOREIGN)
+    return context, route_id

@@ -285,6 +285,11 @@ class Table(ScrollView, can_focus=True):
     def action_cursor_up(self) -> None:
         self.move_cursor(self._cursor - 1)
 
+    def select(self, key: str) -> None:
+        """Put the cursor on the row `key`, when there is one."""
+        if key in self._index:
+            self.move_cursor(self._index[key])
+
     def action_cursor_down(self) -> None:
         self.move_cursor(self._cursor + 1)
 
