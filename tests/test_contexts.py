@@ -126,7 +126,11 @@ async def test_every_context_is_watched_and_c_shows_another_at_once(
         # c on another context's route goes straight there, that route selected.
         await pilot.press("C")
         await until(app, lambda: "production · prod-production" in routes(app), what="every route")
-        await pilot.press("down", "c")
+        pane = app.screen.query_one(RoutesPane)
+        await until(app, lambda: pane.has_focus, what="the routes pane focused")
+        await pilot.press("down")
+        await until(app, lambda: pane.selected_elsewhere is not None, what="production's row")
+        await pilot.press("c")
         await until(app, lambda: app.current is watched, what="production, at once")
         pane = app.screen.query_one(RoutesPane)
         assert pane.selected_route == "prod-production"

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -365,3 +366,54 @@ def test_auto_rollback_judges_on_enough_traffic_and_more_than_chance() -> None:
     assert reason(10, 1) is None  # 10 % of 10 requests: too few to judge
     assert reason(78, 4) is None  # 5.1 %, as a true 4 % often shows: not more than chance
     assert reason(200, 30) == "error_rate 0.150 > 0.05 on 200 requests (p=8.7e-08)"
+
+
+async def test_a_patch_sets_the_health_check_in_the_contracts_order_and_records_its_event() -> None:
+    settings = RelaySettings(api_key=RELAY_KEY, scenario=scenario_from_dict(world("hc")))
+    with RelayServer(settings) as server, httpx.Client(headers=HEADERS, timeout=10) as http:
+        route = http.get(f"{server.url}/routes/traffic/hc-production").json()
+        patch = f"{server.url}/routes/traffic"
+
+        def send(body: dict[str, Any]) -> httpx.Response:
+            return http.patch(patch, json={"route_id": "hc-production", **body})
+
+        # 404, then 422, then 409 (relay-api.md's order), each changing nothing.
+        missing = http.patch(patch, json={"route_id": "nope", "health_check": {"bogus": 1}})
+        assert missing.status_code == 404
+        assert send({"health_check": {"error_rate_threshold": 0}}).status_code == 422
+        assert send({"health_check": {"latency_p99_threshold_ms": -5}}).status_code == 422
+        unknown = send({"health_check": {"auto_rollbak": True}})
+        assert unknown.status_code == 422 and "auto_rollbak" in unknown.json()["error"]["message"]
+        stale = {"health_check": {"auto_rollback": True}, "expected_revision": 99}
+        assert send(stale).status_code == 409
+        done = send(
+            {"health_check": {"enabled": True, "auto_rollback": True, "error_rate_threshold": 0.1},
+             "expected_revision": route["revision"], "actor": "ops@x", "reason": "net"}
+        )  # fmt: skip
+        assert done.status_code == 200, done.text
+        after = done.json()
+        assert after["revision"] == route["revision"] + 1
+        assert after["route_rules"] == route["route_rules"]  # weights untouched
+        assert after["health_check"] == {
+            "enabled": True, "error_rate_threshold": 0.1,
+            "latency_p99_threshold_ms": 3000.0, "auto_rollback": True,
+        }  # fmt: skip
+        events = http.get(f"{server.url}/events").json()["events"]
+        registered = [e for e in events if e["kind"] == "version_registered"]
+        assert registered and registered[0]["route_id"] is None
+        assert registered[0]["after"]["version_tag"] == "hc-v1"
+        changed = events[-1]
+        assert changed["kind"] == "health_check_changed" and changed["actor"] == "ops@x"
+        assert changed["revision"] == after["revision"]
+        assert changed["before"]["auto_rollback"] is False
+        assert changed["after"]["auto_rollback"] is True
+        # The client reads both v1.1 kinds: a route-less event, and objects for rules.
+        async with RelayClient(server.url, api_key=RELAY_KEY) as client:
+            page = await client.events(after_seq=0)
+        kinds = {e.kind: e for e in page.events}  # the last of each kind
+        assert kinds["version_registered"].route_id == ""
+        assert kinds["version_registered"].after_value("version_tag") == "hc-v2"
+        health = kinds["health_check_changed"]
+        assert health.before == () and health.after == ()
+        assert ("auto_rollback", False, True) in health.changed_fields()
+        assert ("error_rate_threshold", 0.2, 0.1) in health.changed_fields()

@@ -48,8 +48,10 @@ def test_a_breaching_canary_marks_its_route_and_says_why() -> None:
     (row,) = views.route_rows(state.views())
     assert row.cells[0] == views.Cell("▲ ALERT", views.ALERT_STYLE)
     view = state.view_of("bot")
-    (line,) = views.verdict_lines(view)
+    line, health = views.verdict_lines(view)
     assert "v2: BREACH error_rate 40.0% > 5.0%" in "".join(p.text for p in line.pieces)
+    # The relay's own safety net, as the relay has it, under the verdicts.
+    assert "".join(p.text for p in health.pieces) == "relay health check: off"
     v1, v2 = views.version_rows(state, view)
     assert texts(v1)[0] == "v1 (stable)" and texts(v2)[2] == "▲ BREACH"
 
@@ -123,3 +125,24 @@ def test_the_header_never_shows_a_urls_password() -> None:
         registry_uri="http://127.0.0.1:5000",
     )
     assert "PW-sentinel" not in repr(header) and "http://***@relay:8787/v1" in repr(header)
+
+
+def test_events_of_objects_say_what_changed_and_a_registered_version_is_not_news() -> None:
+    from ftops_tui.console.state import SeenEvent
+
+    before = '{"auto_rollback":false,"enabled":false,"error_rate_threshold":0.2}'
+    after = '{"auto_rollback":true,"enabled":true,"error_rate_threshold":0.2}'
+    health = Event(3, "2026-12-03T07:00:00Z", "bot", "ops@x", "health_check_changed", (), (),
+                   "net", 4, before_object=before, after_object=after)  # fmt: skip
+    line = views.event_line(SeenEvent(health, external=True))
+    said = "".join(p.text for p in line.pieces)
+    assert "bot health_check_changed by ops@x: auto_rollback False→True, enabled False→True" in said
+    registered = Event(4, "2026-12-03T07:01:00Z", "", "api", "version_registered", (), (),
+                       after_object='{"version_tag":"bot-v3"}')  # fmt: skip
+    said = "".join(p.text for p in views.event_line(SeenEvent(registered, False)).pieces)
+    assert "version_registered by api: bot-v3 registered" in said
+    # After the first poll, another's change is news; a version registered (no route) is not.
+    state = fed()
+    poll = RelayPoll(state.routes, dict(state.metrics), (health, registered), 4)
+    flagged = state.relay_answered(poll, 0)
+    assert [s.event.kind for s in flagged] == ["health_check_changed"]

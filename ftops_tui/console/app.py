@@ -607,8 +607,10 @@ class FtopsApp(App[None]):
         self.switch_screen(dashboard)
 
         def select() -> None:
+            routes = dashboard.query_one(RoutesPane)
+            routes.focus()  # a context is entered at its routes
             if route_id is not None:
-                dashboard.query_one(RoutesPane).select(route_id)
+                routes.select(route_id)
 
         if not dashboard.is_mounted:  # its first showing: it paints when mounted
             self.call_after_refresh(select)

@@ -217,8 +217,10 @@ class ConsoleState:
             if event.before:
                 rules = self.rule_history.setdefault(event.route_id, deque(maxlen=RULE_HISTORY_LEN))
                 rules.append(event.before)
-            # History from before this console started is context, not news.
-            seen = SeenEvent(event, external=not first and not self._was_own(event))
+            # History from before this console started is context, not news; a version
+            # registered (no route) changes no traffic.
+            news = not first and bool(event.route_id) and not self._was_own(event)
+            seen = SeenEvent(event, external=news)
             self.events.append(seen)
             if seen.external:
                 flagged.append(seen)

@@ -258,7 +258,11 @@ def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
         else:
             detail = v.verdict.detail or "within thresholds"
             lines.append(_line(f"{tag}: healthy — {detail}"))
-    return tuple(lines) or (_line("no canary on this route"),)
+    if not lines:
+        lines.append(_line("no canary on this route"))
+    # The relay's own safety net, as the relay says it is set (`h` changes it).
+    lines.append(_line(f"relay health check: {view.route.health_check.words}", "dim"))
+    return tuple(lines)
 
 
 def _line(text: str, style: str = "") -> Line:
@@ -400,6 +404,13 @@ def event_line(seen: SeenEvent) -> Line:
         for tag in dict.fromkeys([*before, *after])
         if before.get(tag, 0) != after.get(tag, 0) or not before
     ]
+    if e.kind == "version_registered":
+        changes = [f"{safe(str(e.after_value('version_tag') or '?'))} registered"]
+    elif e.before_object or e.after_object:  # a health_check_changed, or a kind not known
+        changes = [
+            f"{safe(str(field))} {safe(str(was), 40)}→{safe(str(now), 40)}"
+            for field, was, now in e.changed_fields()
+        ]
     stamp = safe(e.time[11:19] if len(e.time) >= 19 else e.time)
     what = f"{stamp} #{e.seq} {safe(e.route_id)} {safe(e.kind)} by {safe(e.actor)}"
     pieces = [

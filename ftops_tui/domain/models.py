@@ -6,6 +6,7 @@ rules, the sources and the UI can share them without knowing where they came fro
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,26 @@ class HealthCheck:
     error_rate_threshold: float = 0.05
     latency_p99_threshold_ms: float = 3000.0
     auto_rollback: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "error_rate_threshold": self.error_rate_threshold,
+            "latency_p99_threshold_ms": self.latency_p99_threshold_ms,
+            "auto_rollback": self.auto_rollback,
+        }
+
+    @property
+    def words(self) -> str:
+        """As the console shows it: `auto-rollback ON above 20.0% errors or p99 3000ms`."""
+        limits = (
+            f"{self.error_rate_threshold:.1%} errors or p99 {self.latency_p99_threshold_ms:.0f}ms"
+        )
+        if self.enabled and self.auto_rollback:
+            return f"auto-rollback ON above {limits}"
+        if self.enabled:
+            return f"checked (no auto-rollback) above {limits}"
+        return "off"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HealthCheck:
@@ -172,6 +193,24 @@ class Event:
     # The route's revision after the change, when the relay says it (relay-api.md's Event has
     # no such field; the reference relay sends it, and an observed audit row keeps it).
     revision: int | None = None
+    # relay-api.md v1.1: an Event whose `before`/`after` are objects, not rules (a
+    # `health_check_changed` holds health checks, a `version_registered` the Version), keeps
+    # them as JSON text with sorted keys; its `before`/`after` rules are then empty.
+    before_object: str = ""
+    after_object: str = ""
+
+    def changed_fields(self) -> tuple[tuple[str, object, object], ...]:
+        """(field, before, after) of each field an object Event changed, in key order."""
+        before = json.loads(self.before_object) if self.before_object else {}
+        after = json.loads(self.after_object) if self.after_object else {}
+        keys = sorted(set(before) | set(after))
+        return tuple(
+            (k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)
+        )
+
+    def after_value(self, field: str) -> object:
+        """A field of the object `after` (a registered Version's `version_tag`), or None."""
+        return json.loads(self.after_object).get(field) if self.after_object else None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ ApiError carrying the status and code of relay-api.md's error table.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,10 @@ class ApiError(Exception):
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_text(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _invalid(message: str) -> ApiError:
@@ -81,12 +86,7 @@ def route_json(route: Route) -> dict[str, Any]:
             "cookie_name": route.sticky_sessions.cookie_name,
             "ttl_seconds": route.sticky_sessions.ttl_seconds,
         },
-        "health_check": {
-            "enabled": route.health_check.enabled,
-            "error_rate_threshold": route.health_check.error_rate_threshold,
-            "latency_p99_threshold_ms": route.health_check.latency_p99_threshold_ms,
-            "auto_rollback": route.health_check.auto_rollback,
-        },
+        "health_check": route.health_check.to_json(),
         "revision": route.revision,
         "updated_at": route.updated_at,
         "updated_by": route.updated_by,
@@ -107,17 +107,47 @@ def version_json(version: Version) -> dict[str, Any]:
 
 
 def event_json(event: Event) -> dict[str, Any]:
+    def side(rules: Rules, obj: str) -> Any:
+        return json.loads(obj) if obj else rules_to_json(rules)
+
     return {
         "seq": event.seq,
         "time": event.time,
-        "route_id": event.route_id,
+        "route_id": event.route_id or None,  # version_registered: no route
         "actor": event.actor,
         "kind": event.kind,
-        "before": rules_to_json(event.before),
-        "after": rules_to_json(event.after),
+        "before": side(event.before, event.before_object),
+        "after": side(event.after, event.after_object),
         "reason": event.reason,
         "revision": event.revision,
     }
+
+
+#: relay-api.md's HealthCheck fields, and the range each must be in (v1.1: a PATCH may set any
+#: subset; 422 when one is out of range or unknown).
+HEALTH_FIELDS = ("enabled", "error_rate_threshold", "latency_p99_threshold_ms", "auto_rollback")
+
+
+def patched_health(current: HealthCheck, data: object) -> HealthCheck:
+    if not isinstance(data, Mapping):
+        raise _invalid("health_check must be an object")
+    unknown = sorted(set(data) - set(HEALTH_FIELDS))
+    if unknown:
+        raise _invalid(f"health_check has unknown fields: {', '.join(map(str, unknown))}")
+    for flag in ("enabled", "auto_rollback"):
+        if flag in data and not isinstance(data[flag], bool):
+            raise _invalid(f"health_check.{flag} must be true or false")
+    for number in ("error_rate_threshold", "latency_p99_threshold_ms"):
+        value = data.get(number)
+        if number in data and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise _invalid(f"health_check.{number} must be a number")
+    rate = data.get("error_rate_threshold", current.error_rate_threshold)
+    p99 = data.get("latency_p99_threshold_ms", current.latency_p99_threshold_ms)
+    if not 0 < rate <= 1:
+        raise _invalid("health_check.error_rate_threshold must be in (0, 1]")
+    if not p99 > 0:
+        raise _invalid("health_check.latency_p99_threshold_ms must be > 0")
+    return replace(current, **{k: data[k] for k in HEALTH_FIELDS if k in data})
 
 
 @dataclass
@@ -157,6 +187,11 @@ class RelayStore:
             created_at=now_iso(),
         )
         self.versions[tag] = version
+        # relay-api.md v1.1: no route, and the Version as `after`.
+        self._record(
+            "", "api", "version_registered", (), (), "", revision=None,
+            objects=("", _json_text(version_json(version))),
+        )  # fmt: skip
         return version
 
     # -- routes --------------------------------------------------------------------------
@@ -204,11 +239,20 @@ class RelayStore:
         return route
 
     def patch_route(self, body: object) -> Route:
-        """Checked in the contract's order: 404 unknown route, 422 invalid, 409 stale."""
+        """Checked in the contract's order: 404 unknown route, 422 invalid, 409 stale. A
+        PATCH may carry `route_rules`, `health_check` (any subset of its fields), or both
+        (relay-api.md v1.1): one revision, one Event for each part that changed."""
         if not isinstance(body, Mapping):
             raise _invalid("body must be a JSON object")
         route = self.get_route(_require(body, "route_id", str, "patch"))
-        rules = self._checked_rules(body.get("route_rules"))
+        if "health_check" not in body and "route_rules" not in body:
+            raise _invalid("a patch needs route_rules, health_check or both")
+        rules = self._checked_rules(body["route_rules"]) if "route_rules" in body else None
+        health = (
+            patched_health(route.health_check, body["health_check"])
+            if "health_check" in body
+            else None
+        )
         expected = body.get("expected_revision")
         if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
             raise _invalid("expected_revision must be an integer")
@@ -219,14 +263,32 @@ class RelayStore:
                 f"route {route.route_id} is at revision {route.revision}, not {expected} "
                 f"(last changed by {route.updated_by})",
             )
-        actor = body.get("actor")
-        reason = body.get("reason")
-        return self.apply_rules(
-            route.route_id,
-            rules,
-            actor=actor if isinstance(actor, str) and actor else "api",
-            reason=reason if isinstance(reason, str) else "",
+        given, said = body.get("actor"), body.get("reason")
+        actor = given if isinstance(given, str) and given else "api"
+        reason = said if isinstance(said, str) else ""
+        if health is None:
+            assert rules is not None
+            return self.apply_rules(route.route_id, rules, actor=actor, reason=reason)
+        updated = replace(
+            route,
+            route_rules=route.route_rules if rules is None else tuple(rules),
+            health_check=health,
+            revision=route.revision + 1,
+            updated_at=now_iso(),
+            updated_by=actor,
         )
+        self.routes[route.route_id] = updated
+        if rules is not None:
+            self._record(
+                route.route_id, actor, "weights_changed", route.route_rules,
+                updated.route_rules, reason, revision=updated.revision,
+            )  # fmt: skip
+        self._record(
+            route.route_id, actor, "health_check_changed", (), (), reason,
+            revision=updated.revision,
+            objects=(_json_text(route.health_check.to_json()), _json_text(health.to_json())),
+        )  # fmt: skip
+        return updated
 
     def apply_rules(
         self, route_id: str, rules: Sequence[Rule], *, actor: str, reason: str
@@ -263,11 +325,24 @@ class RelayStore:
         after: Rules,
         reason: str,
         *,
-        revision: int,
+        revision: int | None,
+        objects: tuple[str, str] = ("", ""),
     ) -> None:
         self.last_seq += 1
         self.events.append(
-            Event(self.last_seq, now_iso(), route_id, actor, kind, before, after, reason, revision)
+            Event(
+                self.last_seq,
+                now_iso(),
+                route_id,
+                actor,
+                kind,
+                before,
+                after,
+                reason,
+                revision,
+                before_object=objects[0],
+                after_object=objects[1],
+            )
         )
 
     def events_after(self, after_seq: int) -> list[Event]:

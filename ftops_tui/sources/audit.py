@@ -453,8 +453,9 @@ class AuditStore:
                 "action": action,
                 "actor": event.actor,
                 "route_id": event.route_id,
-                "before_json": _to_json(event.before),
-                "after_json": _to_json(event.after),
+                # An Event of objects (a health check, a Version) keeps them as they came.
+                "before_json": event.before_object or _to_json(event.before),
+                "after_json": event.after_object or _to_json(event.after),
                 "revision": event.revision,
                 "reason": event.reason,
                 "event_time": _event_ts(event.time),

@@ -6,6 +6,7 @@ is an error the console can show, never a crash deep in the UI.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -170,19 +171,31 @@ def parse_metrics_batch(data: object) -> list[VersionMetrics]:
 
 
 def parse_event(data: object) -> Event:
+    """An Event; relay-api.md v1.1's kinds too: `version_registered` has no route
+    (route_id null) and, like `health_check_changed`, objects for `before`/`after`."""
     obj = _obj(data, "event")
     seq = _field(obj, "seq", int, "event")
     where = f"event {seq}"
+    route_id = "" if obj.get("route_id") is None else _field(obj, "route_id", str, where)
+    sides: dict[str, tuple[Rules, str]] = {}
+    for side in ("before", "after"):
+        value = obj.get(side)
+        if isinstance(value, Mapping):
+            sides[side] = ((), json.dumps(value, sort_keys=True, separators=(",", ":")))
+        else:
+            sides[side] = (parse_rules(value or [], f"{where}.{side}"), "")
     return Event(
         seq=seq,
         time=str(obj.get("time") or ""),
-        route_id=_field(obj, "route_id", str, where),
+        route_id=route_id,
         actor=str(obj.get("actor") or ""),
         kind=str(obj.get("kind") or ""),
-        before=parse_rules(obj.get("before") or [], f"{where}.before"),
-        after=parse_rules(obj.get("after") or [], f"{where}.after"),
+        before=sides["before"][0],
+        after=sides["after"][0],
         reason=str(obj.get("reason") or ""),
         revision=None if obj.get("revision") is None else _field(obj, "revision", int, where),
+        before_object=sides["before"][1],
+        after_object=sides["after"][1],
     )
 
 
