@@ -509,3 +509,42 @@ def test_a_route_invalid_on_the_relay_is_not_changed_by_a_runbook(
         assert "route bot is INVALID on the relay (weights must sum to 100, got 120)" in err
     assert not any(r.startswith("PATCH") for r in spoilt.requests)
     assert not audit.exists()
+
+
+# ------------------------------------------------------------------------------- set-health
+
+
+def test_set_health_changes_the_relays_health_check_through_audited_rows(
+    setup: tuple[Cli, Path], admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, audit = setup
+    route = new_route(admin)
+    assert cli("set-health", route, "--reason", "r", "--yes") == 2  # nothing to change said
+    assert "say what to change" in capsys.readouterr().err
+    assert cli("set-health", route, "--error-rate", "0", "--reason", "r", "--yes") == 2
+    assert cli("set-health", route, "--auto-rollback", "on", "--reason", "r", "--dry-run") == 0
+    assert "health check off -> auto-rollback ON" in capsys.readouterr().out
+    assert read_route(admin, route)["health_check"]["auto_rollback"] is False  # a dry run
+    argv = ("set-health", route, "--auto-rollback", "on", "--error-rate", "0.1", "--p99-ms",
+            "2000", "--reason", "safety net", "--yes", "--json")  # fmt: skip
+    assert cli(*argv) == 0
+    body = json.loads(capsys.readouterr().out)
+    want = {"enabled": True, "error_rate_threshold": 0.1,
+            "latency_p99_threshold_ms": 2000.0, "auto_rollback": True}  # fmt: skip
+    assert (body["action"], body["status"], body["revision"], body["after"]) == (
+        "health_check", "applied", 2, want,
+    )  # fmt: skip
+    assert body["before"]["auto_rollback"] is False
+    assert read_route(admin, route)["health_check"] == want
+    outcome, intent = AuditStore(audit).rows(route)[:2]
+    assert (intent["kind"], intent["action"], intent["expected_revision"]) == (
+        "intent", "health_check", 1,
+    )  # fmt: skip
+    assert json.loads(intent["after_json"]) == want and intent["reason"] == "safety net"
+    assert (outcome["status"], outcome["revision"]) == ("applied", 2)
+    assert json.loads(outcome["after_json"]) == want
+    # Undo never takes a health-check change for a weights change to revert.
+    assert AuditStore(audit).last_change(route, actor_identity(ENV)) is None
+    # Asking for what it already has sends nothing.
+    assert cli(*argv) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "unchanged"

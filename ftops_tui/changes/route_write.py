@@ -1,5 +1,5 @@
-"""Sending a route's new rules, and finding out what became of them: the `send` of a weights
-change's audited step.
+"""Sending a route's new rules (or its new health check), and finding out what became of
+them: the `send` of a route change's audited step.
 
 The PATCH is guarded by `expected_revision` and never retried. When its answer is lost, one
 GET decides what is known, and no more: whatever cannot be confirmed is `unverified`, never a
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ftops_tui.changes.audited import Result
-from ftops_tui.domain.models import Route, weights_text
+from ftops_tui.domain.models import HealthCheck, Route, weights_text
 from ftops_tui.domain.proposals import Proposal, same_rules
 from ftops_tui.domain.vocabulary import Status
 from ftops_tui.sources.relay_client import RelayClient
@@ -27,23 +27,10 @@ from ftops_tui.sources.relay_errors import (
 )
 
 
-def describe(route: Route) -> str:
+def describe(route: Route, health: bool = False) -> str:
     who = route.updated_by or "an unknown actor"
-    return f"revision {route.revision} (by {who}): {weights_text(route.route_rules)}"
-
-
-def _read_back(
-    status: Status, message: str, route: Route, read_at: float, error: str = ""
-) -> Result:
-    return Result(
-        status,
-        message,
-        after=route.route_rules,
-        revision=route.revision,
-        error=error,
-        route=route,
-        read_at=read_at,
-    )
+    what = f"health check {route.health_check.words}" if health else weights_text(route.route_rules)
+    return f"revision {route.revision} (by {who}): {what}"
 
 
 @dataclass(frozen=True)
@@ -58,16 +45,42 @@ class RouteWrite:
     proposal: Proposal
     reason: str  # as sent: scrubbed of secrets (the relay keeps it in its events)
     clock: Callable[[], float] = time.monotonic
+    #: A health-check change (console.md v1.1): this is sent instead of the rules, and it is
+    #: what the read-back must show.
+    health: HealthCheck | None = None
+
+    def _shows_it(self, route: Route) -> bool:
+        if self.health is not None:
+            return route.health_check == self.health
+        return same_rules(route.route_rules, self.proposal.after)
+
+    def _describe(self, route: Route) -> str:
+        return describe(route, health=self.health is not None)
+
+    def _read_back(
+        self, status: Status, message: str, route: Route, read_at: float, error: str = ""
+    ) -> Result:
+        after = route.route_rules if self.health is None else route.health_check.to_json()
+        return Result(
+            status,
+            message,
+            after=after,
+            revision=route.revision,
+            error=error,
+            route=route,
+            read_at=read_at,
+        )
 
     async def __call__(self) -> Result:
         p = self.proposal
         try:
             await self.relay.patch_route(
                 p.route_id,
-                p.after,
+                p.after if self.health is None else None,
                 expected_revision=p.expected_revision,
                 actor=self.actor,
                 reason=self.reason,
+                health_check=self.health,
             )
         except Conflict as exc:
             return await self._conflict(exc)
@@ -94,8 +107,8 @@ class RouteWrite:
         except RelayError as read_exc:
             message = f"{head} ({read_exc.message} when reading it back); {tail}"
             return Result(Status.CONFLICT, message, error=exc.message)
-        message = f"{head}: it is now at {describe(route)}; {tail}"
-        return _read_back(Status.CONFLICT, message, route, read_at, exc.message)
+        message = f"{head}: it is now at {self._describe(route)}; {tail}"
+        return self._read_back(Status.CONFLICT, message, route, read_at, exc.message)
 
     async def _verify(self) -> Result:
         try:
@@ -107,13 +120,13 @@ class RouteWrite:
                 "check the route before doing anything else",
                 error=f"read-back failed: {exc.message}",
             )
-        if same_rules(route.route_rules, self.proposal.after):
-            message = f"route {route.route_id} is now at {describe(route)}"
-            return _read_back(Status.APPLIED, message, route, read_at)
-        return _read_back(
+        if self._shows_it(route):
+            message = f"route {route.route_id} is now at {self._describe(route)}"
+            return self._read_back(Status.APPLIED, message, route, read_at)
+        return self._read_back(
             Status.UNVERIFIED,
-            f"the relay accepted the change, but reading it back shows {describe(route)}, "
-            "not what was sent",
+            f"the relay accepted the change, but reading it back shows "
+            f"{self._describe(route)}, not what was sent",
             route,
             read_at,
             "read-back differs from what was sent",
@@ -139,17 +152,18 @@ class RouteWrite:
         if (
             route.revision == expected + 1
             and route.updated_by == self.actor
-            and same_rules(route.route_rules, p.after)
+            and self._shows_it(route)
         ):
             message = (
-                f"route {route.route_id} is now at {describe(route)} (the relay's answer was "
-                f"lost: {exc.message}; reading the route back shows the change)"
+                f"route {route.route_id} is now at {self._describe(route)} (the relay's answer "
+                f"was lost: {exc.message}; reading the route back shows the change)"
             )
-            return _read_back(Status.APPLIED, message, route, read_at, exc.message)
+            return self._read_back(Status.APPLIED, message, route, read_at, exc.message)
         if route.revision == expected:
             if not exc.may_have_been_sent or exc.answered:
-                message = f"{exc.message}; the route is still at {describe(route)}: nothing changed"
-                return _read_back(Status.FAILED, message, route, read_at, exc.message)
+                now = self._describe(route)
+                message = f"{exc.message}; the route is still at {now}: nothing changed"
+                return self._read_back(Status.FAILED, message, route, read_at, exc.message)
             # No answer came back, so the request may still be on its way and be applied
             # after this GET: saying "failed" here could be a lie.
             message = (
@@ -157,17 +171,17 @@ class RouteWrite:
                 "as of now, but the change may yet be applied: check the route before "
                 "trying again"
             )
-            return _read_back(Status.UNVERIFIED, message, route, read_at, exc.message)
+            return self._read_back(Status.UNVERIFIED, message, route, read_at, exc.message)
         if route.revision == expected + 1:
             # Someone else's change took revision expected+1, so ours (guarded by
             # expected_revision) cannot have been applied and cannot be any more.
             message = (
                 f"route {route.route_id} was changed by someone else meanwhile: it is now at "
-                f"{describe(route)}; your change was not applied ({exc.message})"
+                f"{self._describe(route)}; your change was not applied ({exc.message})"
             )
-            return _read_back(Status.CONFLICT, message, route, read_at, exc.message)
+            return self._read_back(Status.CONFLICT, message, route, read_at, exc.message)
         message = (
             f"outcome unknown: {exc.message}; the route has changed more than once since "
-            f"(now {describe(route)}): see the audit log and the relay's events"
+            f"(now {self._describe(route)}): see the audit log and the relay's events"
         )
-        return _read_back(Status.UNVERIFIED, message, route, read_at, exc.message)
+        return self._read_back(Status.UNVERIFIED, message, route, read_at, exc.message)

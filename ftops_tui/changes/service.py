@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ftops_tui.changes.alias import AliasWrite, alias_intent
 from ftops_tui.changes.audited import Intent, LateOutcomes, Step, audited_step, close_abandoned
 from ftops_tui.changes.route_write import RouteWrite
-from ftops_tui.domain.models import Route, Rules, weights_text
+from ftops_tui.domain.models import HealthCheck, Route, Rules, weights_text
 from ftops_tui.domain.proposals import (
     AliasMove,
     NoProposal,
@@ -28,7 +28,7 @@ from ftops_tui.domain.proposals import (
     same_rules,
     undo_from,
 )
-from ftops_tui.domain.vocabulary import Status
+from ftops_tui.domain.vocabulary import Action, Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable, rules_from_json
 from ftops_tui.sources.registry import MlflowRegistry
@@ -152,6 +152,38 @@ class MutationService:
         if proposal.promote is None and same_rules(proposal.before, proposal.after):
             return f"route {proposal.route_id} already has {weights_text(proposal.after)}"
         return None
+
+    async def set_health(self, route: Route, health: HealthCheck, reason: str) -> Outcome:
+        """The route's health check (console.md v1.1), through the same audited step as a
+        weights change: `health_check` rows whose before/after are the health checks, a PATCH
+        guarded by the revision the operator saw, and a read-back that must show it."""
+        if not reason.strip():
+            return Outcome(Status.REFUSED, "a reason is required for the audit log", None, None)
+        if route.health_check == health:
+            said = f"route {route.route_id} already has health check {health.words}"
+            return Outcome(Status.REFUSED, f"{said}; nothing was sent", None, None)
+        proposal = Proposal(
+            Action.HEALTH_CHECK, route.route_id, route.revision, route.route_rules,
+            route.route_rules, reason,
+        )  # fmt: skip
+        send = RouteWrite(
+            self._relay, self.actor, proposal, reason=self._audit.scrub(reason),
+            clock=self._clock, health=health,
+        )  # fmt: skip
+        intent = Intent(
+            Action.HEALTH_CHECK, route.route_id, route.health_check.to_json(), health.to_json(),
+            route.revision, reason,
+        )  # fmt: skip
+        step = await audited_step(self._audit, self.actor, intent, send, self._late)
+        result = step.result
+        return Outcome(
+            result.status,
+            _loud([step.warning], result.message),
+            result.route,
+            step.intent_id,
+            read_at=result.read_at,
+            unrecorded=bool(step.warning),
+        )
 
     # ------------------------------------------------------------------ the registry alias
 

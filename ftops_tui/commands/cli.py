@@ -128,7 +128,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return Exit.OK
     # A read-only context (console.md v1.1) changes nothing unless --write says so.
     read_only = config.read_only and not getattr(args, "write", False)
-    if read_only and args.command in ("set-weights", "rollback", "restore"):
+    from ftops_tui.commands import runbook
+
+    if read_only and args.command in runbook.CHANGES:
         complain(
             f"context {config.context} is read-only (read_only: true in the config): nothing "
             "was sent; --write lifts it"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from ftops_tui.console.polling import RelayPoll
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.audit_text import change_text
 from ftops_tui.domain.history import Configuration, configurations, event_row
-from ftops_tui.domain.models import Route, rules_to_json
+from ftops_tui.domain.models import HealthCheck, Route, rules_to_json
 from ftops_tui.domain.proposals import NoProposal, Proposal, restore_proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.rollout import Stable
@@ -41,7 +43,9 @@ from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import NotFound, RelayError
 
-COMMANDS = ("set-weights", "rollback", "restore", "audit")
+COMMANDS = ("set-weights", "rollback", "restore", "set-health", "audit")
+#: The commands that change something on the relay.
+CHANGES = ("set-weights", "rollback", "restore", "set-health")
 
 
 Ask = Callable[[str], str]
@@ -116,6 +120,18 @@ def register(
     )  # fmt: skip
     mutating(rs)
 
+    sh = subparsers.add_parser(
+        "set-health", parents=[config_parent], help="change a route's health check on the relay"
+    )
+    sh.add_argument("route", metavar="ROUTE")
+    sh.add_argument(
+        "--auto-rollback", choices=("on", "off"),
+        help="on: the relay checks the route and rolls a failing version back itself",
+    )  # fmt: skip
+    sh.add_argument("--error-rate", metavar="X", type=float, help="error-rate threshold, in (0, 1]")
+    sh.add_argument("--p99-ms", metavar="N", type=float, help="p99 latency threshold, > 0")
+    mutating(sh)
+
     au = subparsers.add_parser("audit", parents=[config_parent], help="print the audit log")
     au.add_argument("--route", metavar="ROUTE", help="only this route's rows")
     au.add_argument("--limit", metavar="N", type=_positive, help="only the newest N rows")
@@ -140,10 +156,11 @@ def run(
     try:
         if args.command == "audit":
             return print_audit(args, config.audit.path, config.context)
-        if args.command in ("set-weights", "rollback", "restore"):
+        if args.command in CHANGES:
             if not args.reason.strip():
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
-            return asyncio.run(_until_signalled(_mutate(args, config, env, stdin_isatty)))
+            change = _set_health if args.command == "set-health" else _mutate
+            return asyncio.run(_until_signalled(change(args, config, env, stdin_isatty)))
     except _Stop as stop:
         complain(stop.message)
         return stop.code
@@ -266,6 +283,89 @@ async def _mutate(
         if outcome.unrecorded:
             # Whatever happened on the relay, the audit log does not say it: a runbook must
             # not carry on as if all were recorded.
+            return Exit.FAILED
+        return exit_for(outcome.status)
+
+
+def wanted_health(current: HealthCheck, args: argparse.Namespace) -> HealthCheck:
+    """The route's health check with what the command line asks changed. Auto-rollback on
+    also turns the check on (the relay acts only on a check that is enabled)."""
+    if args.auto_rollback is None and args.error_rate is None and args.p99_ms is None:
+        raise _Stop(Exit.USAGE, "say what to change: --auto-rollback, --error-rate or --p99-ms")
+    if args.error_rate is not None and not 0 < args.error_rate <= 1:
+        raise _Stop(Exit.USAGE, f"--error-rate {args.error_rate:g} is not in (0, 1]")
+    if args.p99_ms is not None and not (math.isfinite(args.p99_ms) and args.p99_ms > 0):
+        raise _Stop(Exit.USAGE, f"--p99-ms {args.p99_ms:g} is not a number of ms > 0")
+    wanted = current
+    if args.auto_rollback == "on":
+        wanted = replace(wanted, enabled=True, auto_rollback=True)
+    elif args.auto_rollback == "off":
+        wanted = replace(wanted, auto_rollback=False)
+    if args.error_rate is not None:
+        wanted = replace(wanted, error_rate_threshold=args.error_rate)
+    if args.p99_ms is not None:
+        wanted = replace(wanted, latency_p99_threshold_ms=args.p99_ms)
+    return wanted
+
+
+async def _set_health(
+    args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
+) -> int:
+    async with wiring.relay_client(config, env) as relay:
+        route = await _read_route(relay, args.route)
+        invalid = validate(route.route_rules)
+        if invalid:
+            raise _Stop(
+                Exit.FAILED,
+                f"refused: route {route.route_id} is INVALID on the relay "
+                f"({'; '.join(invalid)}); nothing can be changed on it until its weights are "
+                "valid; nothing was sent",
+            )
+        wanted = wanted_health(route.health_check, args)
+        tell = _to_stderr if args.json else say
+
+        def result(status: str, error: str, outcome: Outcome | None = None) -> dict[str, Any]:
+            read_back = outcome.route if outcome is not None else None
+            after = read_back.health_check if read_back else wanted if status == "dry_run" else None
+            return {
+                "action": "health_check",
+                "route_id": route.route_id,
+                "status": status,
+                "revision": read_back.revision if read_back else route.revision,
+                "before": route.health_check.to_json(),
+                "after": after.to_json() if after else None,
+                "intent_id": outcome.intent_id if outcome else None,
+                "error": error,
+            }
+
+        if wanted == route.health_check:
+            said = f"route {route.route_id} already has health check {wanted.words}"
+            tell(said)
+            if args.json:
+                say_json(result("unchanged", said))
+            return Exit.OK
+        tell(
+            f"route {route.route_id} at revision {route.revision}: health check "
+            f"{route.health_check.words} -> {wanted.words}"
+        )
+        if args.dry_run:
+            tell("dry run: nothing was sent and nothing was written")
+            if args.json:
+                say_json(result("dry_run", ""))
+            return Exit.OK
+        await _confirm(args.yes, interactive)
+        audit = wiring.audit_store(config, env)
+        service = MutationService(relay, audit, actor_identity(env))
+        try:
+            await service.close_abandoned()
+            outcome = await service.set_health(route, wanted, args.reason)
+        finally:
+            audit.close()
+        _report(outcome, quiet=args.json)
+        if args.json:
+            ok = outcome.status is Status.APPLIED and not outcome.unrecorded
+            say_json(result(str(outcome.status), "" if ok else outcome.message, outcome))
+        if outcome.unrecorded:
             return Exit.FAILED
         return exit_for(outcome.status)
 

@@ -16,10 +16,11 @@ class Action(StrEnum):
     UNDO = "undo"
     ALIAS = "alias"  # the registry half of a promote
     RESTORE = "restore"  # an earlier configuration of the route, from its history
+    HEALTH_CHECK = "health_check"  # the relay's health check of the route (console.md v1.1)
 
     @property
     def moves_weights(self) -> bool:
-        return self is not Action.ALIAS
+        return self not in (Action.ALIAS, Action.HEALTH_CHECK)
 
 
 class Status(StrEnum):

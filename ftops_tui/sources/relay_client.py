@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from ftops_tui.domain.models import (
     EventPage,
+    HealthCheck,
     Route,
     Rule,
     Version,
@@ -206,14 +207,20 @@ class RelayClient:
     async def patch_route(
         self,
         route_id: str,
-        rules: Sequence[Rule],
+        rules: Sequence[Rule] | None,
         *,
         expected_revision: int | None = None,
         actor: str | None = None,
         reason: str | None = None,
+        health_check: HealthCheck | None = None,
     ) -> Route:
-        """Change weights. Never retried here: a write is retried only by a person."""
-        body: dict[str, Any] = {"route_id": route_id, "route_rules": rules_to_json(rules)}
+        """Change weights, or the health check (relay-api.md v1.1), or both. Never retried
+        here: a write is retried only by a person."""
+        body: dict[str, Any] = {"route_id": route_id}
+        if rules is not None:
+            body["route_rules"] = rules_to_json(rules)
+        if health_check is not None:
+            body["health_check"] = health_check.to_json()
         if expected_revision is not None:
             body["expected_revision"] = expected_revision
         if actor is not None:
