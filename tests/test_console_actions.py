@@ -735,3 +735,50 @@ async def test_enter_on_an_audit_row_restores_its_configuration_through_the_conf
     assert route.route_rules == (Rule("support-bot-v1", 75), Rule("support-bot-v2", 25))
     outcome, intent = audit.rows(route_id)[:2]
     assert (intent["action"], intent["kind"], outcome["status"]) == ("restore", "intent", "applied")
+
+
+async def test_h_edits_the_health_check_through_the_confirmation_and_the_audit_log(
+    relay: RelayServer, sqlite_registry_uri: str, audit: AuditStore
+) -> None:
+    from textual.widgets import Switch
+
+    from ftops_tui.console.screens.health import HealthScreen
+    from ftops_tui.console.widgets.verdict_pane import VerdictPane
+
+    route_id = await new_route(relay)
+    app = app_for(relay, sqlite_registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        verdicts = app.screen.query_one(VerdictPane)
+        assert "relay health check: off" in verdicts.render().plain
+        await pilot.press("h")
+        await until(app, lambda: isinstance(app.screen, HealthScreen), what="the health editor")
+        editor = app.screen
+        editor.query_one("#rate", Input).value = "0"
+        editor.query_one("#rate", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is editor, "an error rate of 0 must not go on"
+        assert "above 0" in str(editor.query_one("#health-error").render())
+        editor.query_one("#rate", Input).value = "12.5"
+        editor.query_one("#auto-rollback", Switch).value = True
+        await pilot.press("enter")
+        confirm = await confirm_open(app)
+        assert confirm.proposal.action == "health_check"
+        outcome = await confirm_change(app, pilot, "a safety net for the night")
+        assert outcome.status == "applied"
+        await until(
+            app,
+            lambda: "auto-rollback ON above 12.5% errors" in verdicts.render().plain,
+            what="the new health check on screen",
+        )
+        # This console's own change: its relay event is not flagged as someone else's.
+        await until(app, lambda: any(
+            s.event.kind == "health_check_changed" for s in app.state.events
+        ), what="its event")  # fmt: skip
+        seen = [s for s in app.state.events if s.event.kind == "health_check_changed"]
+        assert not seen[-1].external
+    check = (await current(relay, route_id)).health_check
+    assert (check.enabled, check.auto_rollback, check.error_rate_threshold) == (True, True, 0.125)
+    row = last_outcome_row(audit, route_id)
+    assert (row["action"], row["status"]) == ("health_check", "applied")

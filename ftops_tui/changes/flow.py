@@ -23,11 +23,11 @@ from ftops_tui.domain.intents import (
     default_reason,
     propose,
 )
-from ftops_tui.domain.models import Route, Rules, rules_to_mapping
+from ftops_tui.domain.models import HealthCheck, Route, Rules, rules_to_mapping
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal
 from ftops_tui.domain.safe_text import safe
-from ftops_tui.domain.vocabulary import Status
+from ftops_tui.domain.vocabulary import Action, Status
 
 Severity = Literal["information", "warning", "error"]
 
@@ -55,6 +55,9 @@ class Operator(Protocol):
 
     async def edit_weights(self, route: Route, start: Mapping[str, int]) -> dict[str, int] | None:
         """The weights typed, or None: cancelled."""
+
+    async def edit_health(self, route: Route) -> HealthCheck | None:
+        """The health check wanted for the route, or None: cancelled."""
 
     async def choose_version(
         self, question: str, choices: tuple[tuple[str, str], ...]
@@ -134,6 +137,8 @@ class MutationFlow:
     reported: Callable[[Outcome], None] = lambda outcome: None
     #: Told before a change is sent (route, rules after): its relay event is this console's.
     sending: Callable[[str, Rules], None] = lambda route_id, rules: None
+    #: The same for a health-check change (route, health check after).
+    sending_health: Callable[[str, HealthCheck], None] = lambda route_id, health: None
 
     async def run(
         self,
@@ -157,6 +162,9 @@ class MutationFlow:
                 title="INVALID",
                 severity="error",
             )
+            return
+        if action is KeyAction.HEALTH_CHECK:
+            await self._health(view)
             return
         typed: str | None = None  # a reason the operator wrote: kept for every round
         weights: Mapping[str, int] | None = None
@@ -213,6 +221,48 @@ class MutationFlow:
                     continue
                 self._report(outcome)
                 confirm.close()
+                return
+            finally:
+                await self.service.unprepare()
+
+    async def _health(self, view: RouteView) -> None:
+        """`h`: the health check asked for, confirmed, sent through the audited path; on a
+        conflict, asked again against the route as it is now."""
+        operator, banner = self.operator, ""
+        while True:
+            route = view.route
+            wanted = await operator.edit_health(route)
+            if wanted is None:
+                operator.tell("cancelled: nothing was sent")
+                return
+            if wanted == route.health_check:
+                operator.tell(f"the health check is already {wanted.words}; nothing was sent")
+                return
+            proposal = Proposal(
+                Action.HEALTH_CHECK, route.route_id, route.revision, route.route_rules,
+                route.route_rules, f"health check: {wanted.words}",
+                health=(route.health_check, wanted),
+            )  # fmt: skip
+            confirm = await operator.confirm(proposal, banner)
+            preparing = asyncio.ensure_future(self.service.prepare())
+            try:
+                confirmed = await confirm.answer()
+                await preparing
+                if confirmed is None:
+                    confirm.close()
+                    operator.tell("cancelled: nothing was sent")
+                    return
+                self.sending_health(route.route_id, wanted)
+                outcome = await self.service.set_health(route, wanted, confirmed)
+                if outcome.route is not None:
+                    self.route_read(outcome.route, outcome.read_at)
+                self.poll_now()
+                confirm.close()
+                if outcome.status is Status.CONFLICT and outcome.route is not None:
+                    banner = f"CONFLICT: {outcome.message}"
+                    view = self.judge.judge(outcome.route)
+                    continue
+                self._report(outcome)
                 return
             finally:
                 await self.service.unprepare()

@@ -648,6 +648,7 @@ class FtopsApp(App[None]):
             poll_now=self.poll_now,
             reported=self._reported,
             sending=self.state.sending,
+            sending_health=self.state.sending_health,
         )
         self._mutation = self.run_worker(
             flow.run(asked.action, asked.route_id, asked.version, asked.restore),

@@ -11,7 +11,7 @@ from ftops_tui.changes.flow import Confirmation, Severity
 from ftops_tui.console.screens.choose import ChooseVersionScreen
 from ftops_tui.console.screens.confirm import ConfirmScreen
 from ftops_tui.console.screens.weights import WeightsScreen
-from ftops_tui.domain.models import Route
+from ftops_tui.domain.models import HealthCheck, Route
 from ftops_tui.domain.proposals import Proposal
 
 
@@ -21,6 +21,11 @@ class ScreenOperator:
 
     async def edit_weights(self, route: Route, start: Mapping[str, int]) -> dict[str, int] | None:
         return await self.app.push_screen_wait(WeightsScreen(route, dict(start)))
+
+    async def edit_health(self, route: Route) -> HealthCheck | None:
+        from ftops_tui.console.screens.health import HealthScreen
+
+        return await self.app.push_screen_wait(HealthScreen(route))
 
     async def choose_version(
         self, question: str, choices: tuple[tuple[str, str], ...]

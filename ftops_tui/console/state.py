@@ -5,6 +5,7 @@ panes show, and `status` prints it."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from array import array
@@ -14,7 +15,14 @@ from dataclasses import dataclass, field
 
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.domain.alerts import AlertChange
-from ftops_tui.domain.models import Event, Route, Rules, VersionMetrics, rules_to_mapping
+from ftops_tui.domain.models import (
+    Event,
+    HealthCheck,
+    Route,
+    Rules,
+    VersionMetrics,
+    rules_to_mapping,
+)
 from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
 from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import SourceProblem
@@ -173,7 +181,7 @@ class ConsoleState:
     _views: list[RouteView] | None = field(default=None, repr=False)
     # Changes this console is sending or has sent, (route, rules after), until the relay's
     # event for each comes: another console or a runbook of the same user is someone else.
-    _own: deque[tuple[str, frozenset[tuple[str, int]]]] = field(
+    _own: deque[tuple[str, frozenset[tuple[str, object]]]] = field(
         default_factory=lambda: deque(maxlen=OWN_CHANGES_LEN), repr=False
     )
     # Routes read back after a change, with when they were read: newer than any poll sent
@@ -233,10 +241,21 @@ class ConsoleState:
         them will be its own, not news."""
         self._own.append((route_id, frozenset(rules_to_mapping(rules).items())))
 
+    def sending_health(self, route_id: str, health: HealthCheck) -> None:
+        """The same for a health check: its `health_check_changed` event is not news."""
+        self._own.append((route_id, frozenset(health.to_json().items())))
+
     def _was_own(self, event: Event) -> bool:
         if event.actor != self.actor:
             return False
-        key = (event.route_id, frozenset(rules_to_mapping(event.after).items()))
+        key: tuple[str, frozenset[tuple[str, object]]]
+        if event.after_object:  # a health check (or another object) as the event's `after`
+            try:
+                key = (event.route_id, frozenset(json.loads(event.after_object).items()))
+            except TypeError:  # a nested value: no change of this console's looks like it
+                return False
+        else:
+            key = (event.route_id, frozenset(rules_to_mapping(event.after).items()))
         if key in self._own:
             self._own.remove(key)
             return True

@@ -33,6 +33,7 @@ class KeyAction(StrEnum):
     UNDO = "undo"
     EDIT_WEIGHTS = "edit_weights"
     RESTORE = "restore"  # enter on a row of the audit screen
+    HEALTH_CHECK = "health_check"  # `h`: the route's health check on the relay
 
     @property
     def words(self) -> str:
@@ -46,6 +47,7 @@ class KeyAction(StrEnum):
             KeyAction.UNDO: "undo your last change",
             KeyAction.EDIT_WEIGHTS: "edit the weights",
             KeyAction.RESTORE: "restore the configuration of the selected audit row",
+            KeyAction.HEALTH_CHECK: "edit the route's health check",
         }[self]
 
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ftops_tui.domain.models import Route, Rule, Rules, rules_to_mapping, weights_text
+from ftops_tui.domain.models import (
+    HealthCheck,
+    Route,
+    Rule,
+    Rules,
+    rules_to_mapping,
+    weights_text,
+)
 from ftops_tui.domain.overview import RegistryFacts
 from ftops_tui.domain.rollout import rollback_rules, step_rules
 from ftops_tui.domain.vocabulary import Action
@@ -44,6 +51,8 @@ class Proposal:
     promote: AliasMove | None = None
     #: How the version that gets the traffic was chosen (a rollback's stable version).
     chosen: str = ""
+    #: A health-check change (before, after): the rules stay as they are.
+    health: tuple[HealthCheck, HealthCheck] | None = None
 
     @property
     def receiver(self) -> str | None:

@@ -33,6 +33,7 @@ TITLES = {
     Action.PROMOTE: "PROMOTE",
     Action.UNDO: "UNDO",
     Action.RESTORE: "RESTORE",
+    Action.HEALTH_CHECK: "HEALTH CHECK",
 }
 
 
@@ -105,7 +106,12 @@ class ConfirmScreen(ModalScreen[None]):
                     " (as you saw it)",
                 )
             )
-            yield Static(change_table(p), id="confirm-change")
+            if p.health is not None:
+                was, now = p.health
+                change = Text(f"relay health check: {was.words}\n                 -> {now.words}")
+                yield Static(change, id="confirm-change")
+            else:
+                yield Static(change_table(p), id="confirm-change")
             if p.chosen:
                 yield Label(Text(chosen_words(p)), id="confirm-chosen")
             if p.promote is not None:

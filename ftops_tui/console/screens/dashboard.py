@@ -46,6 +46,7 @@ MUTATIONS = (
     ("p", KeyAction.PROMOTE, "Promote"),
     ("u", KeyAction.UNDO, "Undo"),
     ("w", KeyAction.EDIT_WEIGHTS, "Weights"),
+    ("h", KeyAction.HEALTH_CHECK, "Health"),
 )
 
 
