@@ -776,3 +776,20 @@ def test_a_bad_context_is_named_where_it_is(
     }[change]  # fmt: skip
     error = load_error(write(tmp_path, CONTEXTS.replace(change, bad)))
     assert error.key == key and words in error.message
+
+
+def test_gates_eval_is_read_and_checked(tmp_path: Path) -> None:
+    path = write_minimal_plus(tmp_path, {"gates": {"eval": {
+        "higher_is_better": ["eval.accuracy"], "lower_is_better": ["eval.toxicity"],
+        "tolerance": 0.01, "missing": "warn"}}})  # fmt: skip
+    gate = load_config(path, env=ENV).gates.eval
+    assert (gate.higher_is_better, gate.lower_is_better, gate.tolerance, gate.missing) == (
+        ("eval.accuracy",), ("eval.toxicity",), 0.01, "warn",
+    )  # fmt: skip
+    bad = write_minimal_plus(tmp_path, {"gates": {"eval": {"missing": "ignore"}}})
+    error = load_error(bad)
+    assert error.key == "gates.eval.missing" and "allowed: block, warn" in error.message
+    both = write_minimal_plus(
+        tmp_path, {"gates": {"eval": {"higher_is_better": ["x"], "lower_is_better": ["x"]}}}
+    )
+    assert "also in higher_is_better" in load_error(both).message

@@ -782,3 +782,40 @@ async def test_h_edits_the_health_check_through_the_confirmation_and_the_audit_l
     assert (check.enabled, check.auto_rollback, check.error_rate_threshold) == (True, True, 0.125)
     row = last_outcome_row(audit, route_id)
     assert (row["action"], row["status"]) == ("health_check", "applied")
+
+
+async def test_a_promote_that_fails_the_eval_gate_needs_the_route_id_typed_to_go_on(
+    relay: RelayServer, audit: AuditStore, tmp_path: Path
+) -> None:
+    from ftops_tui.console.widgets.versions_pane import VersionsPane as Versions
+
+    registry_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed_demo_registry(registry_uri)  # v2: accuracy 0.93 (v1 0.91), toxicity 0.03 (v1 0.02)
+    route_id = await new_route(relay)
+    gates = {"eval": {"higher_is_better": ["eval.accuracy"], "lower_is_better": ["eval.toxicity"]}}
+    config = console_config(relay.url, registry_uri, routes=[route_id], gates=gates)
+    app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        versions = app.screen.query_one(Versions)
+        await until(app, lambda: "GATE" in row_text(versions, 1), what="the gate column")
+        await select_version(app, pilot, "support-bot-v2")
+        await pilot.press("p")
+        confirm = await confirm_open(app)
+        banner = str(confirm.query_one("#confirm-banner").render())
+        assert "GATE eval.toxicity 0.03 > stable 0.02" in banner and "type the route id" in banner
+        confirm.query_one("#reason", Input).value = "toxicity within noise"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.last_outcome is None and app.screen is confirm, "refused without the route id"
+        assert "GATE" in str(confirm.query_one("#confirm-error").render())
+        confirm.query_one("#override", Input).value = route_id
+        await pilot.press("enter")
+        await until(app, lambda: app.last_outcome is not None, what="the overridden promote")
+        assert app.last_outcome is not None and app.last_outcome.status == "applied"
+    intent = next(
+        r for r in audit.rows(route_id) if r["kind"] == "intent" and r["action"] == "promote"
+    )
+    assert intent["reason"] == (
+        "toxicity within noise (gate overridden: GATE eval.toxicity 0.03 > stable 0.02)"
+    )

@@ -482,6 +482,15 @@ async def test_promote_gives_100_percent_then_moves_the_alias_in_the_registry(
         ("outcome", "alias", "applied"),
     ]
     assert '"version":"1"' in rows[2]["before_json"] and '"version":"2"' in rows[3]["after_json"]
+    # The promoted version says where and when it went out; the old stable stays at 0.
+    from mlflow import MlflowClient
+
+    tags = MlflowClient(tracking_uri=sqlite_registry_uri).get_model_version(model, "2").tags
+    assert tags["deployment_target"] == route.route_id
+    assert tags["deployed_at"].endswith("Z") and tags["deployed_at"][:2] == "20"
+    after = await client.get_route(route.route_id)
+    assert len(after.route_rules) == len(route.route_rules)
+    assert sorted(r.weight for r in after.route_rules) == [0, 100]
 
 
 async def test_an_alias_that_cannot_move_is_reported_as_weights_moved_alias_not(

@@ -4,6 +4,7 @@ move verified by reading the alias back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ftops_tui.changes.audited import Intent, Result
@@ -47,6 +48,9 @@ def _target(move: AliasMove, version: str | None) -> dict[str, Any]:
 class AliasWrite:
     registry: MlflowRegistry
     move: AliasMove
+    #: The route promoted on: once the alias has moved, the version is tagged with it
+    #: (`deployment_target`) and the time (`deployed_at`), console.md v1.1.
+    route_id: str = ""
 
     async def __call__(self) -> Result:
         move = self.move
@@ -67,8 +71,23 @@ class AliasWrite:
         after = _target(move, seen)
         if seen == move.version:
             # Even if the call reported an error, it did move.
-            return Result(Status.APPLIED, after=after, error=failure or "")
+            return Result(
+                Status.APPLIED, after=after, error=failure or "", message=await self._tag()
+            )
         if failure is not None:
             return Result(Status.FAILED, failure, after=after, error=failure)
         error = f"read-back shows version {seen}"
         return Result(Status.UNVERIFIED, error, after=after, error=error)
+
+    async def _tag(self) -> str:
+        """Tags the promoted version; what went wrong, if anything (the alias has moved all
+        the same, so the promote stands)."""
+        if not self.route_id:
+            return ""
+        stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        tags = {"deployed_at": stamp, "deployment_target": self.route_id}
+        try:
+            await self.registry.tag_version(self.move.model, self.move.version, tags)
+        except RegistryError as exc:
+            return f"(its tags deployed_at and deployment_target were not set: {exc.message})"
+        return ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from ftops_tui.changes.service import MutationService, Outcome
+from ftops_tui.domain.gates import GateVerdict, gate_verdict
 from ftops_tui.domain.history import Configuration
 from ftops_tui.domain.intents import (
     KeyAction,
@@ -64,7 +65,10 @@ class Operator(Protocol):
     ) -> str | None:
         """The version chosen from (tag, what is known of it), or None: cancelled."""
 
-    async def confirm(self, proposal: Proposal, banner: str) -> Confirmation: ...
+    async def confirm(
+        self, proposal: Proposal, banner: str, override: str | None = None
+    ) -> Confirmation:
+        """`override`: a word the operator must type (the route id) to go on past a gate."""
 
     def tell(
         self,
@@ -191,9 +195,18 @@ class MutationFlow:
                 return
             if not proposal.reason:
                 proposal = replace(proposal, reason=default_reason(proposal))
-            confirm = await operator.confirm(
-                proposal, warned(banner, action, view, selected, proposal)
-            )
+            gate = self._gate(action, view, proposal)
+            said = warned(banner, action, view, selected, proposal)
+            override = None
+            if gate is not None and gate.warnings:
+                said = "\n".join(
+                    w for w in (f"gate warning: {'; '.join(gate.warnings)}", said) if w
+                )
+            if gate is not None and not gate.passed:
+                override = proposal.route_id
+                refused = f"{gate.words}: refused. To override, type the route id below"
+                said = "\n".join(w for w in (refused, said) if w)
+            confirm = await operator.confirm(proposal, said, override)
             # The audit log is opened while the operator reads, not after the answer.
             preparing = asyncio.ensure_future(self.service.prepare())
             try:
@@ -206,7 +219,10 @@ class MutationFlow:
                 if confirmed != safe(proposal.reason):  # the field shows the safe form
                     typed = confirmed
                 self.sending(proposal.route_id, proposal.after)
-                outcome = await self.service.apply(replace(proposal, reason=confirmed))
+                sent = confirmed
+                if override is not None and gate is not None:
+                    sent = f"{confirmed} (gate overridden: {gate.words})"
+                outcome = await self.service.apply(replace(proposal, reason=sent))
                 # From here until the confirmation closes nothing awaits, so the dashboard is
                 # redrawn once: with the verified weights and the result.
                 if outcome.route is not None:
@@ -224,6 +240,16 @@ class MutationFlow:
                 return
             finally:
                 await self.service.unprepare()
+
+    def _gate(self, action: KeyAction, view: RouteView, proposal: Proposal) -> GateVerdict | None:
+        """The eval gate, when this change gives a canary all the traffic: a promote, or a
+        step or weight change to 100 for a version that is not the stable one. A rollback
+        (and an undo) is never held up by it."""
+        if action in (KeyAction.ROLLBACK, KeyAction.UNDO) or proposal.receiver is None:
+            return None
+        if action is not KeyAction.PROMOTE and proposal.receiver == view.stable.tag:
+            return None
+        return gate_verdict(view, proposal.receiver, self.settings.gate)
 
     async def _health(self, view: RouteView) -> None:
         """`h`: the health check asked for, confirmed, sent through the audited path; on a

@@ -129,6 +129,8 @@ class MutationService:
                 )
             else:
                 message += f"; {move.model} @{move.alias} now points to version {move.version}"
+                if moved.result.message:  # its deployment tags could not be set
+                    message += f" {moved.result.message}"
         return Outcome(
             result.status,
             _loud(warnings, message),
@@ -190,7 +192,7 @@ class MutationService:
     async def _move_alias(self, proposal: Proposal, move: AliasMove) -> Step:
         assert self._registry is not None  # _refusal saw to it
         intent = await alias_intent(self._registry, move, proposal.route_id, proposal.reason)
-        write = AliasWrite(self._registry, move)
+        write = AliasWrite(self._registry, move, proposal.route_id)
         return await audited_step(self._audit, self.actor, intent, write, self._late)
 
     async def _alias_only(self, proposal: Proposal, move: AliasMove) -> Outcome:

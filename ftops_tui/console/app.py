@@ -642,7 +642,10 @@ class FtopsApp(App[None]):
             self.state,
             service,
             RolloutSettings(
-                config.rollout.steps, config.rollout.shift_step, config.registry.stable_alias
+                config.rollout.steps,
+                config.rollout.shift_step,
+                config.registry.stable_alias,
+                config.gates.eval,
             ),
             route_read=self.route_read,
             poll_now=self.poll_now,

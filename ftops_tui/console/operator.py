@@ -32,8 +32,10 @@ class ScreenOperator:
     ) -> str | None:
         return await self.app.push_screen_wait(ChooseVersionScreen(question, choices))
 
-    async def confirm(self, proposal: Proposal, banner: str) -> Confirmation:
-        screen = ConfirmScreen(proposal, banner)
+    async def confirm(
+        self, proposal: Proposal, banner: str, override: str | None = None
+    ) -> Confirmation:
+        screen = ConfirmScreen(proposal, banner, override)
         await self.app.push_screen(screen)
         return screen
 

@@ -18,6 +18,7 @@ from functools import partial
 from ftops_tui.console.glyphs import sparkline, split_text, weight_bar
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
 from ftops_tui.domain import traffic
+from ftops_tui.domain.gates import gate_verdict
 from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.models import rules_to_mapping
 from ftops_tui.domain.overview import RouteView, VersionView
@@ -143,7 +144,7 @@ def versions_title(view: RouteView | None) -> str:
     return f"versions of {safe(view.route.route_id)}" if view else "versions"
 
 
-VERSION_COLUMNS = 10
+VERSION_COLUMNS = 11
 
 
 def version_rows(
@@ -152,12 +153,20 @@ def version_rows(
     if view is None:
         return ()
     return tuple(
-        _row_or_error(v.version_tag, VERSION_COLUMNS, partial(_version, state, v), on_error)
+        _row_or_error(v.version_tag, VERSION_COLUMNS, partial(_version, state, view, v), on_error)
         for v in view.versions
     )
 
 
-def _version(state: ConsoleState, v: VersionView) -> tuple[Cell, ...]:
+def _gate_cell(state: ConsoleState, view: RouteView, v: VersionView) -> Cell:
+    """Could this candidate take all the traffic (the eval gate)? The stable version: -."""
+    if v.stable:
+        return Cell("-")
+    gate = gate_verdict(view, v.version_tag, state.config.gates.eval)
+    return Cell(gate.state, ALERT_STYLE if not gate.passed else "")
+
+
+def _version(state: ConsoleState, view: RouteView, v: VersionView) -> tuple[Cell, ...]:
     floor = state.config.thresholds.error_rate
     # Figures that are not figures are not shown as if they were: the verdict says why.
     m = v.metrics if v.metrics is not None and v.metrics.usable else None
@@ -173,6 +182,7 @@ def _version(state: ConsoleState, v: VersionView) -> tuple[Cell, ...]:
         Cell(f"{m.latency_p50_ms:.0f}ms" if m and m.latency_p50_ms is not None else "-"),
         Cell(str(m.request_count) if m else "-" if v.metrics is None else "?"),
         Cell(f"{m.cost_per_token:.2e}" if m and m.cost_per_token is not None else "-"),
+        _gate_cell(state, view, v),
     )
 
 

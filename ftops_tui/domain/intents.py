@@ -4,9 +4,10 @@ Pure: the console asks the operator for a choice when one is needed, then calls 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ftops_tui.domain.gates import EvalGate
 from ftops_tui.domain.history import Configuration
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import (
@@ -64,6 +65,7 @@ class RolloutSettings:
     steps: Sequence[int]
     shift_step: int
     stable_alias: str
+    gate: EvalGate = field(default_factory=EvalGate)  # before a canary takes all the traffic
 
 
 def alert_reason(view: RouteView) -> str:

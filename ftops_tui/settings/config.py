@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ftops_tui.domain.gates import EvalGate
 from ftops_tui.domain.health import Thresholds
 from ftops_tui.domain.intents import KeyAction
 from ftops_tui.domain.safe_text import without_userinfo
@@ -143,6 +144,11 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class GatesConfig:
+    eval: EvalGate = field(default_factory=EvalGate)
+
+
+@dataclass(frozen=True)
 class Config:
     relay: RelayConfig
     registry: RegistryConfig
@@ -157,6 +163,7 @@ class Config:
     keys: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
     source: Path | None = None
     # Contexts (console.md v1.1): this config is the context `context` ("" without any); every
     # context's config by name, in the file's order, each sharing this same mapping.
@@ -336,6 +343,7 @@ def _config(root: Section, base_dir: Path, env: Mapping[str, str], file: Path | 
         keys=_keys(root),
         notify=_notify(root),
         metrics=_metrics(root),
+        gates=_gates(root),
         source=file.absolute() if file is not None else None,
     )
 
@@ -524,6 +532,32 @@ def _metrics(root: Section) -> MetricsConfig:
         queries=MappingProxyType(templates),
         timeout_s=sec.number("timeout_s", MetricsConfig.timeout_s, _TIMEOUT),
         max_answer_mb=sec.number("max_answer_mb", MetricsConfig.max_answer_mb, _ANSWER_MB),
+    )
+
+
+def _gates(root: Section) -> GatesConfig:
+    sec = root.section("gates", ("eval",))
+    gate = sec.section("eval", _field_names(EvalGate))
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("higher_is_better", "lower_is_better"):
+        items = gate.sequence(key, "a list of eval tag keys, e.g. [eval.accuracy]") or []
+        lists[key] = tuple(
+            gate.str_value(f"{key}[{i}]", item, "an eval tag key such as eval.accuracy")
+            for i, item in enumerate(items)
+        )
+    both = set(lists["higher_is_better"]) & set(lists["lower_is_better"])
+    if both:
+        gate.fail("lower_is_better", f"{sorted(both)[0]!r} is also in higher_is_better")
+    missing = gate.string("missing", EvalGate.missing, "block or warn")
+    if missing not in ("block", "warn"):
+        gate.fail("missing", f"{missing!r} is not allowed; allowed: block, warn")
+    return GatesConfig(
+        EvalGate(
+            lists["higher_is_better"],
+            lists["lower_is_better"],
+            gate.number("tolerance", EvalGate.tolerance, Range(low=0)),
+            missing,
+        )
     )
 
 

@@ -422,6 +422,22 @@ class MlflowRegistry:
                 f"{self.deadline_s(not self._answered_once):g} s; it may or may not have moved"
             ) from None
 
+    async def tag_version(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        """Set each tag on the model version, within the same deadline as a read."""
+
+        def write() -> None:
+            for key, value in tags.items():
+                self.set_version_tag(model, version, key, value)
+
+        call = in_thread(write, name="registry write")
+        try:
+            await asyncio.wait_for(asyncio.shield(call), self.deadline_s(not self._answered_once))
+        except TimeoutError:
+            raise RegistryTimeout(
+                f"tagging {model!r} version {version} at {self._display_uri}: no answer within "
+                f"{self.deadline_s(not self._answered_once):g} s"
+            ) from None
+
     # ---------------------------------------------------------------- reading
 
     @staticmethod

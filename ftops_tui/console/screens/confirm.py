@@ -76,10 +76,12 @@ class ConfirmScreen(ModalScreen[None]):
     # showing it at once would redraw this screen while the audit row is being written.
     SENDING_NOTE_AFTER_S = 0.15
 
-    def __init__(self, proposal: Proposal, banner: str = "") -> None:
+    def __init__(self, proposal: Proposal, banner: str = "", override: str | None = None) -> None:
         super().__init__()
         self.proposal = proposal
         self.banner = banner
+        #: A gate refused the change: it goes on only once this (the route id) is typed.
+        self.override = override
         # Made by the caller, in the app's event loop.
         self.answered: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._sending_note: Timer | None = None
@@ -122,6 +124,9 @@ class ConfirmScreen(ModalScreen[None]):
             # Pre-filled from the alert, whose words (a version tag) come from outside: what
             # the operator sees in the field is what the audit log records.
             yield Input(value=safe(p.reason), placeholder="why (required)", id="reason")
+            if self.override is not None:
+                yield Label("to override the gate, type the route id:")
+                yield Input(placeholder=safe(self.override), id="override")
             yield Label("", id="confirm-error")
             yield Label("enter confirm · escape cancel", id="confirm-hint", classes="hint")
 
@@ -142,6 +147,16 @@ class ConfirmScreen(ModalScreen[None]):
                 Text("a reason is required: it goes in the audit log", style="bold reverse")
             )
             return
+        if self.override is not None:
+            typed = self.query_one("#override", Input).value.strip()
+            if typed != safe(self.override):
+                self.query_one("#confirm-error", Label).update(
+                    Text(
+                        "GATE: the change is refused unless the route id is typed to override",
+                        style="bold reverse",
+                    )
+                )
+                return
         self.answered.set_result(reason)
         self._sending_note = self.set_timer(self.SENDING_NOTE_AFTER_S, self._show_sending)
 

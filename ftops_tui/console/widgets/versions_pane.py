@@ -2,7 +2,8 @@
 selected version's registry facts are a line of their own under it (VersionDetail).
 
 What is shown on a narrow terminal, in order (widgets/table.py): the version, its weight,
-verdict, error rate and p99 always; then requests, the two trends, p50, cost."""
+verdict, error rate and p99 always; then requests and the eval gate, the two trends, p50,
+cost."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ COLUMNS = (
     Column("p50", "p50", priority=4),
     Column("reqs", "reqs", priority=1),
     Column("cost", "$/tok", priority=5),
+    Column("gate", "gate", priority=1),
 )
 
 
