@@ -81,10 +81,10 @@ async def test_a_bug_drawing_one_row_costs_that_row_not_the_console(
 ) -> None:
     real = views._version
 
-    def broken(state: Any, v: Any) -> Any:
+    def broken(state: Any, view: Any, v: Any) -> Any:
         if v.version_tag == "bot-v2":
             raise ValueError("a bug in drawing")
-        return real(state, v)
+        return real(state, view, v)
 
     monkeypatch.setattr(views, "_version", broken)
     app = started(spoilt, sqlite_registry_uri)

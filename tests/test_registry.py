@@ -34,8 +34,8 @@ SENTINEL = "s3cret-sentinel"
 
 def _assert_demo_snapshot(snap: RegistrySnapshot) -> None:
     versions = [v for v in snap.versions if v.model == MODEL]
-    assert [v.version for v in versions] == ["1", "2"]
-    v1, v2 = versions
+    assert [v.version for v in versions] == ["1", "2", "3"]
+    v1, v2, v3 = versions
 
     assert v1.version_tag == "support-bot-v1"
     assert v2.version_tag == "support-bot-v2"
@@ -44,6 +44,9 @@ def _assert_demo_snapshot(snap: RegistrySnapshot) -> None:
     assert v1.tags["relay.version_tag"] == "support-bot-v1"
     assert v1.eval_scores == {"eval.accuracy": 0.91, "eval.toxicity": 0.02}
     assert v2.eval_scores == {"eval.accuracy": 0.93, "eval.toxicity": 0.03}
+    # v3 is in the registry only, with what a deploy needs to register it on the relay.
+    assert v3.version_tag == "support-bot-v3" and v3.aliases == ()
+    assert v3.tags["relay.upstream_endpoint"] == "sim://support-bot-v3"
     for v in versions:
         assert v.status == "READY"
         assert v.run_id
@@ -89,7 +92,7 @@ def test_aliases_are_read_from_the_registered_model_not_from_search_results(
     assert all(not mv.aliases for mv in searched)
 
     snap = MlflowRegistry(sqlite_registry_uri).snapshot([MODEL])
-    assert {v.version: v.aliases for v in snap.versions} == {"1": ("champion",), "2": ()}
+    assert {v.version: v.aliases for v in snap.versions} == {"1": ("champion",), "2": (), "3": ()}
 
 
 def test_snapshot_through_a_real_mlflow_server(mlflow_server_uri: str) -> None:
@@ -146,7 +149,7 @@ def test_set_alias_moves_champion_and_a_fresh_snapshot_shows_it(
     champion_restored.set_alias(MODEL, "champion", "2")
 
     snap = MlflowRegistry(sqlite_registry_uri).snapshot([MODEL])
-    assert {v.version: v.aliases for v in snap.versions} == {"1": (), "2": ("champion",)}
+    assert {v.version: v.aliases for v in snap.versions} == {"1": (), "2": ("champion",), "3": ()}
     assert snap.stable_version_tag(MODEL, "champion") == "support-bot-v2"
 
 
@@ -302,7 +305,9 @@ def test_alias_and_tag_writes_are_read_back_from_either_store(
     registry.set_version_tag("support-bot", "2", "relay.version_tag", "support-bot-v2")
     snap = registry.snapshot(["support-bot"])
     assert snap.stable_version_tag("support-bot", "champion") == "support-bot-v1"
-    assert [v.version_tag for v in snap.versions] == ["support-bot-v1", "support-bot-v2"]
+    assert [v.version_tag for v in snap.versions] == [
+        "support-bot-v1", "support-bot-v2", "support-bot-v3",
+    ]  # fmt: skip
 
 
 class TricklingServer:

@@ -548,3 +548,53 @@ def test_set_health_changes_the_relays_health_check_through_audited_rows(
     # Asking for what it already has sends nothing.
     assert cli(*argv) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "unchanged"
+
+
+# ------------------------------------------------------------------------------- deploy
+
+
+def test_deploy_registers_a_registry_version_on_the_relay_and_routes_it_at_the_first_step(
+    tmp_path: Path, relay: RelayServer, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    from ftops_tui.sources.registry_seed import seed_demo_registry
+
+    registry_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed_demo_registry(registry_uri)  # v1 @champion, v2, and v3 with its relay.* tags
+    for tag in ("support-bot-v1", "support-bot-v2"):
+        admin.post("/v1/models/versions", json={"version_tag": tag, "model": "m",
+                                                "upstream_endpoint": f"sim://{tag}"})  # fmt: skip
+    route = new_route(admin, support_bot_v1=95, support_bot_v2=5)
+    cli, audit = make_cli(tmp_path / "cli", relay.url, registry_uri)
+    base = ("deploy", route, "--model", "support-bot", "--reason", "v3 canary", "--yes")
+    assert cli(*base, "--version", "3", "--dry-run") == 0
+    preview = capsys.readouterr().out
+    assert "support-bot-v3" in preview and "sim://support-bot-v3" in preview
+    assert "support-bot-v3" not in weights_of(read_route(admin, route))
+    assert cli(*base, "--version", "3", "--json") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert (body["action"], body["status"]) == ("deploy", "applied")
+    assert weights_of(read_route(admin, route)) == {
+        "support-bot-v1": 90, "support-bot-v2": 5, "support-bot-v3": 5,
+    }  # fmt: skip
+    versions = {v["version_tag"]: v for v in admin.get("/v1/models/versions").json()["versions"]}
+    made = versions["support-bot-v3"]
+    assert made["upstream_endpoint"] == "sim://support-bot-v3"
+    assert made["model"] == "acme/support-bot-ft" and made["parameters"]["temperature"] == 0.4
+    assert made["metadata"] == {"mlflow_model": "support-bot", "mlflow_version": "3"}
+    rows = AuditStore(audit).rows(route)[::-1]
+    assert [(r["kind"], r["action"], r["status"]) for r in rows] == [
+        ("intent", "register", None), ("outcome", "register", "applied"),
+        ("intent", "deploy", None), ("outcome", "deploy", "applied"),
+    ]  # fmt: skip
+    # A version without relay.upstream_endpoint is refused by name, with nothing done.
+    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+    client.create_model_version("support-bot", source="runs:/x/model", tags={"eval.accuracy": "1"})
+    assert cli(*base, "--version", "4") == 1
+    assert "has no relay.upstream_endpoint tag" in capsys.readouterr().err
+    assert len(AuditStore(audit).rows(route)) == 4
+    assert "support-bot-v4" not in versions
+    # Already on the route: refused, not sent twice.
+    assert cli(*base, "--version", "3") == 1
+    assert "already on route" in capsys.readouterr().err

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ftops_tui.changes.alias import AliasWrite, alias_intent
 from ftops_tui.changes.audited import Intent, LateOutcomes, Step, audited_step, close_abandoned
+from ftops_tui.changes.register import RegisterWrite
 from ftops_tui.changes.route_write import RouteWrite
 from ftops_tui.domain.models import HealthCheck, Route, Rules, weights_text
 from ftops_tui.domain.proposals import (
@@ -33,6 +35,7 @@ from ftops_tui.domain.weights import validate
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable, rules_from_json
 from ftops_tui.sources.registry import MlflowRegistry
 from ftops_tui.sources.relay_client import RelayClient
+from ftops_tui.sources.relay_errors import RelayError
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,44 @@ class MutationService:
             read_at=result.read_at,
             unrecorded=bool(step.warning),
         )
+
+    async def deploy(self, proposal: Proposal, version: Mapping[str, Any]) -> Outcome:
+        """A registry version onto the route (console.md v1.1): registered on the relay first
+        when the relay lacks it (`register` rows), then added to the route (`deploy` rows,
+        the proposal's rules, guarded by its revision). A version registered but not routed
+        is said so, in the message and by the two outcome rows."""
+        tag = str(version["version_tag"])
+        if not proposal.reason.strip():
+            return Outcome(Status.REFUSED, "a reason is required for the audit log", None, None)
+        try:
+            known = {v.version_tag for v in await self._relay.list_versions()}
+        except RelayError as exc:
+            said = f"cannot read the relay's versions ({exc.message}); nothing was sent"
+            return Outcome(Status.FAILED, said, None, None)
+        registered = ""
+        if tag not in known:
+            intent = Intent(
+                Action.REGISTER, proposal.route_id, {}, dict(version), None, proposal.reason
+            )
+            write = RegisterWrite(self._relay, version)
+            step = await audited_step(self._audit, self.actor, intent, write, self._late)
+            if step.result.status is not Status.APPLIED:
+                said = (
+                    f"version {tag} was not registered, so nothing was routed: "
+                    f"{step.result.message}"
+                )
+                return Outcome(
+                    step.result.status, _loud([step.warning], said), None, step.intent_id,
+                    unrecorded=bool(step.warning),
+                )  # fmt: skip
+            registered = f"version {tag} registered on the relay; "
+        outcome = await self.apply(proposal)
+        if outcome.status is Status.APPLIED:
+            return replace(outcome, message=registered + outcome.message)
+        if registered:
+            said = f"version {tag} is registered on the relay but NOT on the route: "
+            return replace(outcome, message=said + outcome.message)
+        return outcome
 
     # ------------------------------------------------------------------ the registry alias
 

@@ -33,7 +33,7 @@ from ftops_tui.domain.proposals import NoProposal, Proposal, restore_proposal, r
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.rollout import Stable
 from ftops_tui.domain.safe_text import visible, visible_lines
-from ftops_tui.domain.vocabulary import Status
+from ftops_tui.domain.vocabulary import Action, Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable
@@ -43,9 +43,9 @@ from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import NotFound, RelayError
 
-COMMANDS = ("set-weights", "rollback", "restore", "set-health", "audit")
+COMMANDS = ("set-weights", "rollback", "restore", "set-health", "deploy", "audit")
 #: The commands that change something on the relay.
-CHANGES = ("set-weights", "rollback", "restore", "set-health")
+CHANGES = ("set-weights", "rollback", "restore", "set-health", "deploy")
 
 
 Ask = Callable[[str], str]
@@ -132,6 +132,18 @@ def register(
     sh.add_argument("--p99-ms", metavar="N", type=float, help="p99 latency threshold, > 0")
     mutating(sh)
 
+    dp = subparsers.add_parser(
+        "deploy", parents=[config_parent], help="put a registry model version on a route"
+    )
+    dp.add_argument("route", metavar="ROUTE")
+    dp.add_argument("--model", metavar="NAME", required=True, help="the MLflow model")
+    dp.add_argument("--version", metavar="N", required=True, help="its version")
+    dp.add_argument(
+        "--weight", metavar="W", type=_positive,
+        help="its first weight, taken from the stable version (default: rollout.steps[0])",
+    )  # fmt: skip
+    mutating(dp)
+
     au = subparsers.add_parser("audit", parents=[config_parent], help="print the audit log")
     au.add_argument("--route", metavar="ROUTE", help="only this route's rows")
     au.add_argument("--limit", metavar="N", type=_positive, help="only the newest N rows")
@@ -159,7 +171,7 @@ def run(
         if args.command in CHANGES:
             if not args.reason.strip():
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
-            change = _set_health if args.command == "set-health" else _mutate
+            change = {"set-health": _set_health, "deploy": _deploy}.get(args.command, _mutate)
             return asyncio.run(_until_signalled(change(args, config, env, stdin_isatty)))
     except _Stop as stop:
         complain(stop.message)
@@ -283,6 +295,84 @@ async def _mutate(
         if outcome.unrecorded:
             # Whatever happened on the relay, the audit log does not say it: a runbook must
             # not carry on as if all were recorded.
+            return Exit.FAILED
+        return exit_for(outcome.status)
+
+
+async def _deploy(
+    args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
+) -> int:
+    from ftops_tui.domain.deploy import Candidate, deploy_rules, relay_version_tag, version_body
+
+    async with wiring.relay_client(config, env) as relay:
+        route = await _read_route(relay, args.route)
+        invalid = validate(route.route_rules)
+        if invalid:
+            raise _Stop(
+                Exit.FAILED,
+                f"refused: route {route.route_id} is INVALID on the relay "
+                f"({'; '.join(invalid)}); nothing was sent",
+            )
+        try:
+            stable = await _stable_version(config, relay, route)
+        except _Stop as stop:
+            said = stop.message.removesuffix("; pass --to TAG")
+            raise _Stop(stop.code, f"{said}: a deploy takes its weight from it") from None
+        registry = wiring.registry(config)
+        try:
+            snapshot = await registry.fetch([args.model])
+        except RegistryError as exc:
+            raise _Stop(Exit.UNREACHABLE, f"{exc.message}; nothing was sent") from None
+        found = next(
+            (v for v in snapshot.versions if v.model == args.model and v.version == args.version),
+            None,
+        )
+        if found is None:
+            raise _Stop(
+                Exit.FAILED, f"model {args.model} has no version {args.version}; nothing was sent"
+            )
+        candidate = Candidate(
+            found.model, found.version,
+            relay_version_tag(found.model, found.version, found.version_tag),
+            found.aliases, found.eval_scores, found.creation_timestamp, found.tags,
+        )  # fmt: skip
+        body = version_body(candidate)
+        if isinstance(body, str):
+            raise _Stop(Exit.FAILED, f"refused: {body}; nothing was sent")
+        weight = args.weight or config.rollout.steps[0]
+        assert stable.tag is not None
+        rules = deploy_rules(route, stable.tag, candidate.version_tag, weight)
+        if isinstance(rules, str):
+            raise _Stop(Exit.FAILED, f"refused: {rules}; nothing was sent")
+        proposal = Proposal(
+            Action.DEPLOY, route.route_id, route.revision, route.route_rules, rules,
+            args.reason, chosen=f"from {stable.tag} ({stable.how})",
+        )  # fmt: skip
+        tell = _to_stderr if args.json else say
+        tell(preview(proposal, route))
+        tell(
+            f"  {args.model} version {args.version} as {candidate.version_tag}, upstream "
+            f"{body['upstream_endpoint']}; registered on the relay first if it lacks it"
+        )
+        if args.dry_run:
+            tell("dry run: nothing was sent and nothing was written")
+            if args.json:
+                say_json(_result(args, route, proposal, "dry_run", ""))
+            return Exit.OK
+        await _confirm(args.yes, interactive)
+        audit = wiring.audit_store(config, env)
+        service = MutationService(relay, audit, actor_identity(env))
+        try:
+            await service.close_abandoned()
+            outcome = await service.deploy(proposal, body)
+        finally:
+            audit.close()
+        _report(outcome, quiet=args.json)
+        if args.json:
+            ok = outcome.status is Status.APPLIED and not outcome.unrecorded
+            say_json(_result(args, route, proposal, str(outcome.status),
+                             "" if ok else outcome.message, outcome))  # fmt: skip
+        if outcome.unrecorded:
             return Exit.FAILED
         return exit_for(outcome.status)
 

@@ -17,10 +17,12 @@ class Action(StrEnum):
     ALIAS = "alias"  # the registry half of a promote
     RESTORE = "restore"  # an earlier configuration of the route, from its history
     HEALTH_CHECK = "health_check"  # the relay's health check of the route (console.md v1.1)
+    REGISTER = "register"  # a version registered on the relay, the first half of a deploy
+    DEPLOY = "deploy"  # a registry version added to the route at its first weight
 
     @property
     def moves_weights(self) -> bool:
-        return self not in (Action.ALIAS, Action.HEALTH_CHECK)
+        return self not in (Action.ALIAS, Action.HEALTH_CHECK, Action.REGISTER)
 
 
 class Status(StrEnum):

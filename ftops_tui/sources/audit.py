@@ -510,7 +510,8 @@ class AuditStore:
             outcomes = list(
                 db.query(
                     f"SELECT * FROM {TABLE} WHERE kind = 'outcome' AND status = 'applied'"
-                    " AND action NOT IN ('alias', 'health_check') AND route_id = ? AND actor = ?"
+                    " AND action NOT IN ('alias', 'health_check', 'register') AND route_id = ?"
+                    " AND actor = ?"
                     " AND context = ?"
                     " ORDER BY id DESC",
                     [route_id, self.scrub(actor), self.context],

@@ -11,7 +11,7 @@ Version 3 adds the `alerts` table; version 4 the `restore` action, whose CHECK n
 rebuild (so does every action added later: bump SCHEMA_VERSION and REBUILD_BELOW); version 5
 the `context` column (rows of older files get '', no context), which the once-only index of
 observed rows includes (two contexts' relays number their events alike), and the
-`health_check` action.
+`health_check`, `register` and `deploy` actions.
 
 The database itself refuses UPDATE and DELETE on both tables (triggers), so "append-only"
 does not depend on every writer being well behaved.
@@ -56,7 +56,7 @@ ACTIONS = tuple(str(a) for a in Action)
 STATUSES = tuple(str(s) for s in RECORDED_STATUSES)
 #: The layout of the file, kept in `PRAGMA user_version`: 2 since console.md v1.1's audit
 #: columns, 3 since its `alerts` table, 4 since the `restore` action, 5 since `context` and
-#: the `health_check` action.
+#: the `health_check`, `register` and `deploy` actions.
 SCHEMA_VERSION = 5
 #: Below this, `audit_log` is rebuilt (`_migrate`): it lacks a column or an action of ours.
 REBUILD_BELOW = 5

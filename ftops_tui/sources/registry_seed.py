@@ -43,6 +43,20 @@ _VERSIONS = (
         {"eval.accuracy": "0.93", "eval.toxicity": "0.03"},
         description="candidate",
     ),
+    # Not on the relay yet: `d` (or `ftops-tui deploy`) registers it from these tags and
+    # routes it (console.md v1.1).
+    _SeedVersion(
+        "support-bot-v3",
+        {
+            "eval.accuracy": "0.95",
+            "eval.toxicity": "0.015",
+            "relay.upstream_endpoint": "sim://support-bot-v3",
+            "relay.model": "acme/support-bot-ft",
+            "relay.parameters": '{"temperature": 0.4, "max_tokens": 4096}',
+            "relay.system_prompt": "You are the Acme support assistant.",
+        },
+        description="next candidate, ready to deploy",
+    ),
 )
 
 
