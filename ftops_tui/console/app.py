@@ -98,6 +98,9 @@ class Watch:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     malformed: set[tuple[str, str]] = field(default_factory=set)
     audit_warned: bool = False
+    #: Observed rows are written one poll's batch at a time, so they are in the events' order
+    #: even when a later poll's batch is ready before an earlier one's is written.
+    observing: asyncio.Lock = field(default_factory=asyncio.Lock)
     alerts: AlertWatch | None = None
     dashboard: DashboardScreen | None = None
 
@@ -389,7 +392,8 @@ class FtopsApp(App[None]):
             written: set[int] | None = None if audit is None else set()
             if audit is not None and others:
                 try:
-                    written = await asyncio.to_thread(record)
+                    async with watch.observing:
+                        written = await asyncio.to_thread(record)
                 except AuditUnavailable as exc:
                     if not watch.audit_warned:  # once: a read-only bastion should not nag
                         watch.audit_warned = True
