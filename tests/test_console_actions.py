@@ -816,6 +816,6 @@ async def test_a_promote_that_fails_the_eval_gate_needs_the_route_id_typed_to_go
     intent = next(
         r for r in audit.rows(route_id) if r["kind"] == "intent" and r["action"] == "promote"
     )
-    assert intent["reason"] == (
-        "toxicity within noise (gate overridden: GATE eval.toxicity 0.03 > stable 0.02)"
-    )
+    # (The shared relay's canary may be judged too, which the gate would name as well.)
+    assert intent["reason"].startswith("toxicity within noise (gate overridden: ")
+    assert "GATE eval.toxicity 0.03 > stable 0.02" in intent["reason"]
