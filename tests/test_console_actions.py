@@ -819,3 +819,33 @@ async def test_a_promote_that_fails_the_eval_gate_needs_the_route_id_typed_to_go
     # (The shared relay's canary may be judged too, which the gate would name as well.)
     assert intent["reason"].startswith("toxicity within noise (gate overridden: ")
     assert "GATE eval.toxicity 0.03 > stable 0.02" in intent["reason"]
+
+
+async def test_d_deploys_a_registry_version_chosen_from_those_not_on_the_route(
+    relay: RelayServer, audit: AuditStore, tmp_path: Path
+) -> None:
+    registry_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed_demo_registry(registry_uri)  # version 3 is in the registry only
+    route_id = await new_route(relay)
+    app = app_for(relay, registry_uri, audit, route_id)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app)
+        await pilot.press("d")
+        await until(app, lambda: isinstance(app.screen, ChooseVersionScreen), what="the list")
+        chooser = app.screen
+        assert isinstance(chooser, ChooseVersionScreen)
+        assert [value for value, _ in chooser.choices] == ["3"]  # v1 and v2 are on the route
+        assert "version 3 (support-bot-v3), eval.accuracy 0.95" in chooser.choices[0][1]
+        await pilot.press("enter")
+        confirm = await confirm_open(app)
+        assert confirm.proposal.action == "deploy"
+        assert "upstream sim://support-bot-v3" in str(confirm.query_one("#confirm-banner").render())
+        outcome = await confirm_change(app, pilot, "v3 canary")
+        assert outcome.status == "applied", outcome.message
+    route = await current(relay, route_id)
+    assert route.weight_of("support-bot-v3") == 5 and route.weight_of("support-bot-v1") == 90
+    actions = [
+        (r["kind"], r["action"]) for r in audit.rows(route_id)[::-1] if r["kind"] != "observed"
+    ]
+    steps = [("intent", "register"), ("outcome", "register")]
+    assert actions[-4:] == [*steps, ("intent", "deploy"), ("outcome", "deploy")]

@@ -9,6 +9,7 @@ when a route has been read back.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
@@ -170,6 +171,9 @@ class MutationFlow:
         if action is KeyAction.HEALTH_CHECK:
             await self._health(view)
             return
+        if action is KeyAction.DEPLOY:
+            await self._deploy(view)
+            return
         typed: str | None = None  # a reason the operator wrote: kept for every round
         weights: Mapping[str, int] | None = None
         target: str | None = None
@@ -240,6 +244,79 @@ class MutationFlow:
                 return
             finally:
                 await self.service.unprepare()
+
+    async def _deploy(self, view: RouteView) -> None:
+        """`d`: a version of the route's registry model that is not on the route, chosen
+        from a list, registered on the relay if it lacks it and added at the first rollout
+        step, taken from the stable version (console.md v1.1)."""
+        from ftops_tui.domain.deploy import candidates, deploy_rules, version_body
+        from ftops_tui.sources.registry import RegistryError, deploy_candidate
+
+        operator, route, stable = self.operator, view.route, view.stable.tag
+        if stable is None:
+            operator.tell(f"{view.stable.how}: a deploy takes its weight from the stable "
+                          "version; nothing was sent", severity="error")  # fmt: skip
+            return
+        models = [v.registry.model for v in view.versions if v.registry is not None]
+        registry = self.service.registry
+        if not models or registry is None:
+            operator.tell(
+                "no version of this route is in the registry, so there is no model to deploy "
+                "from: use `ftops-tui deploy ROUTE --model NAME --version N`",
+                severity="warning",
+            )
+            return
+        model = models[0]
+        try:
+            snapshot = await registry.fetch([model])
+        except RegistryError as exc:
+            operator.tell(f"cannot read model {model}: {exc.message}", severity="error")
+            return
+        found = candidates([deploy_candidate(v) for v in snapshot.versions], route)
+        if not found:
+            operator.tell(f"every version of {model} is on route {route.route_id} already")
+            return
+        now_ms = int(time.time() * 1000)
+        chosen = await operator.choose_version(
+            f"Deploy which version of {model} to {route.route_id}?",
+            tuple((c.version, c.words(now_ms)) for c in found),
+        )
+        candidate = next((c for c in found if c.version == chosen), None)
+        if candidate is None:
+            operator.tell("cancelled: nothing was sent")
+            return
+        body = version_body(candidate)
+        rules = deploy_rules(route, stable, candidate.version_tag, self.settings.steps[0])
+        if isinstance(body, str) or isinstance(rules, str):
+            refused = body if isinstance(body, str) else rules
+            operator.tell(f"{refused}; nothing was sent", title="nothing sent", severity="error")
+            return
+        proposal = Proposal(
+            Action.DEPLOY, route.route_id, route.revision, route.route_rules, rules,
+            f"deploy {model} version {candidate.version}", chosen=f"from {stable}",
+        )  # fmt: skip
+        banner = (
+            f"{model} version {candidate.version} as {candidate.version_tag} (upstream "
+            f"{body['upstream_endpoint']}), registered on the relay first if it lacks it"
+        )
+        confirm = await operator.confirm(proposal, banner)
+        preparing = asyncio.ensure_future(self.service.prepare())
+        try:
+            confirmed = await confirm.answer()
+            await preparing
+            if confirmed is None:
+                confirm.close()
+                operator.tell("cancelled: nothing was sent")
+                return
+            self.sending(route.route_id, rules)
+            outcome = await self.service.deploy(replace(proposal, reason=confirmed), body)
+            if outcome.route is not None:
+                self.route_read(outcome.route, outcome.read_at)
+            self.poll_now()
+            confirm.close()
+            self._report(outcome)
+        finally:
+            await self.service.unprepare()
 
     def _gate(self, action: KeyAction, view: RouteView, proposal: Proposal) -> GateVerdict | None:
         """The eval gate, when this change gives a canary all the traffic: a promote, or a

@@ -76,6 +76,10 @@ class MutationService:
         self._clock = clock
         self._late = LateOutcomes()
 
+    @property
+    def registry(self) -> MlflowRegistry | None:
+        return self._registry
+
     # ------------------------------------------------------------------ the flow
 
     async def prepare(self) -> None:

@@ -302,7 +302,8 @@ async def _mutate(
 async def _deploy(
     args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
 ) -> int:
-    from ftops_tui.domain.deploy import Candidate, deploy_rules, relay_version_tag, version_body
+    from ftops_tui.domain.deploy import deploy_rules, version_body
+    from ftops_tui.sources.registry import deploy_candidate
 
     async with wiring.relay_client(config, env) as relay:
         route = await _read_route(relay, args.route)
@@ -331,11 +332,7 @@ async def _deploy(
             raise _Stop(
                 Exit.FAILED, f"model {args.model} has no version {args.version}; nothing was sent"
             )
-        candidate = Candidate(
-            found.model, found.version,
-            relay_version_tag(found.model, found.version, found.version_tag),
-            found.aliases, found.eval_scores, found.creation_timestamp, found.tags,
-        )  # fmt: skip
+        candidate = deploy_candidate(found)
         body = version_body(candidate)
         if isinstance(body, str):
             raise _Stop(Exit.FAILED, f"refused: {body}; nothing was sent")

@@ -35,6 +35,7 @@ class KeyAction(StrEnum):
     EDIT_WEIGHTS = "edit_weights"
     RESTORE = "restore"  # enter on a row of the audit screen
     HEALTH_CHECK = "health_check"  # `h`: the route's health check on the relay
+    DEPLOY = "deploy"  # `d`: a registry version onto the route
 
     @property
     def words(self) -> str:
@@ -49,6 +50,7 @@ class KeyAction(StrEnum):
             KeyAction.EDIT_WEIGHTS: "edit the weights",
             KeyAction.RESTORE: "restore the configuration of the selected audit row",
             KeyAction.HEALTH_CHECK: "edit the route's health check",
+            KeyAction.DEPLOY: "deploy a registry version to the route",
         }[self]
 
 

@@ -33,6 +33,8 @@ from ftops_tui.sources.blocking import in_thread
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from ftops_tui.domain.deploy import Candidate
+
 __all__ = [
     "MlflowRegistry",
     "RegistryError",
@@ -122,6 +124,18 @@ class RegistryVersion:
             if math.isfinite(score):
                 scores[key] = score
         return scores
+
+
+def deploy_candidate(version: RegistryVersion) -> Candidate:
+    """The version as a deploy offers it (domain/deploy.py), its relay tag derived as
+    relay-api.md v1.1 says when the version has none."""
+    from ftops_tui.domain.deploy import Candidate, relay_version_tag
+
+    return Candidate(
+        version.model, version.version,
+        relay_version_tag(version.model, version.version, version.version_tag),
+        version.aliases, version.eval_scores, version.creation_timestamp, version.tags,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ MUTATIONS = (
     ("u", KeyAction.UNDO, "Undo"),
     ("w", KeyAction.EDIT_WEIGHTS, "Weights"),
     ("h", KeyAction.HEALTH_CHECK, "Health"),
+    ("d", KeyAction.DEPLOY, "Deploy"),
 )
 
 
