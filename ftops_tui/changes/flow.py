@@ -300,23 +300,34 @@ class MutationFlow:
             f"{body['upstream_endpoint']}), registered on the relay first if it lacks it"
         )
         confirm = await operator.confirm(proposal, banner)
-        preparing = asyncio.ensure_future(self.service.prepare())
         try:
-            confirmed = await confirm.answer()
-            await preparing
+            confirmed = await self._answer(confirm)
             if confirmed is None:
-                confirm.close()
-                operator.tell("cancelled: nothing was sent")
                 return
             self.sending(route.route_id, rules)
             outcome = await self.service.deploy(replace(proposal, reason=confirmed), body)
-            if outcome.route is not None:
-                self.route_read(outcome.route, outcome.read_at)
-            self.poll_now()
+            self._show(outcome)
             confirm.close()
             self._report(outcome)
         finally:
             await self.service.unprepare()
+
+    async def _answer(self, confirm: Confirmation) -> str | None:
+        """The reason confirmed, the audit log opened while the operator read; None when
+        cancelled (the confirmation is then closed, and that said)."""
+        preparing = asyncio.ensure_future(self.service.prepare())
+        confirmed = await confirm.answer()
+        await preparing
+        if confirmed is None:
+            confirm.close()
+            self.operator.tell("cancelled: nothing was sent")
+        return confirmed
+
+    def _show(self, outcome: Outcome) -> None:
+        """The change's read-back on screen now; a poll at once for the rest."""
+        if outcome.route is not None:
+            self.route_read(outcome.route, outcome.read_at)
+        self.poll_now()
 
     def _gate(self, action: KeyAction, view: RouteView, proposal: Proposal) -> GateVerdict | None:
         """The eval gate, when this change gives a canary all the traffic: a promote, or a
@@ -347,19 +358,13 @@ class MutationFlow:
                 health=(route.health_check, wanted),
             )  # fmt: skip
             confirm = await operator.confirm(proposal, banner)
-            preparing = asyncio.ensure_future(self.service.prepare())
             try:
-                confirmed = await confirm.answer()
-                await preparing
+                confirmed = await self._answer(confirm)
                 if confirmed is None:
-                    confirm.close()
-                    operator.tell("cancelled: nothing was sent")
                     return
                 self.sending_health(route.route_id, wanted)
                 outcome = await self.service.set_health(route, wanted, confirmed)
-                if outcome.route is not None:
-                    self.route_read(outcome.route, outcome.read_at)
-                self.poll_now()
+                self._show(outcome)
                 confirm.close()
                 if outcome.status is Status.CONFLICT and outcome.route is not None:
                     banner = f"CONFLICT: {outcome.message}"

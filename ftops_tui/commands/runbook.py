@@ -15,7 +15,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -226,19 +226,58 @@ async def _until_signalled(work: Coroutine[Any, Any, int]) -> int:
 # ----------------------------------------------------------------------------- mutations
 
 
+ResultOf = Callable[[str, str, Outcome | None], dict[str, Any]]
+
+
+async def _send(
+    args: argparse.Namespace,
+    config: Config,
+    env: Mapping[str, str],
+    relay: RelayClient,
+    interactive: bool,
+    change: Callable[[MutationService], Awaitable[Outcome]],
+    result: ResultOf,
+) -> int:
+    """Every mutating command's end: asked (or --yes), sent through the audited path, the
+    outcome said, printed as JSON with --json, and the exit status."""
+    await _confirm(args.yes, interactive)
+    audit = wiring.audit_store(config, env)
+    service = MutationService(relay, audit, actor_identity(env))
+    try:
+        await service.close_abandoned()
+        outcome = await change(service)
+    finally:
+        audit.close()
+    _report(outcome, quiet=args.json)
+    if args.json:
+        ok = outcome.status is Status.APPLIED and not outcome.unrecorded
+        say_json(result(str(outcome.status), "" if ok else outcome.message, outcome))
+    if outcome.unrecorded:
+        # Whatever happened on the relay, the audit log does not say it: a runbook must not
+        # carry on as if all were recorded.
+        return Exit.FAILED
+    return exit_for(outcome.status)
+
+
+async def _valid_route(relay: RelayClient, route_id: str) -> Route:
+    """The route as the relay has it; refused when its weights break the relay's rules."""
+    route = await _read_route(relay, route_id)
+    invalid = validate(route.route_rules)
+    if invalid:
+        raise _Stop(
+            Exit.FAILED,
+            f"refused: route {route.route_id} is INVALID on the relay "
+            f"({'; '.join(invalid)}); nothing can be changed on it until its weights are "
+            "valid; nothing was sent",
+        )
+    return route
+
+
 async def _mutate(
     args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
 ) -> int:
     async with wiring.relay_client(config, env) as relay:
-        route = await _read_route(relay, args.route)
-        invalid = validate(route.route_rules)
-        if invalid:
-            raise _Stop(
-                Exit.FAILED,
-                f"refused: route {route.route_id} is INVALID on the relay "
-                f"({'; '.join(invalid)}); nothing can be changed on it until its weights are "
-                "valid; nothing was sent",
-            )
+        route = await _valid_route(relay, args.route)
         if args.command == "set-weights":
             proposal = build_set_weights(route, _weights(args.weights), args.reason)
         elif args.command == "restore":
@@ -276,27 +315,12 @@ async def _mutate(
             if args.json:
                 say_json(_result(args, route, proposal, "dry_run", ""))
             return Exit.OK
-        await _confirm(args.yes, interactive)
-        audit = wiring.audit_store(config, env)
-        service = MutationService(relay, audit, actor_identity(env))
-        try:
-            await service.close_abandoned()
-            outcome = await service.apply(proposal)
-        finally:
-            audit.close()
-        _report(outcome, quiet=args.json)
-        if args.json:
-            error = (
-                ""
-                if outcome.status is Status.APPLIED and not outcome.unrecorded
-                else (outcome.message)
-            )
-            say_json(_result(args, route, proposal, str(outcome.status), error, outcome))
-        if outcome.unrecorded:
-            # Whatever happened on the relay, the audit log does not say it: a runbook must
-            # not carry on as if all were recorded.
-            return Exit.FAILED
-        return exit_for(outcome.status)
+        made = proposal
+        return await _send(
+            args, config, env, relay, interactive,
+            lambda service: service.apply(made),
+            lambda status, error, outcome: _result(args, route, made, status, error, outcome),
+        )  # fmt: skip
 
 
 async def _deploy(
@@ -306,14 +330,7 @@ async def _deploy(
     from ftops_tui.sources.registry import deploy_candidate
 
     async with wiring.relay_client(config, env) as relay:
-        route = await _read_route(relay, args.route)
-        invalid = validate(route.route_rules)
-        if invalid:
-            raise _Stop(
-                Exit.FAILED,
-                f"refused: route {route.route_id} is INVALID on the relay "
-                f"({'; '.join(invalid)}); nothing was sent",
-            )
+        route = await _valid_route(relay, args.route)
         try:
             stable = await _stable_version(config, relay, route)
         except _Stop as stop:
@@ -356,22 +373,12 @@ async def _deploy(
             if args.json:
                 say_json(_result(args, route, proposal, "dry_run", ""))
             return Exit.OK
-        await _confirm(args.yes, interactive)
-        audit = wiring.audit_store(config, env)
-        service = MutationService(relay, audit, actor_identity(env))
-        try:
-            await service.close_abandoned()
-            outcome = await service.deploy(proposal, body)
-        finally:
-            audit.close()
-        _report(outcome, quiet=args.json)
-        if args.json:
-            ok = outcome.status is Status.APPLIED and not outcome.unrecorded
-            say_json(_result(args, route, proposal, str(outcome.status),
-                             "" if ok else outcome.message, outcome))  # fmt: skip
-        if outcome.unrecorded:
-            return Exit.FAILED
-        return exit_for(outcome.status)
+        version = body
+        return await _send(
+            args, config, env, relay, interactive,
+            lambda service: service.deploy(proposal, version),
+            lambda status, error, outcome: _result(args, route, proposal, status, error, outcome),
+        )  # fmt: skip
 
 
 def wanted_health(current: HealthCheck, args: argparse.Namespace) -> HealthCheck:
@@ -399,15 +406,7 @@ async def _set_health(
     args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
 ) -> int:
     async with wiring.relay_client(config, env) as relay:
-        route = await _read_route(relay, args.route)
-        invalid = validate(route.route_rules)
-        if invalid:
-            raise _Stop(
-                Exit.FAILED,
-                f"refused: route {route.route_id} is INVALID on the relay "
-                f"({'; '.join(invalid)}); nothing can be changed on it until its weights are "
-                "valid; nothing was sent",
-            )
+        route = await _valid_route(relay, args.route)
         wanted = wanted_health(route.health_check, args)
         tell = _to_stderr if args.json else say
 
@@ -440,21 +439,10 @@ async def _set_health(
             if args.json:
                 say_json(result("dry_run", ""))
             return Exit.OK
-        await _confirm(args.yes, interactive)
-        audit = wiring.audit_store(config, env)
-        service = MutationService(relay, audit, actor_identity(env))
-        try:
-            await service.close_abandoned()
-            outcome = await service.set_health(route, wanted, args.reason)
-        finally:
-            audit.close()
-        _report(outcome, quiet=args.json)
-        if args.json:
-            ok = outcome.status is Status.APPLIED and not outcome.unrecorded
-            say_json(result(str(outcome.status), "" if ok else outcome.message, outcome))
-        if outcome.unrecorded:
-            return Exit.FAILED
-        return exit_for(outcome.status)
+        return await _send(
+            args, config, env, relay, interactive,
+            lambda service: service.set_health(route, wanted, args.reason), result,
+        )  # fmt: skip
 
 
 async def _configuration(

@@ -427,14 +427,11 @@ class MlflowRegistry:
     async def move_alias(self, model: str, alias: str, version: str) -> None:
         """Within the same deadline as a read; past it, RegistryTimeout says the alias may
         or may not have moved (the caller reads back)."""
-        call = in_thread(lambda: self.set_alias(model, alias, version), name="registry write")
-        try:
-            await asyncio.wait_for(asyncio.shield(call), self.deadline_s(not self._answered_once))
-        except TimeoutError:
-            raise RegistryTimeout(
-                f"setting alias {alias!r} of {model!r} at {self._display_uri}: no answer within "
-                f"{self.deadline_s(not self._answered_once):g} s; it may or may not have moved"
-            ) from None
+        await self._write(
+            f"setting alias {alias!r} of {model!r}",
+            lambda: self.set_alias(model, alias, version),
+            "; it may or may not have moved",
+        )
 
     async def tag_version(self, model: str, version: str, tags: Mapping[str, str]) -> None:
         """Set each tag on the model version, within the same deadline as a read."""
@@ -443,13 +440,19 @@ class MlflowRegistry:
             for key, value in tags.items():
                 self.set_version_tag(model, version, key, value)
 
-        call = in_thread(write, name="registry write")
+        await self._write(f"tagging {model!r} version {version}", write)
+
+    async def _write(self, what: str, write: Callable[[], None], unknown: str = "") -> None:
+        """A blocking write in a thread, within a read's deadline (`unknown`: what a
+        timeout leaves unknown)."""
+        deadline = self.deadline_s(not self._answered_once)
         try:
-            await asyncio.wait_for(asyncio.shield(call), self.deadline_s(not self._answered_once))
+            await asyncio.wait_for(
+                asyncio.shield(in_thread(write, name="registry write")), deadline
+            )
         except TimeoutError:
             raise RegistryTimeout(
-                f"tagging {model!r} version {version} at {self._display_uri}: no answer within "
-                f"{self.deadline_s(not self._answered_once):g} s"
+                f"{what} at {self._display_uri}: no answer within {deadline:g} s{unknown}"
             ) from None
 
     # ---------------------------------------------------------------- reading
