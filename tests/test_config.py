@@ -793,3 +793,24 @@ def test_gates_eval_is_read_and_checked(tmp_path: Path) -> None:
         tmp_path, {"gates": {"eval": {"higher_is_better": ["x"], "lower_is_better": ["x"]}}}
     )
     assert "also in higher_is_better" in load_error(both).message
+
+
+def test_a_context_may_have_its_own_metrics_source_and_routes_and_a_bad_section_is_named(
+    tmp_path: Path,
+) -> None:
+    text = CONTEXTS.replace(
+        "        read_only: true",
+        "        read_only: true\n        routes: [support-bot-production]\n"
+        "        metrics: {source: prometheus, prometheus_url: http://prom.prod:9090}",
+    )
+    config = load_config(write(tmp_path, text), env=ENV)
+    assert config.routes == ("support-bot-production",)
+    assert config.metrics.prometheus_url == "http://prom.prod:9090"
+    staging = config.for_context("staging")
+    assert staging.routes is None and staging.metrics.source == "relay"
+    # A top-level section that is not a mapping is a config error, not a crash.
+    bad = write(
+        tmp_path, CONTEXTS.replace("    relay: {timeout_s: 3}", "    relay: nope"), "b.yaml"
+    )
+    error = load_error(bad)
+    assert error.key == "relay" and "must be a mapping" in error.message

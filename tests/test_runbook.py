@@ -598,3 +598,30 @@ def test_deploy_registers_a_registry_version_on_the_relay_and_routes_it_at_the_f
     # Already on the route: refused, not sent twice.
     assert cli(*base, "--version", "3") == 1
     assert "already on route" in capsys.readouterr().err
+
+
+def test_deploy_refuses_a_tag_the_relay_has_for_another_upstream(
+    tmp_path: Path, relay: RelayServer, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    registry_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(name)
+    for version, upstream in (("1", "sim://bot-v1"), ("2", "https://ops:pw@llm.example/v1")):
+        tags = {"relay.upstream_endpoint": upstream,
+                "relay.version_tag": "bot-v1" if version == "1" else f"{name}-v2"}  # fmt: skip
+        client.create_model_version(name, source="runs:/x/model", tags=tags)
+    client.set_registered_model_alias(name, "champion", "1")
+    # Someone registered the tag on the relay for another model.
+    admin.post("/v1/models/versions", json={"version_tag": f"{name}-v2", "model": "other",
+                                            "upstream_endpoint": "sim://elsewhere"})  # fmt: skip
+    route = new_route(admin, bot_v1=100)
+    cli, audit = make_cli(tmp_path / "cli", relay.url, registry_uri)
+    code = cli("deploy", route, "--model", name, "--version", "2", "--reason", "r", "--yes")
+    err = capsys.readouterr().err
+    assert code == 1 and "already has a version" in err and "another upstream" in err
+    assert "pw" not in err and "***@llm.example" in err  # the endpoint's password never shown
+    assert weights_of(read_route(admin, route)) == {"bot-v1": 100}
+    assert not [r for r in AuditStore(audit).rows(route) if r["kind"] != "observed"]

@@ -28,7 +28,7 @@ from ftops_tui.domain.intents import (
 from ftops_tui.domain.models import HealthCheck, Route, Rules, rules_to_mapping
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal
-from ftops_tui.domain.safe_text import safe
+from ftops_tui.domain.safe_text import safe, without_userinfo
 from ftops_tui.domain.vocabulary import Action, Status
 
 Severity = Literal["information", "warning", "error"]
@@ -295,9 +295,10 @@ class MutationFlow:
             Action.DEPLOY, route.route_id, route.revision, route.route_rules, rules,
             f"deploy {model} version {candidate.version}", chosen=f"from {stable}",
         )  # fmt: skip
+        upstream = without_userinfo(str(body["upstream_endpoint"]))
         banner = (
             f"{model} version {candidate.version} as {candidate.version_tag} (upstream "
-            f"{body['upstream_endpoint']}), registered on the relay first if it lacks it"
+            f"{upstream}), registered on the relay first if it lacks it"
         )
         confirm = await operator.confirm(proposal, banner)
         try:

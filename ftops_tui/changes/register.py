@@ -18,6 +18,7 @@ from ftops_tui.sources.relay_errors import Conflict, Invalid, RateLimited, Relay
 class RegisterWrite:
     relay: RelayClient
     body: Mapping[str, Any]  # the Version (domain/deploy.py, version_body)
+    recorded: Mapping[str, Any]  # the same, as the audit log keeps it (no credentials)
 
     async def __call__(self) -> Result:
         tag = str(self.body["version_tag"])
@@ -36,7 +37,7 @@ class RegisterWrite:
         except RelayError as exc:
             failure = exc
         try:
-            there = any(v.version_tag == tag for v in await self.relay.list_versions())
+            listed = await self.relay.list_versions()
         except RelayError as read_exc:
             if failure is not None and not failure.may_have_been_sent:
                 return Result(
@@ -47,10 +48,13 @@ class RegisterWrite:
                 f"({read_exc.message})"
             )
             return Result(Status.UNVERIFIED, said, error=said)
-        if there:
-            return Result(
-                Status.APPLIED, f"version {tag} is registered on the relay", after=dict(self.body)
-            )
+        there = next((v for v in listed if v.version_tag == tag), None)
+        if there is not None and there.upstream_endpoint != self.body["upstream_endpoint"]:
+            said = f"the relay has another version under the tag {tag} (registered meanwhile)"
+            return Result(Status.REJECTED, said, error=said)
+        if there is not None:
+            said = f"version {tag} is registered on the relay"
+            return Result(Status.APPLIED, said, after=dict(self.recorded))
         if failure is not None:
             status = (
                 Status.UNVERIFIED

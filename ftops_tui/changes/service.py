@@ -30,6 +30,7 @@ from ftops_tui.domain.proposals import (
     same_rules,
     undo_from,
 )
+from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.domain.vocabulary import Action, Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.sources.audit import AuditStore, AuditUnavailable, rules_from_json
@@ -202,17 +203,28 @@ class MutationService:
         tag = str(version["version_tag"])
         if not proposal.reason.strip():
             return Outcome(Status.REFUSED, "a reason is required for the audit log", None, None)
+        upstream = str(version["upstream_endpoint"])
+        # What the audit log keeps of it: an endpoint's userinfo is a credential.
+        recorded = {**version, "upstream_endpoint": without_userinfo(upstream)}
         try:
-            known = {v.version_tag for v in await self._relay.list_versions()}
+            known = {v.version_tag: v for v in await self._relay.list_versions()}
         except RelayError as exc:
             said = f"cannot read the relay's versions ({exc.message}); nothing was sent"
             return Outcome(Status.FAILED, said, None, None)
         registered = ""
-        if tag not in known:
-            intent = Intent(
-                Action.REGISTER, proposal.route_id, {}, dict(version), None, proposal.reason
+        have = known.get(tag)
+        if have is not None and have.upstream_endpoint != upstream:
+            # The same tag for another model on the relay: routing to it would send the
+            # traffic somewhere the registry does not say.
+            said = (
+                f"the relay already has a version {tag} with another upstream "
+                f"({without_userinfo(have.upstream_endpoint)}, the registry says "
+                f"{without_userinfo(upstream)}): nothing was sent"
             )
-            write = RegisterWrite(self._relay, version)
+            return Outcome(Status.REFUSED, said, None, None)
+        if have is None:
+            intent = Intent(Action.REGISTER, proposal.route_id, {}, recorded, None, proposal.reason)
+            write = RegisterWrite(self._relay, version, recorded)
             step = await audited_step(self._audit, self.actor, intent, write, self._late)
             if step.result.status is not Status.APPLIED:
                 said = (

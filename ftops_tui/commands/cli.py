@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if themes is None:
         return Exit.USAGE
     write = getattr(args, "write", False)
-    return _console(config, env, watch=args.watch or read_only, themes=themes, write=write)
+    return _console(config, env, watch=args.watch, themes=themes, write=write, read_only=read_only)
 
 
 def contexts_text(config: Config) -> str:
@@ -372,9 +372,11 @@ def _console(
     themes: tuple[str, dict[str, Theme]],
     prepare: Callable[[], None] | None = None,
     write: bool = False,
+    read_only: bool = False,
 ) -> int:
-    """The console on `config`'s context; the config's other contexts are watched beside it
-    (each read-only with --watch, or when it says so without --write)."""
+    """The console on `config`'s context (read-only with --watch, or `read_only`: the
+    context says so); the config's other contexts are watched beside it, each read-only with
+    --watch, or when it says so without --write."""
     from ftops_tui.commands import wiring
     from ftops_tui.console.app import Services, make_app
     from ftops_tui.sources.identity import actor_identity
@@ -412,7 +414,7 @@ def _console(
         wiring.relay_client(config, env),
         wiring.registry(config),
         audit=audit,
-        watch=watch,
+        watch=watch or read_only,
         theme=themes[0],
         themes=themes[1],
         actor=actor,

@@ -32,7 +32,7 @@ from ftops_tui.domain.models import HealthCheck, Route, rules_to_json
 from ftops_tui.domain.proposals import NoProposal, Proposal, restore_proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.rollout import Stable
-from ftops_tui.domain.safe_text import visible, visible_lines
+from ftops_tui.domain.safe_text import visible, visible_lines, without_userinfo
 from ftops_tui.domain.vocabulary import Action, Status
 from ftops_tui.domain.weights import validate
 from ftops_tui.settings.config import Config
@@ -366,7 +366,8 @@ async def _deploy(
         tell(preview(proposal, route))
         tell(
             f"  {args.model} version {args.version} as {candidate.version_tag}, upstream "
-            f"{body['upstream_endpoint']}; registered on the relay first if it lacks it"
+            f"{without_userinfo(str(body['upstream_endpoint']))}; registered on the relay "
+            "first if it lacks it"
         )
         if args.dry_run:
             tell("dry run: nothing was sent and nothing was written")

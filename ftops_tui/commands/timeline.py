@@ -83,7 +83,8 @@ def gather(
         store = AuditStore(path, context=context)
         try:
             entries += audit_entries(store.rows(route), origin=str(path))
-            entries += alert_entries(AlertLog(store).rows(iso(since), route), origin=str(path))
+            alerts = AlertLog(store, context).rows(iso(since), route)
+            entries += alert_entries(alerts, origin=str(path))
         except AuditUnavailable as exc:
             notes.append(str(exc))
         finally:

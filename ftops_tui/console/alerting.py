@@ -53,7 +53,11 @@ class AlertWatch:
         terminal: TerminalSignals,
         webhooks: Webhooks,
         routes: tuple[str, ...] | None,
+        context: str = "",
     ) -> None:
+        # Named in every page, notification and log line: two environments name their
+        # routes alike, and a staging breach must not read as production's.
+        self._where = f"[{safe(context)}] " if context else ""
         self._config = config
         self._log = alert_log
         self._terminal = terminal
@@ -170,8 +174,8 @@ class AlertWatch:
         """Tells the raise, unless `notify.on` leaves it out or it is held back; True when
         told."""
         key = alert.key
-        log.warning("alert %s: %s %s: %s", "raised" if standing else "seen", key.kind,
-                    safe(key.subject), safe(alert.detail))  # fmt: skip
+        log.warning("%salert %s: %s %s: %s", self._where, "raised" if standing else "seen",
+                    key.kind, safe(key.subject), safe(alert.detail))  # fmt: skip
         if str(key.kind) not in self._config.on:
             return False
         held = self._throttle.admit(key.told_as, now)
@@ -179,7 +183,7 @@ class AlertWatch:
             return False
         if standing:
             self._told.add(key)
-        title = f"{TITLE} ▲ {key.kind.upper()} {safe(key.subject)}".rstrip()
+        title = f"{TITLE} ▲ {self._where}{key.kind.upper()} {safe(key.subject)}".rstrip()
         body = safe(alert.detail, 400) + (f" ({held} more held back)" if held else "")
         if self._config.bell:
             self._terminal.ring()
@@ -191,13 +195,13 @@ class AlertWatch:
 
     async def _cleared(self, alert: Alert, first: bool) -> None:
         key = alert.key
-        log.info("alert cleared: %s %s", key.kind, safe(key.subject))
+        log.info("%salert cleared: %s %s", self._where, key.kind, safe(key.subject))
         if key not in self._told:
             return  # its raise was not told (not in `on`, or held back): nor is its end
         self._told.discard(key)
         if not self._config.on_clear:
             return
-        title = f"{TITLE} ▽ cleared {key.kind.upper()} {safe(key.subject)}".rstrip()
+        title = f"{TITLE} ▽ {self._where}cleared {key.kind.upper()} {safe(key.subject)}".rstrip()
         if self._config.desktop:
             self._terminal.desktop(title, "no longer standing")
         if first:

@@ -247,6 +247,7 @@ class FtopsApp(App[None]):
             self.signals,
             Webhooks(config.notify.urls, config.notify.webhook_timeout_s),
             config.routes,
+            config.context if len(self.watches) > 1 else "",
         )
 
     def _title(self) -> str:

@@ -124,6 +124,8 @@ class MetricsConfig:
     max_answer_mb: float = 32.0  # addition: an answer's size after decoding
 
 
+_METRICS_KEYS = ("source", "prometheus_url", "queries", "timeout_s", "max_answer_mb")
+
 #: The alert kinds `notify.on` may name (domain/alerts.py, AlertKind).
 ALERT_KINDS = ("breach", "worse", "source_down", "gate", "auto_rollback", "external_change")
 
@@ -278,8 +280,11 @@ def config_from_dict(
     return variants[default]
 
 
-#: What a context may override (console.md v1.1, `contexts:`).
-_CONTEXT_KEYS = ("relay", "registry", "audit", "read_only")
+#: What a context may override: console.md v1.1's relay, registry, audit and read_only, and
+#: (additions) the metrics source and the routes, which differ between environments as well:
+#: one Prometheus's figures summed over staging and production would judge neither.
+_CONTEXT_KEYS = ("relay", "registry", "audit", "metrics", "routes", "read_only")
+_MERGED = ("relay", "registry", "audit", "metrics")
 _CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
@@ -300,6 +305,7 @@ def _context_sections(root: Section) -> dict[str, Section]:
         for key, cls in (("relay", RelayConfig), ("registry", RegistryConfig)):
             context.section(key, _field_names(cls))  # unknown keys named under the context
         context.section("audit", _field_names(AuditConfig))
+        context.section("metrics", _METRICS_KEYS)
         found[name] = context
     return found
 
@@ -311,9 +317,17 @@ def _in_context(
     error names the key where it is: under the context when the context gives it (or
     neither gives a required one), else at the top level."""
     merged = {k: v for k, v in root.data.items() if k not in ("contexts", "default_context")}
-    for key in ("relay", "registry", "audit"):
-        if context.data.get(key):
-            merged[key] = {**(root.data.get(key) or {}), **context.data[key]}  # type: ignore[dict-item]
+    for key in _MERGED:
+        given, top = context.data.get(key), root.data.get(key) or {}
+        if not given:
+            continue
+        if not isinstance(top, Mapping) or not isinstance(given, Mapping):
+            allowed = {"relay": RelayConfig, "registry": RegistryConfig, "audit": AuditConfig}
+            keys = _field_names(allowed[key]) if key in allowed else _METRICS_KEYS
+            root.section(key, keys)  # says that the section must be a mapping, and where
+        merged[key] = {**top, **given}  # type: ignore[dict-item]
+    if "routes" in context.data:
+        merged["routes"] = context.data["routes"]
     own_uri = "tracking_uri" in (context.data.get("registry") or {})  # type: ignore[operator]
     # A context's own tracking URI is not overridden by $MLFLOW_TRACKING_URI, which would
     # point every environment at one registry; the variable stands in for the top level's.
@@ -501,9 +515,7 @@ def _steps(sec: Section) -> tuple[int, ...]:
 
 
 def _metrics(root: Section) -> MetricsConfig:
-    sec = root.section(
-        "metrics", ("source", "prometheus_url", "queries", "timeout_s", "max_answer_mb")
-    )
+    sec = root.section("metrics", _METRICS_KEYS)
     source = sec.string("source", MetricsConfig.source, "relay or prometheus")
     if source not in ("relay", "prometheus"):
         sec.fail("source", f"{source!r} is not a metrics source; allowed: relay, prometheus")

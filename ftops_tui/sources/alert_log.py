@@ -75,9 +75,15 @@ class AlertLog:
             alerts.append(Alert(key, row["detail"]))
         return alerts
 
-    def rows(self, since: str | None = None, route_id: str | None = None) -> list[Row]:
-        """Rows of every context, oldest first, written at or after `since` (a ts)."""
+    def rows(
+        self, since: str | None = None, route_id: str | None = None, *, every: bool = False
+    ) -> list[Row]:
+        """This context's rows (`every`: every context's), oldest first, written at or after
+        `since` (a ts)."""
         sql, params = f"SELECT * FROM {ALERTS} WHERE 1", []
+        if not every:
+            sql += " AND context = ?"
+            params.append(self.context)
         if since is not None:
             sql += " AND ts >= ?"
             params.append(since)
