@@ -548,6 +548,19 @@ def test_set_health_changes_the_relays_health_check_through_audited_rows(
     # Asking for what it already has sends nothing.
     assert cli(*argv) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "unchanged"
+    # ...and a weights change before one is still undone: the revision the health check
+    # bumped is this actor's own.
+    assert cli("set-weights", route, "bot-v1=70", "bot-v2=30", "--reason", "r", "--yes") == 0
+    assert cli("set-health", route, "--p99-ms", "2500", "--reason", "r", "--yes") == 0
+    capsys.readouterr()
+    from ftops_tui.changes.service import undo_proposal
+    from ftops_tui.domain.proposals import Proposal as Made
+    from ftops_tui.sources.relay_parse import parse_route
+
+    now = parse_route(read_route(admin, route))
+    undo = undo_proposal(now, AuditStore(audit), actor_identity(ENV), "undo")
+    assert isinstance(undo, Made), undo
+    assert {r.version_tag: r.weight for r in undo.after} == {"bot-v1": 90, "bot-v2": 10}
 
 
 # ------------------------------------------------------------------------------- deploy

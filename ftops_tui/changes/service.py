@@ -308,9 +308,11 @@ def undo_proposal(
     try:
         target = audit.last_change(route.route_id, actor)
         last = audit.last_applied(route.route_id, actor)
+        # A health-check change of this actor's since keeps the weights but not the revision.
+        left = audit.revision_left(route.route_id, actor)
     except AuditUnavailable as exc:
         return NoProposal(f"audit log unavailable, so there is no record to undo from: {exc}")
     before: Rules | None = rules_from_json(target[0]["before_json"]) if target else None
-    last_revision = last[1]["revision"] if last else None
+    last_revision = left if last else None
     last_after = rules_from_json(last[1]["after_json"]) if last else None
     return undo_from(route, actor, before, last_revision, last_after, reason)

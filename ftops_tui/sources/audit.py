@@ -527,6 +527,18 @@ class AuditStore:
             }
         return [(intents[o["intent_id"]], _full(o)) for o in outcomes if o["intent_id"] in intents]
 
+    def revision_left(self, route_id: str, actor: str) -> int | None:
+        """The route's revision after this actor's newest applied change to it, a health
+        check's included (it bumps the revision and keeps the weights)."""
+        with self._db() as db:
+            found = db.execute(
+                f"SELECT revision FROM {TABLE} WHERE kind = 'outcome' AND status = 'applied'"
+                " AND action NOT IN ('alias', 'register') AND route_id = ? AND actor = ?"
+                " AND context = ? ORDER BY id DESC LIMIT 1",
+                [route_id, self.scrub(actor), self.context],
+            ).fetchone()
+        return None if found is None or found[0] is None else int(found[0])
+
     def last_applied(self, route_id: str, actor: str) -> tuple[Row, Row] | None:
         """This actor's latest applied weight change on the route, undo included."""
         changes = self._applied(route_id, actor)
