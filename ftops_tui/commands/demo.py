@@ -60,6 +60,13 @@ class Demo:
                     "audit": {"path": str(self._audit_path)},
                     # The demo shows every way an alert is told (a webhook needs a URL).
                     "notify": {"bell": True, "desktop": True},
+                    # ...and the eval gate: v2's toxicity is worse than v1's, v3's better.
+                    "gates": {
+                        "eval": {
+                            "higher_is_better": ["eval.accuracy"],
+                            "lower_is_better": ["eval.toxicity"],
+                        }
+                    },
                 },
                 file=None,
                 env={},
@@ -72,7 +79,8 @@ class Demo:
         return self
 
     def seed_registry(self) -> None:
-        """Blocking (imports mlflow): model support-bot, v1 @champion, v2 the candidate."""
+        """Blocking (imports mlflow): model support-bot, v1 @champion, v2 the candidate, v3
+        in the registry only (to deploy)."""
         from ftops_tui.sources.registry_seed import seed_demo_registry
 
         assert self.config is not None
