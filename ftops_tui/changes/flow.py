@@ -211,14 +211,9 @@ class MutationFlow:
                 refused = f"{gate.words}: refused. To override, type the route id below"
                 said = "\n".join(w for w in (refused, said) if w)
             confirm = await operator.confirm(proposal, said, override)
-            # The audit log is opened while the operator reads, not after the answer.
-            preparing = asyncio.ensure_future(self.service.prepare())
             try:
-                confirmed = await confirm.answer()
-                await preparing
+                confirmed = await self._answer(confirm)
                 if confirmed is None:
-                    confirm.close()
-                    operator.tell("cancelled: nothing was sent")
                     return
                 if confirmed != safe(proposal.reason):  # the field shows the safe form
                     typed = confirmed
@@ -229,9 +224,7 @@ class MutationFlow:
                 outcome = await self.service.apply(replace(proposal, reason=sent))
                 # From here until the confirmation closes nothing awaits, so the dashboard is
                 # redrawn once: with the verified weights and the result.
-                if outcome.route is not None:
-                    self.route_read(outcome.route, outcome.read_at)
-                self.poll_now()
+                self._show(outcome)
                 if outcome.status is Status.CONFLICT and outcome.route is not None:
                     # Never retried blindly: show what changed and who did it, then ask again
                     # against the route as it is now.
@@ -314,8 +307,8 @@ class MutationFlow:
             await self.service.unprepare()
 
     async def _answer(self, confirm: Confirmation) -> str | None:
-        """The reason confirmed, the audit log opened while the operator read; None when
-        cancelled (the confirmation is then closed, and that said)."""
+        """The reason confirmed, the audit log opened while the operator reads (not after
+        the answer); None when cancelled (the confirmation is then closed, and that said)."""
         preparing = asyncio.ensure_future(self.service.prepare())
         confirmed = await confirm.answer()
         await preparing
