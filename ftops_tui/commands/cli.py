@@ -67,9 +67,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"with --wait: give up after S seconds (default {DEFAULT_WAIT_S:g})",
     )
 
-    from ftops_tui.commands import runbook, timeline
+    from ftops_tui.commands import rollout, runbook, timeline
 
     runbook.register(sub, config_opt)
+    rollout.register(sub, config_opt)
     timeline.register(sub, config_opt)
     sub.add_parser("contexts", parents=[config_opt], help="the configured contexts, one a line")
 

@@ -43,9 +43,9 @@ from ftops_tui.sources.registry import RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import NotFound, RelayError
 
-COMMANDS = ("set-weights", "rollback", "restore", "set-health", "deploy", "audit")
+COMMANDS = ("set-weights", "rollback", "restore", "set-health", "deploy", "rollout", "audit")
 #: The commands that change something on the relay.
-CHANGES = ("set-weights", "rollback", "restore", "set-health", "deploy")
+CHANGES = ("set-weights", "rollback", "restore", "set-health", "deploy", "rollout")
 
 
 Ask = Callable[[str], str]
@@ -171,12 +171,23 @@ def run(
         if args.command in CHANGES:
             if not args.reason.strip():
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
-            change = {"set-health": _set_health, "deploy": _deploy}.get(args.command, _mutate)
+            from ftops_tui.commands.rollout import run_auto
+
+            change = {"set-health": _set_health, "deploy": _deploy, "rollout": run_auto}.get(
+                args.command, _mutate
+            )
             return asyncio.run(_until_signalled(change(args, config, env, stdin_isatty)))
     except _Stop as stop:
         complain(stop.message)
         return stop.code
     except _Signalled as stopped:
+        if args.command == "rollout":
+            complain(
+                f"autopilot stopped by {stopped.signal.name} where it was; a step in flight "
+                "is recorded as unverified in the audit log (read the route to see where it "
+                "stands)"
+            )
+            return 128 + stopped.signal
         complain(
             f"stopped by {stopped.signal.name}: a change in flight is recorded as unverified "
             "in the audit log (read the route to see where it stands)"
@@ -240,7 +251,7 @@ async def _send(
 ) -> int:
     """Every mutating command's end: asked (or --yes), sent through the audited path, the
     outcome said, printed as JSON with --json, and the exit status."""
-    await _confirm(args.yes, interactive)
+    await confirm(args.yes, interactive)
     audit = wiring.audit_store(config, env)
     service = MutationService(relay, audit, actor_identity(env))
     try:
@@ -541,7 +552,7 @@ async def _stable_version(config: Config, relay: RelayClient, route: Route) -> S
     return stable
 
 
-async def _confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
+async def confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
     if yes:
         return
     if not interactive:

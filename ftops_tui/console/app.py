@@ -374,10 +374,13 @@ class FtopsApp(App[None]):
         `external_change` or `auto_rollback` alert, whose webhook only the console that wrote
         the row sends."""
         from ftops_tui.domain.alerts import Alert, one_shot_key
+        from ftops_tui.domain.autopilot import autopilot_actor
         from ftops_tui.sources.audit import AUTO_ROLLBACK_ACTOR
 
         audit = watch.services.audit
-        others = [e for e in events if e.actor != watch.services.actor]
+        # The autopilot's changes are this console's own: its intent and outcome rows say them.
+        ours = (watch.services.actor, autopilot_actor(watch.services.actor))
+        others = [e for e in events if e.actor not in ours]
         shots = [seen.event for seen in flagged]
         if not others and not shots:
             return

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.domain.alerts import AlertChange
+from ftops_tui.domain.autopilot import autopilot_actor
 from ftops_tui.domain.models import (
     Event,
     HealthCheck,
@@ -246,7 +247,7 @@ class ConsoleState:
         self._own.append((route_id, frozenset(health.to_json().items())))
 
     def _was_own(self, event: Event) -> bool:
-        if event.actor != self.actor:
+        if event.actor not in (self.actor, autopilot_actor(self.actor)):
             return False
         key: tuple[str, frozenset[tuple[str, object]]]
         if event.after_object:  # a health check (or another object) as the event's `after`

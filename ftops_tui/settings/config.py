@@ -93,6 +93,8 @@ class PollConfig:
 class RolloutConfig:
     steps: tuple[int, ...] = (5, 25, 50, 100)
     shift_step: int = 5
+    hold_s: float = 300.0  # autopilot: healthy time at a step before the next
+    on_breach: str = "rollback"  # autopilot on BREACH or WORSE: rollback or pause
 
 
 @dataclass(frozen=True)
@@ -485,7 +487,16 @@ def _rollout(root: Section) -> RolloutConfig:
     return RolloutConfig(
         steps=_steps(sec),
         shift_step=sec.integer("shift_step", RolloutConfig.shift_step, _PERCENT),
+        hold_s=sec.number("hold_s", RolloutConfig.hold_s, _HOLD),
+        on_breach=_on_breach(sec),
     )
+
+
+def _on_breach(sec: Section) -> str:
+    said = sec.string("on_breach", RolloutConfig.on_breach, "rollback or pause")
+    if said not in ("rollback", "pause"):
+        sec.fail("on_breach", f"{said!r} is not allowed; allowed: rollback, pause")
+    return said
 
 
 def _steps(sec: Section) -> tuple[int, ...]:
@@ -659,6 +670,7 @@ MAX_TIMEOUT_S = 600.0
 MAX_RETRIES = 10
 _TIMEOUT = Range(low=0, high=MAX_TIMEOUT_S, low_open=True)
 _REPEAT = Range(low=0, high=86_400)
+_HOLD = Range(low=0, high=86_400, low_open=True)
 _ANSWER_MB = Range(low=0, high=1024, low_open=True)
 _FRACTION = Range(low=0, high=1, low_open=True)
 _ALPHA = Range(low=0, high=0.5, low_open=True)

@@ -1,0 +1,122 @@
+"""An autopilot run (console.md v1.1): looks at what the console knows, decides with
+domain/autopilot.py, and makes each step or rollback through the one audited path, as
+`user@host (autopilot)`. The console drives one per route from its polls; `rollout --auto`
+drives one from its own. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ftops_tui.changes.service import MutationService, Outcome
+from ftops_tui.console.state import ConsoleState
+from ftops_tui.domain import autopilot
+from ftops_tui.domain.autopilot import Decision, Move, Pilot
+from ftops_tui.domain.proposals import Proposal
+from ftops_tui.domain.vocabulary import Action
+
+
+def stale_words(state: ConsoleState) -> str:
+    """The source that is not answering, in words; "" when all of them answer. The registry
+    counts: the stable version and the eval gate come from it."""
+    sources = [("relay", state.relay), ("registry", state.registry)]
+    if state.config.metrics.source == "prometheus":
+        sources.append(("metrics source", state.prometheus))
+    for name, health in sources:
+        if health.problem is not None:
+            return f"the {name} is not answering ({health.problem.value}): its data is STALE"
+    return ""
+
+
+def needed(state: ConsoleState, pilot: Pilot) -> int:
+    """Requests the canary needs in the window before it can be called healthy: what the
+    error-rate test needs to see a canary failing DETECT_RATIO times as often as the stable
+    version (domain/traffic.py), when that can be said, else `thresholds.min_requests`.
+    scipy.special must be loaded (`traffic.load_stats`) before an autopilot starts."""
+    from ftops_tui.domain import traffic
+
+    minimum = state.config.thresholds.min_requests
+    view = state.view_of(pilot.route_id)
+    if view is None:
+        return minimum
+    by_tag = {v.version_tag: v for v in view.versions}
+    canary, stable = by_tag.get(pilot.canary), by_tag.get(pilot.stable)
+    if canary is None or stable is None or canary.metrics is None or stable.metrics is None:
+        return minimum
+    sized = traffic.needed(
+        canary.metrics, stable.metrics, canary_weight=canary.weight,
+        stable_weight=stable.weight, alpha=state.config.thresholds.significance_alpha,
+        window_s=float(state.config.poll.window_s),
+    )  # fmt: skip
+    return autopilot.needed_requests(minimum, sized.total if sized is not None else None)
+
+
+@dataclass
+class AutopilotRun:
+    """One route's autopilot: its pilot (domain), what it last decided, and whether a change
+    of its own is in flight (then it decides nothing more until that change is back)."""
+
+    pilot: Pilot
+    service: MutationService  # whose actor is `... (autopilot)`
+    reason: str  # the operator's, when it was started: in every change's reason
+    last: Decision = field(init=False)
+    busy: bool = False
+
+    def __post_init__(self) -> None:
+        self.last = Decision(Move.WAIT, "starting", topic="starting")
+
+    @property
+    def words(self) -> str:
+        return self.pilot.words if not self.pilot.flying else self.last.words
+
+    def look(self, state: ConsoleState) -> Decision:
+        """What to do now, from the state as it is (no I/O). An END ends the pilot here."""
+        if self.busy:
+            return self.last
+        view = state.view_of(self.pilot.route_id)
+        decision = autopilot.decide(
+            self.pilot, view, state.clock(),
+            stale=stale_words(state), needed=needed(state, self.pilot),
+        )  # fmt: skip
+        if decision.move is Move.END and self.pilot.flying:
+            assert decision.ending is not None
+            self.pilot = _ended(self.pilot, decision)
+        self.last = decision
+        return decision
+
+    async def act(self, state: ConsoleState, decision: Decision) -> Outcome | None:
+        """Make the change `decision` asks for (a STEP or ROLLBACK from `look`), guarded by
+        the revision the autopilot last saw; the pilot then says where it stands."""
+        if decision.move not in (Move.STEP, Move.ROLLBACK) or decision.rules is None:
+            return None
+        view = state.view_of(self.pilot.route_id)
+        if view is None or self.busy or not self.pilot.flying:
+            return None
+        route = view.route
+        action = Action.STEP if decision.move is Move.STEP else Action.ROLLBACK
+        proposal = Proposal(
+            action, route.route_id, self.pilot.revision, route.route_rules, decision.rules,
+            f"autopilot: {decision.words}; started because: {self.reason}",
+            chosen="autopilot",
+        )  # fmt: skip
+        self.busy = True
+        try:
+            state.sending(route.route_id, decision.rules)
+            outcome = await self.service.apply(proposal)
+        finally:
+            self.busy = False
+        if outcome.route is not None:
+            state.route_read(outcome.route, outcome.read_at)
+        self.pilot = autopilot.after_change(
+            self.pilot, decision, outcome.status, outcome.route, outcome.message, state.clock()
+        )
+        if not self.pilot.flying:
+            self.last = Decision(Move.END, self.pilot.words, ending=self.pilot.ended)
+        return outcome
+
+    def turn_off(self, by: str) -> None:
+        self.pilot = autopilot.turned_off(self.pilot, by)
+
+
+def _ended(pilot: Pilot, decision: Decision) -> Pilot:
+    return replace(pilot, ended=decision.ending, words=decision.words)

@@ -1,0 +1,272 @@
+"""Autopilot (console.md v1.1): when may a canary take its next rollout step, and when must
+the autopilot stop? Pure: `decide` reads the route as the console judged it and says what to
+do now; `after_change` says where a change it asked for left it.
+
+The rules, in the order they are checked (the first that applies decides):
+1. A source that does not answer (STALE), a route gone, changed by anyone else (its revision
+   is not the one the autopilot left it at), INVALID, without the canary, or whose stable
+   version is not the one it started with: stop, changing nothing. A guess here could send
+   traffic to the wrong version.
+2. The canary in BREACH or WORSE: roll back to the stable version (or pause, per
+   `rollout.on_breach`).
+3. The canary at `until`: done.
+4. The stable version itself alerting: wait (a canary is not stepped on a burning route).
+5. Not judged healthy on enough requests (the traffic sizing's total when it can be said,
+   else `thresholds.min_requests`), or not held `hold_s` at this step yet: wait, saying for
+   what, with the countdown.
+6. Else the next step (capped at `until`); a step to 100 must pass the eval gate first, and
+   a gate that refuses stops the autopilot there.
+The verdicts are over `poll.window_s`: right after a step, part of that window is traffic
+from the step before.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from ftops_tui.domain.gates import EvalGate, gate_verdict
+from ftops_tui.domain.health import VerdictKind
+from ftops_tui.domain.models import Route, Rules
+from ftops_tui.domain.overview import RouteView
+from ftops_tui.domain.rollout import next_step, rollback_rules
+from ftops_tui.domain.safe_text import safe
+from ftops_tui.domain.vocabulary import Status
+from ftops_tui.domain.weights import set_weight
+
+#: What the audit log's actor says of a change the autopilot made for `actor`.
+SUFFIX = " (autopilot)"
+
+
+def autopilot_actor(actor: str) -> str:
+    return f"{actor}{SUFFIX}"
+
+
+class Ending(StrEnum):
+    """Why an autopilot is no longer flying: each maps to an exit status of `rollout --auto`."""
+
+    REACHED = "reached"  # the canary is at `until`
+    ROLLED_BACK = "rolled back"  # BREACH or WORSE: all traffic back on the stable version
+    PAUSED = "paused"  # BREACH or WORSE with on_breach: pause: nothing changed
+    GATE = "gate"  # the eval gate refused the step to 100
+    CHANGED = "changed"  # someone else changed the route (or it is gone, or not as it was)
+    SOURCE_DOWN = "source down"  # a source stopped answering: the data is STALE
+    FAILED = "failed"  # its own change failed, or its outcome is not known
+    TURNED_OFF = "turned off"  # the operator pressed A (or ctrl+c)
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[int, ...]
+    hold_s: float
+    until: int = 100
+    on_breach: str = "rollback"  # rollback or pause
+    gate: EvalGate = field(default_factory=EvalGate)
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """One route's autopilot: the canary it steps, the stable version it takes from and goes
+    back to, the revision it last saw (its own or the one it started on), and since when
+    (monotonic seconds) the canary has been at its current step."""
+
+    route_id: str
+    canary: str
+    stable: str
+    plan: Plan
+    revision: int
+    since: float
+    ended: Ending | None = None
+    words: str = ""  # why it ended, in words (for the screen and the command line)
+
+    @property
+    def flying(self) -> bool:
+        return self.ended is None
+
+
+class Move(StrEnum):
+    WAIT = "wait"
+    STEP = "step"
+    ROLLBACK = "rollback"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class Decision:
+    move: Move
+    words: str  # what it is doing, as the screen says it after `AUTOPILOT `
+    rules: Rules | None = None  # for STEP and ROLLBACK: the route's rules after
+    ending: Ending | None = None  # for END
+    target: int | None = None  # for STEP: the canary's weight after
+    #: What the words are about, without the countdown: a change of it is news
+    #: (`rollout --auto` prints a line), a countdown ticking is not.
+    topic: str = ""
+
+
+def start(view: RouteView, selected: str | None, plan: Plan, now: float) -> Pilot | str:
+    """The autopilot for `view`'s route, or why it cannot fly: it needs a known stable
+    version and one canary (`selected`, or the one non-stable version taking traffic)."""
+    route = view.route
+    if view.invalid:
+        return f"route {safe(route.route_id)} is INVALID on the relay: " + "; ".join(
+            safe(p) for p in view.invalid
+        )
+    stable = view.stable.tag
+    if stable is None:
+        return f"{view.stable.how}: the autopilot takes weight from the stable version"
+    if selected is not None and selected != stable and selected in route.version_tags:
+        canary = selected
+    else:
+        canaries = [v.version_tag for v in view.versions if v.weight > 0 and not v.stable]
+        if len(canaries) != 1:
+            said = ", ".join(safe(c) for c in canaries) or "none"
+            return (
+                f"route {safe(route.route_id)} has {len(canaries)} canaries taking traffic "
+                f"({said}): select the one to step"
+            )
+        canary = canaries[0]
+    weight = route.weight_of(canary)
+    if weight >= plan.until:
+        return f"{safe(canary)} is at {weight}% already (until {plan.until}%)"
+    return Pilot(route.route_id, canary, stable, plan, route.revision, now)
+
+
+def decide(
+    pilot: Pilot, view: RouteView | None, now: float, *, stale: str, needed: int
+) -> Decision:
+    """What the autopilot does now. `stale`: the source that is not answering, in words ("" when
+    all answer); `needed`: the requests the canary must have in the window to be judged."""
+    if not pilot.flying:
+        return Decision(Move.END, pilot.words, ending=pilot.ended, topic=pilot.words)
+    stop = _stop(pilot, view, stale)
+    if stop is not None:
+        return stop
+    assert view is not None  # _stop saw to it
+    route, plan = view.route, pilot.plan
+    canary = next(v for v in view.versions if v.version_tag == pilot.canary)
+    weight = canary.weight
+    if canary.verdict is not None and canary.verdict.alerting:
+        why = f"{safe(pilot.canary)} is {canary.verdict.summary}"
+        if plan.on_breach == "pause":
+            said = f"paused at {weight}%: {why}; nothing changed"
+            return Decision(Move.END, said, ending=Ending.PAUSED, topic=said)
+        said = f"rolling back to {safe(pilot.stable)}: {why}"
+        return Decision(
+            Move.ROLLBACK, said, rollback_rules(route.route_rules, pilot.stable), topic=said
+        )
+    if weight >= plan.until:
+        said = f"done: {safe(pilot.canary)} at {weight}%"
+        return Decision(Move.END, said, ending=Ending.REACHED, topic=said)
+    target = min(next_step(plan.steps, weight) or 100, plan.until)
+    stable = next(v for v in view.versions if v.version_tag == pilot.stable)
+    if stable.verdict is not None and stable.verdict.alerting:
+        said = f"waiting: the stable version {safe(pilot.stable)} is {stable.verdict.summary}"
+        return Decision(Move.WAIT, said, topic=said)
+    left = plan.hold_s - (now - pilot.since)
+    count = canary.metrics.request_count if canary.metrics is not None else 0
+    short = count < needed
+    verdict = canary.verdict
+    if left > 0:
+        said = f"next {target}% in {_countdown(left)} if healthy"
+        if verdict is None:
+            said += f" (no figures for {safe(pilot.canary)} yet)"
+        elif short:
+            said += f" ({count} of {needed} requests so far)"
+        return Decision(Move.WAIT, said, topic=f"hold {target}")
+    if verdict is None:
+        said = f"waiting: no figures for {safe(pilot.canary)} yet"
+        return Decision(Move.WAIT, said, topic=said)
+    if short:
+        said = f"waiting: {count} of {needed} requests"
+        return Decision(Move.WAIT, said, topic=f"requests {target}")
+    if verdict.kind is not VerdictKind.HEALTHY:
+        said = f"waiting: {verdict.summary}"
+        return Decision(Move.WAIT, said, topic=f"unjudged {target}")
+    rules = set_weight(route.route_rules, pilot.canary, target, prefer=pilot.stable)
+    if target == 100:
+        gate = gate_verdict(view, pilot.canary, plan.gate)
+        if not gate.passed:
+            said = f"stopped before 100%: {gate.words}"
+            return Decision(Move.END, said, ending=Ending.GATE, topic=said)
+    said = f"stepping {safe(pilot.canary)} {weight}% -> {target}%: healthy {plan.hold_s:g}s"
+    return Decision(Move.STEP, said, rules, topic=said, target=target)
+
+
+def _stop(pilot: Pilot, view: RouteView | None, stale: str) -> Decision | None:
+    def end(said: str, ending: Ending = Ending.CHANGED) -> Decision:
+        return Decision(Move.END, said, ending=ending, topic=said)
+
+    if stale:
+        return end(f"stopped: {stale}; nothing changed", Ending.SOURCE_DOWN)
+    if view is None:
+        return end(f"stopped: route {safe(pilot.route_id)} is gone from the relay")
+    route = view.route
+    if route.revision != pilot.revision:
+        who = safe(route.updated_by) or "someone"
+        return end(f"stopped: route changed by {who} (revision {route.revision})")
+    if view.invalid:
+        return end("stopped: the route's weights are INVALID on the relay")
+    if pilot.canary not in route.version_tags:
+        return end(f"stopped: {safe(pilot.canary)} is no longer on the route")
+    if view.stable.tag != pilot.stable:
+        now_is = safe(view.stable.tag) if view.stable.tag else view.stable.how
+        return end(f"stopped: the stable version is now {now_is}, not {safe(pilot.stable)}")
+    return None
+
+
+def needed_requests(min_requests: int, sized: int | None) -> int:
+    """Requests the canary needs in the window: the traffic sizing's total (domain/traffic.py)
+    when it can be said, never fewer than the thresholds' minimum."""
+    return max(min_requests, sized or 0)
+
+
+def after_change(
+    pilot: Pilot, decision: Decision, status: Status, route: Route | None, message: str, now: float
+) -> Pilot:
+    """Where the autopilot is after its change (`decision`) came back with `status`; `route`
+    as read back."""
+    if status is Status.APPLIED and route is not None:
+        if decision.move is Move.ROLLBACK:
+            return replace(
+                pilot, revision=route.revision, since=now, ended=Ending.ROLLED_BACK,
+                words=f"rolled back to {safe(pilot.stable)}: {decision.words.split(': ', 1)[-1]}",
+            )  # fmt: skip
+        if decision.target is not None and decision.target >= pilot.plan.until:
+            # Done at once: with all the traffic the canary may now be the stable version.
+            said = f"done: {safe(pilot.canary)} at {decision.target}%"
+            return replace(
+                pilot, revision=route.revision, since=now, ended=Ending.REACHED, words=said
+            )
+        return replace(pilot, revision=route.revision, since=now)
+    if status is Status.CONFLICT:
+        who = safe(route.updated_by) if route is not None and route.updated_by else "someone"
+        said = f"stopped: route changed by {who} before its {decision.move}; nothing was sent"
+        return replace(pilot, ended=Ending.CHANGED, words=said)
+    said = f"stopped: its {decision.move} was {status}: {safe(message, 300)}"
+    return replace(pilot, ended=Ending.FAILED, words=said)
+
+
+def turned_off(pilot: Pilot, by: str) -> Pilot:
+    if not pilot.flying:
+        return pilot
+    return replace(pilot, ended=Ending.TURNED_OFF, words=f"stopped by {by}; nothing changed")
+
+
+def plan_words(pilot: Pilot, weight: int, stop_key: str = "A") -> str:
+    """The plan as the confirmation says it."""
+    plan = pilot.plan
+    ahead = [s for s in plan.steps if weight < s < plan.until] + [plan.until]
+    steps = " -> ".join(f"{s}%" for s in [weight, *ahead])
+    breach = "rolls back to" if plan.on_breach == "rollback" else "pauses, leaving"
+    return (
+        f"AUTOPILOT {safe(pilot.canary)} {steps}, each step after {plan.hold_s:g}s judged "
+        f"healthy; on BREACH or WORSE it {breach} {safe(pilot.stable)}; it stops, changing "
+        f"nothing, when anyone else changes the route, a source goes stale, or on {stop_key}"
+    )
+
+
+def _countdown(seconds: float) -> str:
+    whole = max(0, math.ceil(seconds))
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
