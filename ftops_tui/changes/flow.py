@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from ftops_tui.changes.service import MutationService, Outcome
+from ftops_tui.domain.autopilot import Pilot, Plan
 from ftops_tui.domain.gates import GateVerdict, gate_verdict
 from ftops_tui.domain.history import Configuration
 from ftops_tui.domain.intents import (
@@ -28,8 +29,11 @@ from ftops_tui.domain.intents import (
 from ftops_tui.domain.models import HealthCheck, Route, Rules, rules_to_mapping
 from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal
+from ftops_tui.domain.rollout import next_step
 from ftops_tui.domain.safe_text import safe, without_userinfo
 from ftops_tui.domain.vocabulary import Action, Status
+from ftops_tui.domain.weights import set_weight
+from ftops_tui.sources.blocking import in_thread
 
 Severity = Literal["information", "warning", "error"]
 
@@ -237,6 +241,46 @@ class MutationFlow:
                 return
             finally:
                 await self.service.unprepare()
+
+    async def start_autopilot(
+        self, route_id: str | None, selected: str | None, plan: Plan, clock: Callable[[], float]
+    ) -> tuple[Pilot, str] | None:
+        """`A` on a route without an autopilot: the plan and its first step shown, a reason
+        asked for (it goes into every step's audit rows); the pilot and the reason, or None
+        (refused or cancelled: said). Its hold starts when the operator confirms."""
+        from ftops_tui.domain import autopilot, traffic
+
+        operator = self.operator
+        view = self.judge.view_of(route_id)
+        if view is None:
+            operator.tell("select a route first", severity="warning")
+            return None
+        pilot = autopilot.start(view, selected, plan, clock())
+        if isinstance(pilot, str):
+            operator.tell(f"{pilot}: the autopilot was not started", title="AUTOPILOT",
+                          severity="error", timeout=10)  # fmt: skip
+            return None
+        route, canary = view.route, pilot.canary
+        weight = route.weight_of(canary)
+        first = min(next_step(plan.steps, weight) or 100, plan.until)
+        proposal = Proposal(
+            Action.STEP, route.route_id, route.revision, route.route_rules,
+            set_weight(route.route_rules, canary, first, prefer=pilot.stable),
+            f"autopilot {canary} to {plan.until}%",
+            chosen=f"the autopilot's first step, once {canary} is held healthy",
+        )  # fmt: skip
+        # How many requests are enough comes from the traffic sizing: loaded before it flies.
+        await in_thread(traffic.load_stats, name="scipy.special")
+        confirm = await operator.confirm(proposal, autopilot.plan_words(pilot, weight))
+        try:
+            reason = await self._answer(confirm)
+            if reason is None:
+                return None
+            confirm.close()
+        finally:
+            await self.service.unprepare()
+        operator.tell(f"on for {route.route_id}: {canary} to {plan.until}%", title="AUTOPILOT")
+        return replace(pilot, since=clock()), reason
 
     async def _deploy(self, view: RouteView) -> None:
         """`d`: a version of the route's registry model that is not on the route, chosen

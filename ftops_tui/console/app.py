@@ -9,10 +9,10 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from ftops_tui.changes.service import MutationService, Outcome
     from ftops_tui.console.alerting import AlertWatch
+    from ftops_tui.console.autopilots import Autopilots
     from ftops_tui.console.screens.dashboard import DashboardScreen
     from ftops_tui.sources.prometheus import PrometheusMetrics
 
@@ -73,6 +74,7 @@ class Services:
     #: Where the per-version figures come from when not the relay (Prometheus).
     metrics_from: PrometheusMetrics | None = None
     _mutations: MutationService | None = field(default=None, init=False, repr=False)
+    _autopilot: MutationService | None = field(default=None, init=False, repr=False)
 
     @property
     def mutations(self) -> MutationService | None:
@@ -85,6 +87,23 @@ class Services:
 
             self._mutations = MutationService(self.relay, self.audit, self.actor, self.registry)
         return self._mutations
+
+    @property
+    def autopilot_mutations(self) -> MutationService | None:
+        """What sends the autopilot's changes: the same path, as `user@host (autopilot)`."""
+        if self.mutations is None or self.audit is None:
+            return None
+        if self._autopilot is None:
+            from ftops_tui.changes.service import MutationService
+            from ftops_tui.domain.autopilot import autopilot_actor
+
+            self._autopilot = MutationService(
+                self.relay,
+                self.audit,
+                autopilot_actor(self.actor),
+                self.registry,
+            )
+        return self._autopilot
 
 
 @dataclass
@@ -103,6 +122,7 @@ class Watch:
     observing: asyncio.Lock = field(default_factory=asyncio.Lock)
     alerts: AlertWatch | None = None
     dashboard: DashboardScreen | None = None
+    pilots: Autopilots | None = None  # made at the first `A`
 
     @property
     def name(self) -> str:
@@ -486,6 +506,11 @@ class FtopsApp(App[None]):
         is the one on screen (another repaints when it is shown)."""
         watch = watch or self.current
         self._judge_alerts(watch)
+        if watch.pilots is not None:
+            try:
+                watch.pilots.look()
+            except Exception as exc:  # a bug: said and logged, the console goes on
+                self._unexpected("autopilot", exc, watch)
         if watch is self.current and watch.dashboard is not None:
             # Posted to the dashboard itself: messages go up the DOM, never down from the App.
             watch.dashboard.post_message(StateChanged())
@@ -629,7 +654,7 @@ class FtopsApp(App[None]):
     def on_change_asked(self, asked: ChangeAsked) -> None:
         from ftops_tui.changes.flow import MutationFlow
         from ftops_tui.console.operator import ScreenOperator
-        from ftops_tui.domain.intents import RolloutSettings
+        from ftops_tui.domain.intents import KeyAction, RolloutSettings
 
         # One change at a time: a key pressed while a change is being sent must not cancel
         # it half-way (its outcome would be unknown), so it is refused instead.
@@ -645,6 +670,9 @@ class FtopsApp(App[None]):
             )
             return
         config = self.services.config
+        if asked.action is KeyAction.AUTOPILOT:
+            self._toggle_autopilot(asked, service)
+            return
         flow = MutationFlow(
             ScreenOperator(self),
             self.state,
@@ -667,6 +695,66 @@ class FtopsApp(App[None]):
             group="mutation",
             exit_on_error=False,
         )
+
+    def _toggle_autopilot(self, asked: ChangeAsked, service: MutationService) -> None:
+        """`A`: off when the route's autopilot flies; else its plan confirmed, then on."""
+        from ftops_tui.changes.flow import MutationFlow
+        from ftops_tui.console.autopilots import Autopilots
+        from ftops_tui.console.operator import ScreenOperator
+        from ftops_tui.domain.autopilot import Plan
+        from ftops_tui.domain.intents import RolloutSettings
+
+        watch, route_id = self.current, asked.route_id
+        if watch.pilots is None:
+            watch.pilots = Autopilots(
+                watch.state,
+                lambda message, title, severity: self.notify(
+                    message, title=self._titled(title, watch), severity=severity,  # type: ignore[arg-type]
+                    timeout=15, markup=False,
+                ),
+                lambda work, name: self._run_autopilot(work, name),
+                lambda: self._mutation is not None and self._mutation.is_running,
+                partial(self._autopilot_changed, watch),
+            )  # fmt: skip
+        pilots = watch.pilots
+        if route_id is not None and pilots.flying(route_id) is not None:
+            if not pilots.turn_off(route_id):
+                self.notify("the autopilot is sending a change; press A again once it is back",
+                            severity="warning")  # fmt: skip
+            self._changed(watch)
+            return
+        config = watch.services.config
+        rollout = config.rollout
+        plan = Plan(tuple(rollout.steps), rollout.hold_s, 100, rollout.on_breach, config.gates.eval)
+        flow = MutationFlow(
+            ScreenOperator(self), watch.state, service,
+            RolloutSettings(rollout.steps, rollout.shift_step, config.registry.stable_alias,
+                            config.gates.eval),
+            route_read=self.route_read, poll_now=self.poll_now,
+        )  # fmt: skip
+        autopilot_service = watch.services.autopilot_mutations
+        assert autopilot_service is not None  # mutations are allowed: so is the autopilot
+
+        async def start() -> None:
+            started = await flow.start_autopilot(route_id, asked.version, plan, watch.state.clock)
+            if started is not None:
+                pilot, reason = started
+                pilots.start(pilot, autopilot_service, reason)
+                self._changed(watch)
+
+        self._mutation = self.run_worker(
+            start(), name="autopilot start", group="mutation", exit_on_error=False
+        )
+
+    def _autopilot_changed(self, watch: Watch) -> None:
+        """An autopilot's change is back: the panes show it, and a poll goes at once."""
+        self._changed(watch)
+        watch.wake.set()
+
+    def _run_autopilot(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        # Its own group: quitting cancels it like every worker (the autopilot stops with
+        # the console; a step in flight is recorded unverified by the audited step).
+        self.run_worker(work, name=name, group="autopilot", exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A task that failed (a bug, not a source fault) is shown and logged; the console

@@ -177,6 +177,8 @@ class ConsoleState:
     #: scipy.special is loaded, so the traffic sizing and split check can be shown.
     stats_loaded: bool = False
     last_refresh_wall: float | None = None
+    #: Each route's autopilot as the panes show it: (flying, what it does or why it ended).
+    autopilots: dict[str, tuple[bool, str]] = field(default_factory=dict)
     #: Unexpected errors (bugs, not source faults), newest last, each with its wall time.
     problems: deque[str] = field(default_factory=lambda: deque(maxlen=PROBLEMS_LEN))
     _views: list[RouteView] | None = field(default=None, repr=False)

@@ -10,7 +10,7 @@ a value; the panes turn values into Rich Text, never markup.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -111,9 +111,12 @@ def route_rows(
     *,
     context: str = "",
     key: Callable[[str], str] = str,
+    autopilots: Mapping[str, tuple[bool, str]] | None = None,
 ) -> tuple[TableRow, ...]:
     """One row per route; another context's (`context`) name that context in the route cell
-    and are keyed by `key` (the routes pane keeps them apart from the shown context's)."""
+    and are keyed by `key` (the routes pane keeps them apart from the shown context's). A
+    route whose autopilot flies says AUTO, unless it has worse to say."""
+    flying = {r for r, (up, _) in (autopilots or {}).items() if up}
 
     def cells(view: RouteView) -> tuple[Cell, ...]:
         route = view.route
@@ -123,6 +126,8 @@ def route_rows(
             if view.invalid
             else Cell("▲ ALERT", ALERT_STYLE)
             if view.alerting
+            else Cell("AUTO", "bold")
+            if route.route_id in flying
             else Cell(""),
             Cell(name),
             Cell(weight_bar(route.route_rules, BAR_WIDTH)),
@@ -235,11 +240,18 @@ def version_detail(
 # -- verdict ----------------------------------------------------------------------------------
 
 
-def verdict_lines(view: RouteView | None) -> tuple[Line, ...]:
-    """Each canary of the selected route in words: what is wrong, by how much, how sure."""
+def verdict_lines(
+    view: RouteView | None, autopilot: tuple[bool, str] | None = None
+) -> tuple[Line, ...]:
+    """Each canary of the selected route in words: what is wrong, by how much, how sure;
+    first, the route's autopilot (`autopilot`: flying, its words), if it has had one."""
     if view is None:
         return (_line("no route selected"),)
     lines = []
+    if autopilot is not None:
+        flying, words = autopilot
+        lines.append(Line((Cell("AUTOPILOT ", "bold reverse" if flying else "bold"),
+                           Cell(safe(words), "bold" if flying else ""))))  # fmt: skip
     if view.invalid:
         lines.append(
             Line(

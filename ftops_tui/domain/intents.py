@@ -36,6 +36,7 @@ class KeyAction(StrEnum):
     RESTORE = "restore"  # enter on a row of the audit screen
     HEALTH_CHECK = "health_check"  # `h`: the route's health check on the relay
     DEPLOY = "deploy"  # `d`: a registry version onto the route
+    AUTOPILOT = "autopilot"  # `A`: the autopilot on or off for the route
 
     @property
     def words(self) -> str:
@@ -51,6 +52,7 @@ class KeyAction(StrEnum):
             KeyAction.RESTORE: "restore the configuration of the selected audit row",
             KeyAction.HEALTH_CHECK: "edit the route's health check",
             KeyAction.DEPLOY: "deploy a registry version to the route",
+            KeyAction.AUTOPILOT: "turn the route's autopilot on or off",
         }[self]
 
 

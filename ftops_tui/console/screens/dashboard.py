@@ -48,6 +48,7 @@ MUTATIONS = (
     ("w", KeyAction.EDIT_WEIGHTS, "Weights"),
     ("h", KeyAction.HEALTH_CHECK, "Health"),
     ("d", KeyAction.DEPLOY, "Deploy"),
+    ("A", KeyAction.AUTOPILOT, "Autopilot"),
 )
 
 
@@ -135,11 +136,14 @@ class DashboardScreen(Screen[None]):
         routes = self.query_one(RoutesPane)
         selected = None
         with self._pane("routes"):
-            rows = views.route_rows(state.views(), self._failed)
+            rows = views.route_rows(state.views(), self._failed, autopilots=state.autopilots)
             if self.all_contexts:
                 for name, other in self.other_states():
                     key = partial(foreign_key, name)
-                    rows += views.route_rows(other.views(), self._failed, context=name, key=key)
+                    rows += views.route_rows(
+                        other.views(), self._failed, context=name, key=key,
+                        autopilots=other.autopilots,
+                    )  # fmt: skip
             routes.content = rows
         with self._pane("versions"):
             selected = state.view_of(routes.selected_route)
@@ -151,7 +155,10 @@ class DashboardScreen(Screen[None]):
         with self._pane("verdict"):
             self.query_one(VerdictPane).lines = (
                 views.figures_note(state)
-                + views.verdict_lines(selected)
+                + views.verdict_lines(
+                    selected,
+                    state.autopilots.get(selected.route.route_id) if selected else None,
+                )
                 + views.traffic_lines(state, selected)
             )
         with self._pane("events"):
