@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ftops_tui.changes.autopilot import AutopilotRun
@@ -102,10 +102,15 @@ def _stamp(text: str) -> None:
 
 
 async def run_auto(
-    args: argparse.Namespace, config: Config, env: Mapping[str, str], interactive: bool
+    args: argparse.Namespace,
+    config: Config,
+    env: Mapping[str, str],
+    interactive: bool,
+    *,
+    confirm: Callable[[bool, bool], Awaitable[None]],
 ) -> int:
-    """The autopilot on `args.route` until it ends; returns the exit status."""
-    from ftops_tui.commands.runbook import confirm
+    """The autopilot on `args.route` until it ends; returns the exit status. `confirm` asks
+    on a terminal unless --yes (the runbook commands' own), and raises to refuse."""
     from ftops_tui.domain import traffic
 
     plan = Plan(

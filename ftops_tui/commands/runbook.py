@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +174,12 @@ def run(
                 raise _Stop(Exit.USAGE, "--reason must say why; it goes to the audit log")
             from ftops_tui.commands.rollout import run_auto
 
-            change = {"set-health": _set_health, "deploy": _deploy, "rollout": run_auto}.get(
-                args.command, _mutate
-            )
+            changes: dict[str, Callable[..., Coroutine[Any, Any, int]]] = {
+                "set-health": _set_health,
+                "deploy": _deploy,
+                "rollout": partial(run_auto, confirm=confirm),
+            }
+            change = changes.get(args.command, _mutate)
             return asyncio.run(_until_signalled(change(args, config, env, stdin_isatty)))
     except _Stop as stop:
         complain(stop.message)
