@@ -168,10 +168,11 @@ def test_after_its_own_change_it_holds_again_or_says_why_it_stopped() -> None:
     assert back.ended is Ending.ROLLED_BACK and back.words.startswith("rolled back to v1: v2 is")
 
 
-@pytest.mark.parametrize(("sized", "needed"), [(None, 10), (4, 10), (1234, 1234)])
-def test_enough_requests_is_the_sizing_never_below_the_minimum(sized: int | None,
-                                                               needed: int) -> None:  # fmt: skip
-    assert autopilot.needed_requests(10, sized) == needed
+@pytest.mark.parametrize(("autopilot_min", "needed"), [(4, 10), (10, 10), (200, 200)])
+def test_enough_requests_is_never_below_the_thresholds_minimum(
+    autopilot_min: int, needed: int
+) -> None:
+    assert autopilot.needed_requests(10, autopilot_min) == needed
 
 
 def test_the_plan_in_words_and_the_autopilot_actor() -> None:

@@ -30,8 +30,8 @@ ROUTE = "support-bot-production"
 
 @pytest.fixture
 def relay() -> Iterator[RelayServer]:
-    """The demo's world with error-free versions (enough requests is then the thresholds'
-    minimum, not the sizing of a 0.4 % error rate) and steady load."""
+    """The demo's world with error-free versions (a WORSE by chance would stop it) and
+    steady load."""
     base = load_scenario(demo_scenario_path())
     sims = {name: {**sim, "error_rate": 0.0} for name, sim in (base.sims or {}).items()}
     scenario = dataclasses.replace(
@@ -47,7 +47,7 @@ async def test_a_turns_the_autopilot_on_it_steps_on_screen_and_a_again_stops_it(
     audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
     config = console_config(
         relay.url, sqlite_registry_uri, routes=[ROUTE],
-        poll={"interval_s": 0.2, "window_s": 3}, rollout={"hold_s": 1},
+        poll={"interval_s": 0.2, "window_s": 3}, rollout={"hold_s": 1, "min_requests": 5},
     )  # fmt: skip
     app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
     async with app.run_test(size=(160, 45)) as pilot:

@@ -46,8 +46,8 @@ def shared_relay() -> Iterator[RelayServer]:
 
 @pytest.fixture
 def relay(shared_relay: RelayServer) -> Iterator[RelayServer]:
-    """The route back at 95/5, both versions healthy and without errors (so `enough
-    requests` is thresholds.min_requests, not the sizing of a 0.4 % error rate), and load on."""
+    """The route back at 95/5, both versions without errors (a WORSE by chance would end a
+    run early), and load on."""
     with httpx.Client(base_url=shared_relay.base, headers=AUTH, timeout=10) as http:
         for sim in ("support-bot-v1", "support-bot-v2"):
             http.post(f"/admin/sims/{sim}", json={"error_rate": 0.0}).raise_for_status()
@@ -93,7 +93,7 @@ def write_config(tmp_path: Path, relay: RelayServer, registry_uri: str, extra: s
         f"registry:\n  tracking_uri: {registry_uri}\n"
         f"audit:\n  path: {tmp_path / 'audit.db'}\n"
         f"poll:\n  interval_s: 0.2\n  window_s: {WINDOW_S}\n"
-        "thresholds:\n  min_requests: 5\n"
+        "thresholds:\n  min_requests: 5\nrollout:\n  min_requests: 5\n"
         f"routes: [{ROUTE}]\n{extra}"
     )
     return path

@@ -28,27 +28,10 @@ def stale_words(state: ConsoleState) -> str:
     return ""
 
 
-def needed(state: ConsoleState, pilot: Pilot) -> int:
-    """Requests the canary needs in the window before it can be called healthy: what the
-    error-rate test needs to see a canary failing DETECT_RATIO times as often as the stable
-    version (domain/traffic.py), when that can be said, else `thresholds.min_requests`.
-    scipy.special must be loaded (`traffic.load_stats`) before an autopilot starts."""
-    from ftops_tui.domain import traffic
-
-    minimum = state.config.thresholds.min_requests
-    view = state.view_of(pilot.route_id)
-    if view is None:
-        return minimum
-    by_tag = {v.version_tag: v for v in view.versions}
-    canary, stable = by_tag.get(pilot.canary), by_tag.get(pilot.stable)
-    if canary is None or stable is None or canary.metrics is None or stable.metrics is None:
-        return minimum
-    sized = traffic.needed(
-        canary.metrics, stable.metrics, canary_weight=canary.weight,
-        stable_weight=stable.weight, alpha=state.config.thresholds.significance_alpha,
-        window_s=float(state.config.poll.window_s),
-    )  # fmt: skip
-    return autopilot.needed_requests(minimum, sized.total if sized is not None else None)
+def needed(state: ConsoleState) -> int:
+    """Requests the canary needs in the window before it can be called healthy."""
+    config = state.config
+    return autopilot.needed_requests(config.thresholds.min_requests, config.rollout.min_requests)
 
 
 @dataclass
@@ -76,7 +59,7 @@ class AutopilotRun:
         view = state.view_of(self.pilot.route_id)
         decision = autopilot.decide(
             self.pilot, view, state.clock(),
-            stale=stale_words(state), needed=needed(state, self.pilot),
+            stale=stale_words(state), needed=needed(state),
         )  # fmt: skip
         if decision.move is Move.END and self.pilot.flying:
             assert decision.ending is not None

@@ -33,7 +33,6 @@ from ftops_tui.domain.rollout import next_step
 from ftops_tui.domain.safe_text import safe, without_userinfo
 from ftops_tui.domain.vocabulary import Action, Status
 from ftops_tui.domain.weights import set_weight
-from ftops_tui.sources.blocking import in_thread
 
 Severity = Literal["information", "warning", "error"]
 
@@ -248,7 +247,7 @@ class MutationFlow:
         """`A` on a route without an autopilot: the plan and its first step shown, a reason
         asked for (it goes into every step's audit rows); the pilot and the reason, or None
         (refused or cancelled: said). Its hold starts when the operator confirms."""
-        from ftops_tui.domain import autopilot, traffic
+        from ftops_tui.domain import autopilot
 
         operator = self.operator
         view = self.judge.view_of(route_id)
@@ -269,8 +268,6 @@ class MutationFlow:
             f"autopilot {canary} to {plan.until}%",
             chosen=f"the autopilot's first step, once {canary} is held healthy",
         )  # fmt: skip
-        # How many requests are enough comes from the traffic sizing: loaded before it flies.
-        await in_thread(traffic.load_stats, name="scipy.special")
         confirm = await operator.confirm(proposal, autopilot.plan_words(pilot, weight))
         try:
             reason = await self._answer(confirm)

@@ -60,6 +60,9 @@ class Demo:
                     "audit": {"path": str(self._audit_path)},
                     # The demo shows every way an alert is told (a webhook needs a URL).
                     "notify": {"bell": True, "desktop": True},
+                    # An autopilot (A) a newcomer can watch: ~30 canary requests in the window
+                    # at 5 % of the demo's load, a step every 20 s.
+                    "rollout": {"hold_s": 20, "min_requests": 20},
                     # ...and the eval gate: v2's toxicity is worse than v1's, v3's better.
                     "gates": {
                         "eval": {

@@ -26,7 +26,6 @@ from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain import autopilot
 from ftops_tui.domain.autopilot import Decision, Ending, Move, Plan
 from ftops_tui.settings.config import Config
-from ftops_tui.sources.blocking import in_thread
 from ftops_tui.sources.identity import actor_identity
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
@@ -111,14 +110,10 @@ async def run_auto(
 ) -> int:
     """The autopilot on `args.route` until it ends; returns the exit status. `confirm` asks
     on a terminal unless --yes (the runbook commands' own), and raises to refuse."""
-    from ftops_tui.domain import traffic
-
     plan = Plan(
         tuple(config.rollout.steps), args.hold or config.rollout.hold_s, args.until,
         config.rollout.on_breach, config.gates.eval,
     )  # fmt: skip
-    # The traffic sizing decides how many requests are enough: loaded before the first look.
-    await in_thread(traffic.load_stats, name="scipy.special")
     actor = actor_identity(env)
     state = ConsoleState(config, actor=actor)
     registry = wiring.registry(config)

@@ -11,8 +11,8 @@ The rules, in the order they are checked (the first that applies decides):
    `rollout.on_breach`).
 3. The canary at `until`: done.
 4. The stable version itself alerting: wait (a canary is not stepped on a burning route).
-5. Not judged healthy on enough requests (the traffic sizing's total when it can be said,
-   else `thresholds.min_requests`), or not held `hold_s` at this step yet: wait, saying for
+5. Not judged healthy on enough requests (`rollout.min_requests`, never fewer than
+   `thresholds.min_requests`), or not held `hold_s` at this step yet: wait, saying for
    what, with the countdown.
 6. Else the next step (capped at `until`); a step to 100 must pass the eval gate first, and
    a gate that refuses stops the autopilot there.
@@ -215,10 +215,13 @@ def _stop(pilot: Pilot, view: RouteView | None, stale: str) -> Decision | None:
     return None
 
 
-def needed_requests(min_requests: int, sized: int | None) -> int:
-    """Requests the canary needs in the window: the traffic sizing's total (domain/traffic.py)
-    when it can be said, never fewer than the thresholds' minimum."""
-    return max(min_requests, sized or 0)
+def needed_requests(min_requests: int, autopilot_min: int) -> int:
+    """Requests the canary needs in the window before the autopilot calls it healthy:
+    `rollout.min_requests`, never fewer than the thresholds' minimum for any verdict. Not
+    the traffic sizing (the verdict pane's `N of M requests to detect a 2x error rate`): at
+    a 0.4 % error rate a 5 % canary needs ~2,100 requests in the window for that, which a
+    quiet route never has; an operator who wants that power sets min_requests to it."""
+    return max(min_requests, autopilot_min)
 
 
 def after_change(

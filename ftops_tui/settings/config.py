@@ -94,6 +94,7 @@ class RolloutConfig:
     steps: tuple[int, ...] = (5, 25, 50, 100)
     shift_step: int = 5
     hold_s: float = 300.0  # autopilot: healthy time at a step before the next
+    min_requests: int = 200  # autopilot: the canary's requests in the window before a step
     on_breach: str = "rollback"  # autopilot on BREACH or WORSE: rollback or pause
 
 
@@ -488,6 +489,7 @@ def _rollout(root: Section) -> RolloutConfig:
         steps=_steps(sec),
         shift_step=sec.integer("shift_step", RolloutConfig.shift_step, _PERCENT),
         hold_s=sec.number("hold_s", RolloutConfig.hold_s, _HOLD),
+        min_requests=sec.integer("min_requests", RolloutConfig.min_requests, _COUNT),
         on_breach=_on_breach(sec),
     )
 
