@@ -60,6 +60,13 @@ class Demo:
                     "audit": {"path": str(self._audit_path)},
                     # The demo shows every way an alert is told (a webhook needs a URL).
                     "notify": {"bell": True, "desktop": True},
+                    # Quality signals the reference relay computes, with limits: v2's format
+                    # compliance drops in the staged incident.
+                    "metrics": {"extra": ["format_compliance", "user_correction_rate"]},
+                    "quality": {
+                        "format_compliance": {"min": 0.93},
+                        "user_correction_rate": {"max": 0.15},
+                    },
                     # An autopilot (A) a newcomer can watch: ~30 canary requests in the window
                     # at 5 % of the demo's load, a step every 20 s.
                     "rollout": {"hold_s": 20, "min_requests": 20},

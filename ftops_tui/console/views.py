@@ -19,8 +19,8 @@ from ftops_tui.console.glyphs import sparkline, split_text, weight_bar
 from ftops_tui.console.state import ConsoleState, SeenEvent, SourceHealth
 from ftops_tui.domain import traffic
 from ftops_tui.domain.gates import gate_verdict
-from ftops_tui.domain.health import VerdictKind
-from ftops_tui.domain.models import rules_to_mapping
+from ftops_tui.domain.health import VerdictKind, quality_breaches
+from ftops_tui.domain.models import VersionMetrics, rules_to_mapping
 from ftops_tui.domain.overview import RouteView, VersionView
 from ftops_tui.domain.safe_text import safe, without_userinfo
 
@@ -157,8 +157,9 @@ def version_rows(
 ) -> tuple[TableRow, ...]:
     if view is None:
         return ()
+    width = VERSION_COLUMNS + len(state.config.metrics.extra)
     return tuple(
-        _row_or_error(v.version_tag, VERSION_COLUMNS, partial(_version, state, view, v), on_error)
+        _row_or_error(v.version_tag, width, partial(_version, state, view, v), on_error)
         for v in view.versions
     )
 
@@ -183,12 +184,29 @@ def _version(state: ConsoleState, view: RouteView, v: VersionView) -> tuple[Cell
         Cell(f"{m.error_rate:.1%}" if m and m.request_count else "-"),
         Cell(sparkline(errors, SPARK, floor=floor)),
         Cell(f"{m.latency_p99_ms:.0f}ms" if m and m.latency_p99_ms is not None else "-"),
+        *_signal_cells(state, m),
         Cell(sparkline(p99s, SPARK, floor=100.0)),
         Cell(f"{m.latency_p50_ms:.0f}ms" if m and m.latency_p50_ms is not None else "-"),
         Cell(str(m.request_count) if m else "-" if v.metrics is None else "?"),
         Cell(f"{m.cost_per_token:.2e}" if m and m.cost_per_token is not None else "-"),
         _gate_cell(state, view, v),
     )
+
+
+def _signal_cells(state: ConsoleState, m: VersionMetrics | None) -> tuple[Cell, ...]:
+    """The configured quality signals (`metrics.extra`), as shares; one over its `quality:`
+    limit in the alert style; `-` where the relay has no figure (no feedback yet)."""
+    over = set()
+    if m is not None:
+        over = {b.metric for b in quality_breaches(m, state.config.thresholds.quality)}
+    cells = []
+    for name in state.config.metrics.extra:
+        value = m.extra.get(name) if m is not None else None
+        if value is None:
+            cells.append(Cell("-"))
+        else:
+            cells.append(Cell(f"{value:.1%}", ALERT_STYLE if name in over else ""))
+    return tuple(cells)
 
 
 def _verdict_cell(v: VersionView) -> Cell:

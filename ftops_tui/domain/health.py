@@ -10,6 +10,16 @@ from ftops_tui.domain.significance import binomial_greater, error_rate_worse
 
 
 @dataclass(frozen=True)
+class QualityLimit:
+    """A threshold on a quality signal a relay adds (`quality:` in the config): its value
+    below `low` or above `high` is a BREACH like the others."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
 class Thresholds:
     error_rate: float = 0.05
     latency_p99_ms: float = 3000.0
@@ -18,6 +28,7 @@ class Thresholds:
     # Below this many requests in the window a version is "not enough traffic to judge":
     # one error in three requests says nothing about a rate.
     min_requests: int = 10
+    quality: tuple[QualityLimit, ...] = ()
 
 
 class VerdictKind(StrEnum):
@@ -32,9 +43,14 @@ class Breach:
     metric: str
     value: float
     limit: float
+    below: bool = False  # a floor crossed (a quality signal's min), not a ceiling
 
     @property
     def text(self) -> str:
+        if self.below:
+            return f"{self.metric} {self.value:.1%} < {self.limit:.1%}"
+        if self.metric not in ("error_rate", "latency_vs_stable", "latency_p99_ms"):
+            return f"{self.metric} {self.value:.1%} > {self.limit:.1%}"
         if self.metric == "error_rate":
             return f"error_rate {self.value:.1%} > {self.limit:.1%}"
         if self.metric == "latency_vs_stable":
@@ -119,6 +135,7 @@ def judge(
         ratio = p99 / baseline.latency_p99_ms
         if ratio > thresholds.latency_vs_stable:
             breaches.append(Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable))
+    breaches.extend(quality_breaches(metrics, thresholds.quality))
     if breaches:
         return Verdict(VerdictKind.BREACH, tuple(breaches))
     if p99 is None:
@@ -152,3 +169,18 @@ def judge(
     if suspect:
         return Verdict(VerdictKind.INCONCLUSIVE, p_value=test.p_value, detail=suspect)
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)
+
+
+def quality_breaches(metrics: VersionMetrics, limits: tuple[QualityLimit, ...]) -> list[Breach]:
+    """The quality signals over their limits. A signal the relay has no figure for (no
+    feedback yet, a relay that does not compute it) is not judged: the column shows -."""
+    found = []
+    for limit in limits:
+        value = metrics.extra.get(limit.name)
+        if value is None:
+            continue
+        if limit.low is not None and value < limit.low:
+            found.append(Breach(limit.name, value, limit.low, below=True))
+        elif limit.high is not None and value > limit.high:
+            found.append(Breach(limit.name, value, limit.high))
+    return found

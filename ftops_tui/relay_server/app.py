@@ -222,7 +222,11 @@ async def chat_completions(request: Request, state: RelayState) -> Response:
         return error(503, "no_version", f"route {route.route_id} has no version with weight")
     assert state.upstreams is not None
     result = await state.upstreams.complete(state.store.versions[tag], body)
-    state.recorder.record(tag, result.latency_ms, result.error, result.tokens, result.cost)
+    reply_id = result.body.get("id") if not result.error else None
+    state.recorder.record(
+        tag, result.latency_ms, result.error, result.tokens, result.cost, result.format_ok,
+        reply_id if isinstance(reply_id, str) else "",
+    )  # fmt: skip
     state.exposition.observe(
         route.route_id, tag, latency_ms=result.latency_ms, error=result.error,
         tokens=result.tokens, cost=result.cost,
@@ -231,6 +235,20 @@ async def chat_completions(request: Request, state: RelayState) -> Response:
     if sticky.enabled:
         response.set_cookie(sticky.cookie_name, tag, max_age=sticky.ttl_seconds, httponly=True)
     return response
+
+
+async def feedback(request: Request, state: RelayState) -> Response:
+    """relay-api.md v1.1: `{"request_id", "corrected": true|false}` on a reply this relay
+    made (a chat completion's `id`); it counts in that version's user_correction_rate."""
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
+        raise ApiError(422, "invalid", "body must be an object with request_id, a string")
+    if not isinstance(body.get("corrected"), bool):
+        raise ApiError(422, "invalid", "corrected must be true or false")
+    tag = state.recorder.feedback(body["request_id"], body["corrected"])
+    if tag is None:
+        raise ApiError(404, "not_found", f"no reply {body['request_id']!r} is known")
+    return JSONResponse({"request_id": body["request_id"], "version_tag": tag}, 202)
 
 
 # -- admin (not part of the contract) -------------------------------------------------------
@@ -398,6 +416,7 @@ def build_app(settings: RelaySettings) -> Starlette:
 
     traffic = [
         admin("/v1/chat/completions", chat_completions, "POST"),
+        admin("/v1/feedback", feedback, "POST"),
         HttpRoute("/healthz", healthz, methods=["GET"]),
         HttpRoute("/metrics", prometheus_metrics(state), methods=["GET"]),
     ]

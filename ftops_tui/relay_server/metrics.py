@@ -23,6 +23,17 @@ class Sample:
     error: bool
     tokens: int
     cost: float | None
+    format_ok: bool | None = None  # None: not known (an error, a real upstream)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    at: float  # when the feedback came
+    corrected: bool
+
+
+#: Replies whose id is kept for feedback (POST /v1/feedback), newest last: bounded.
+MAX_REPLIES = 100_000
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -55,10 +66,19 @@ def parse_time(value: str) -> float:
 
 
 def summarise(
-    version_tag: str, samples: Iterable[Sample], start: float, end: float
+    version_tag: str,
+    samples: Iterable[Sample],
+    start: float,
+    end: float,
+    feedback: Iterable[Feedback] = (),
 ) -> dict[str, Any]:
-    """VersionMetrics (relay-api.md) for the samples in [start, end]."""
+    """VersionMetrics (relay-api.md) for the samples in [start, end], with the quality
+    signals of v1.1: `format_compliance` (the share of replies in the expected format, of
+    those whose format is known) and `user_correction_rate` (the share of the replies that
+    got feedback in the window that the user corrected); null with nothing to count."""
     window = [s for s in samples if start <= s.at <= end]
+    formats = [s.format_ok for s in window if s.format_ok is not None]
+    told = [f.corrected for f in feedback if start <= f.at <= end]
     errors = sum(1 for s in window if s.error)
     latencies = sorted(s.latency_ms for s in window)
     tokens = sum(s.tokens for s in window)
@@ -79,6 +99,8 @@ def summarise(
         "latency_p95_ms": pct(95),
         "latency_p99_ms": pct(99),
         "cost_per_token": (sum(costs) / tokens) if tokens and costs else None,
+        "format_compliance": sum(formats) / len(formats) if formats else None,
+        "user_correction_rate": sum(told) / len(told) if told else None,
     }
 
 
@@ -86,6 +108,8 @@ class MetricsRecorder:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._samples: dict[str, deque[Sample]] = {}
+        self._feedback: dict[str, deque[Feedback]] = {}
+        self._replies: dict[str, str] = {}  # reply id -> version tag, insertion-ordered
 
     def record(
         self,
@@ -94,18 +118,39 @@ class MetricsRecorder:
         error: bool,
         tokens: int = 0,
         cost: float | None = None,
+        format_ok: bool | None = None,
+        reply_id: str = "",
     ) -> None:
         now = self._clock()
         samples = self._samples.setdefault(version_tag, deque(maxlen=MAX_SAMPLES))
-        samples.append(Sample(now, latency_ms, error, tokens, cost))
+        samples.append(Sample(now, latency_ms, error, tokens, cost, format_ok))
         while samples and samples[0].at < now - RETENTION_S:
             samples.popleft()
+        if reply_id:
+            self._replies[reply_id] = version_tag
+            if len(self._replies) > MAX_REPLIES:
+                del self._replies[next(iter(self._replies))]
+
+    def feedback(self, reply_id: str, corrected: bool) -> str | None:
+        """Feedback on a reply; the version that made it, or None: no such reply is known."""
+        tag = self._replies.get(reply_id)
+        if tag is None:
+            return None
+        now = self._clock()
+        told = self._feedback.setdefault(tag, deque(maxlen=MAX_SAMPLES))
+        told.append(Feedback(now, corrected))
+        while told and told[0].at < now - RETENTION_S:
+            told.popleft()
+        return tag
 
     def now(self) -> float:
         return self._clock()
 
     def window(self, version_tag: str, start: float, end: float) -> dict[str, Any]:
-        return summarise(version_tag, self._samples.get(version_tag, ()), start, end)
+        return summarise(
+            version_tag, self._samples.get(version_tag, ()), start, end,
+            self._feedback.get(version_tag, ()),
+        )  # fmt: skip
 
     def last_seconds(self, version_tag: str, seconds: float) -> dict[str, Any]:
         end = self._clock()

@@ -23,11 +23,16 @@ class SimulatedModel:
     latency_ms: float = 40.0
     latency_jitter_ms: float = 10.0
     error_rate: float = 0.0
+    # The share of its replies that break the expected format: the relay's format_compliance
+    # (relay-api.md v1.1) is one minus what it measured of this.
+    format_error_rate: float = 0.0
     tokens_per_reply: int = 60
     price_per_token: float = 4.2e-7
 
     def update(self, changes: dict[str, Any]) -> None:
-        for key in ("latency_ms", "latency_jitter_ms", "error_rate", "price_per_token"):
+        keys = ("latency_ms", "latency_jitter_ms", "error_rate", "format_error_rate",
+                "price_per_token")  # fmt: skip
+        for key in keys:
             if key in changes:
                 value = changes[key]
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -38,8 +43,9 @@ class SimulatedModel:
             if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
                 raise ValueError("tokens_per_reply must be an integer >= 1")
             self.tokens_per_reply = tokens
-        if self.error_rate > 1:
-            raise ValueError("error_rate must be within 0..1")
+        for share in ("error_rate", "format_error_rate"):
+            if getattr(self, share) > 1:
+                raise ValueError(f"{share} must be within 0..1")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -47,6 +53,7 @@ class SimulatedModel:
             "latency_ms": self.latency_ms,
             "latency_jitter_ms": self.latency_jitter_ms,
             "error_rate": self.error_rate,
+            "format_error_rate": self.format_error_rate,
             "tokens_per_reply": self.tokens_per_reply,
             "price_per_token": self.price_per_token,
         }
@@ -59,6 +66,9 @@ class UpstreamResult:
     latency_ms: float
     tokens: int
     cost: float | None
+    #: The reply is in the expected format (a simulated model says; None: not known, as for
+    #: an error or a real upstream's reply).
+    format_ok: bool | None = None
 
     @property
     def error(self) -> bool:
@@ -78,12 +88,16 @@ class Upstreams:
 
     async def complete(self, version: Version, request: dict[str, Any]) -> UpstreamResult:
         started = time.perf_counter()
+        format_ok = None
         if version.upstream_endpoint.startswith(SIM_SCHEME):
             status, body, tokens, cost = await self._simulate(version, request)
+            if status < 400:
+                model = self.sim(version.upstream_endpoint[len(SIM_SCHEME) :])
+                format_ok = self._rng.random() >= model.format_error_rate
         else:
             status, body, tokens, cost = await self._forward(version, request)
         latency_ms = (time.perf_counter() - started) * 1000
-        return UpstreamResult(status, body, latency_ms, tokens, cost)
+        return UpstreamResult(status, body, latency_ms, tokens, cost, format_ok)
 
     async def _simulate(
         self, version: Version, request: dict[str, Any]

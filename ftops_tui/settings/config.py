@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ftops_tui.domain.gates import EvalGate
-from ftops_tui.domain.health import Thresholds
+from ftops_tui.domain.health import QualityLimit, Thresholds
 from ftops_tui.domain.intents import KeyAction
 from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.settings import paths
@@ -125,9 +125,12 @@ class MetricsConfig:
     queries: Mapping[str, str] = field(default_factory=_no_keys, hash=False)
     timeout_s: float = 2.0  # addition: each query, from send to the last byte of its answer
     max_answer_mb: float = 32.0  # addition: an answer's size after decoding
+    extra: tuple[str, ...] = ()  # VersionMetrics fields a relay adds, shown as columns
 
 
-_METRICS_KEYS = ("source", "prometheus_url", "queries", "timeout_s", "max_answer_mb")
+_METRICS_KEYS = ("source", "prometheus_url", "queries", "timeout_s", "max_answer_mb", "extra")
+#: A quality signal's name: what a relay's VersionMetrics field may be called.
+_SIGNAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 #: The alert kinds `notify.on` may name (domain/alerts.py, AlertKind).
 ALERT_KINDS = ("breach", "worse", "source_down", "gate", "auto_rollback", "external_change")
@@ -348,18 +351,19 @@ def _in_context(
 
 
 def _config(root: Section, base_dir: Path, env: Mapping[str, str], file: Path | None) -> Config:
+    metrics = _metrics(root)
     return Config(
         relay=_relay(root),
         registry=_registry(root, base_dir, env),
         routes=_routes(root),
         poll=_poll(root),
         rollout=_rollout(root),
-        thresholds=_thresholds(root),
+        thresholds=replace(_thresholds(root), quality=_quality(root, metrics.extra)),
         audit=_audit(root, base_dir, env),
         theme=root.string("theme", Config.theme, "a theme name (a non-empty string)"),
         keys=_keys(root),
         notify=_notify(root),
-        metrics=_metrics(root),
+        metrics=metrics,
         gates=_gates(root),
         source=file.absolute() if file is not None else None,
     )
@@ -557,7 +561,55 @@ def _metrics(root: Section) -> MetricsConfig:
         queries=MappingProxyType(templates),
         timeout_s=sec.number("timeout_s", MetricsConfig.timeout_s, _TIMEOUT),
         max_answer_mb=sec.number("max_answer_mb", MetricsConfig.max_answer_mb, _ANSWER_MB),
+        extra=_extra(sec),
     )
+
+
+def _extra(sec: Section) -> tuple[str, ...]:
+    what = "a list of VersionMetrics field names, e.g. [format_compliance, user_correction_rate]"
+    items = sec.sequence("extra", what) or []
+    names: list[str] = []
+    for i, item in enumerate(items):
+        name = sec.str_value(f"extra[{i}]", item, "a field name such as format_compliance")
+        if not _SIGNAL_NAME.fullmatch(name) or name in _CORE_FIGURES:
+            sec.fail(f"extra[{i}]", f"{show(name)} is not allowed; expected {what}, not one of "
+                     "the figures every relay sends")  # fmt: skip
+        if name in names:
+            sec.fail(f"extra[{i}]", f"{show(name)} is given twice")
+        names.append(name)
+    return tuple(names)
+
+
+#: The VersionMetrics fields relay-api.md requires: never an `extra`.
+_CORE_FIGURES = (
+    "version_tag", "request_count", "error_count", "error_rate", "latency_p50_ms",
+    "latency_p95_ms", "latency_p99_ms", "cost_per_token", "start_time", "end_time",
+)  # fmt: skip
+
+
+def _quality(root: Section, extra: tuple[str, ...]) -> tuple[QualityLimit, ...]:
+    raw = root.data.get("quality")
+    for name in raw if isinstance(raw, Mapping) else ():
+        if str(name) not in extra:
+            listed = ", ".join(extra) or "none"
+            # A signal is judged only where it is shown.
+            root.fail(f"quality.{name}", f"is not in metrics.extra (listed there: {listed})")
+    sec = root.section("quality", extra)
+    limits = []
+    for key in sec.data:
+        limit = sec.section(key, ("min", "max"))
+        low = limit.data.get("min")
+        high = limit.data.get("max")
+        if low is None and high is None:
+            limit.fail("min", "give min, max or both, numbers in 0..1")
+        limits.append(
+            QualityLimit(
+                key,
+                limit.number("min", 0.0, _SHARE) if low is not None else None,
+                limit.number("max", 1.0, _SHARE) if high is not None else None,
+            )
+        )
+    return tuple(limits)
 
 
 def _gates(root: Section) -> GatesConfig:
@@ -626,7 +678,7 @@ def _notify(root: Section) -> NotifyConfig:
 
 
 def _thresholds(root: Section) -> Thresholds:
-    sec = root.section("thresholds", _field_names(Thresholds))
+    sec = root.section("thresholds", tuple(n for n in _field_names(Thresholds) if n != "quality"))
     return Thresholds(
         error_rate=sec.number("error_rate", Thresholds.error_rate, _FRACTION),
         latency_p99_ms=sec.number("latency_p99_ms", Thresholds.latency_p99_ms, _POSITIVE),
@@ -673,6 +725,7 @@ MAX_RETRIES = 10
 _TIMEOUT = Range(low=0, high=MAX_TIMEOUT_S, low_open=True)
 _REPEAT = Range(low=0, high=86_400)
 _HOLD = Range(low=0, high=86_400, low_open=True)
+_SHARE = Range(low=0, high=1)
 _ANSWER_MB = Range(low=0, high=1024, low_open=True)
 _FRACTION = Range(low=0, high=1, low_open=True)
 _ALPHA = Range(low=0, high=0.5, low_open=True)
@@ -698,4 +751,5 @@ def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
 _TOP_KEYS = (
     *(n for n in _field_names(Config) if n not in ("source", "context", "read_only", "variants")),
     "contexts",
+    "quality",
 )

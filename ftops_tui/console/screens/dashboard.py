@@ -100,7 +100,7 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield SourceBar()
         yield RoutesPane()
-        yield VersionsPane()
+        yield VersionsPane(self.state.config.metrics.extra)
         yield VersionDetail()
         yield VerdictPane()
         yield EventsPane(max_lines=EVENTS_LEN)

@@ -1,0 +1,113 @@
+"""Quality signals (relay-api.md / console.md v1.1): the reference relay computes
+format_compliance from a simulated model's format_error_rate and user_correction_rate from
+POST /v1/feedback; the console shows the configured ones as columns and judges them against
+`quality:` like any threshold. Real relay over HTTP for the relay's part."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fixtures.relay import RELAY_KEY, world
+
+from ftops_tui.console import views
+from ftops_tui.console.polling import RelayPoll
+from ftops_tui.console.state import ConsoleState
+from ftops_tui.domain.health import QualityLimit, Thresholds, VerdictKind, judge
+from ftops_tui.domain.models import Route, Rule, VersionMetrics
+from ftops_tui.relay_server.app import RelaySettings
+from ftops_tui.relay_server.scenario import scenario_from_dict
+from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.settings.config import ConfigError, config_from_dict
+from ftops_tui.sources.relay_client import RelayClient
+
+AUTH = {"Authorization": f"Bearer {RELAY_KEY}"}
+BASE = {"relay": {"url": "http://127.0.0.1:1/v1"}, "registry": {"tracking_uri": "sqlite:///x.db"}}
+
+
+async def test_the_reference_relay_computes_both_signals_from_its_sims_and_feedback() -> None:
+    settings = RelaySettings(api_key=RELAY_KEY, scenario=scenario_from_dict(world("q")), seed=3)
+    with RelayServer(settings) as relay, httpx.Client(headers=AUTH, timeout=10) as http:
+        sims = f"{relay.base}/admin/sims"
+        http.post(f"{sims}/q-v1", json={"format_error_rate": 0.0}).raise_for_status()
+        http.post(f"{sims}/q-v2", json={"format_error_rate": 1.0}).raise_for_status()
+        assert http.post(f"{sims}/q-v2", json={"format_error_rate": 2}).status_code == 422
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as client:
+            quiet = await client.metrics(["q-v1"], window_s=30)
+            assert "format_compliance" not in quiet["q-v1"].extra  # null: nothing to count
+            replies: dict[str, list[str]] = {"q-v1": [], "q-v2": []}
+            for _ in range(60):
+                answer = http.post(f"{relay.url}/chat/completions", json={"model": "q-production"})
+                http.cookies.clear()
+                replies[answer.headers["x-relay-version-tag"]].append(answer.json()["id"])
+            assert replies["q-v1"] and replies["q-v2"]
+            for i, reply in enumerate(replies["q-v1"][:4]):
+                told = http.post(f"{relay.url}/feedback",
+                                 json={"request_id": reply, "corrected": i == 0})  # fmt: skip
+                assert told.status_code == 202 and told.json()["version_tag"] == "q-v1"
+            unknown = http.post(f"{relay.url}/feedback",
+                                json={"request_id": "nope", "corrected": True})  # fmt: skip
+            assert unknown.status_code == 404
+            bad = http.post(f"{relay.url}/feedback", json={"request_id": "x", "corrected": "yes"})
+            assert bad.status_code == 422
+            figures = await client.metrics(["q-v1", "q-v2"], window_s=30)
+    assert figures["q-v1"].extra["format_compliance"] == 1.0
+    assert figures["q-v2"].extra["format_compliance"] == 0.0
+    assert figures["q-v1"].extra["user_correction_rate"] == pytest.approx(0.25)
+    assert "user_correction_rate" not in figures["q-v2"].extra  # no feedback: null
+
+
+def test_a_signal_past_its_limit_is_a_breach_and_one_without_a_figure_is_not_judged() -> None:
+    limits = (QualityLimit("format_compliance", low=0.93), QualityLimit("user_correction_rate",
+              high=0.15))  # fmt: skip
+    thresholds = Thresholds(min_requests=5, quality=limits)
+    stable = VersionMetrics("v1", 500, 0, 0.0, 40, None, 60, extra={"format_compliance": 0.99})
+    signals = {"format_compliance": 0.8, "user_correction_rate": 0.3}
+    broken = VersionMetrics("v2", 100, 0, 0.0, 40, None, 60, extra=signals)
+    verdict = judge(broken, stable, thresholds)
+    assert verdict.kind is VerdictKind.BREACH
+    assert verdict.summary == (
+        "BREACH format_compliance 80.0% < 93.0%; user_correction_rate 30.0% > 15.0%"
+    )
+    no_feedback = VersionMetrics("v2", 100, 0, 0.0, 40, None, 60,
+                                 extra={"format_compliance": 0.97})  # fmt: skip
+    assert judge(no_feedback, stable, thresholds).kind is VerdictKind.HEALTHY
+
+
+def test_configured_signals_are_columns_marked_when_over_their_limit() -> None:
+    config = config_from_dict(
+        {**BASE, "thresholds": {"min_requests": 5},
+         "metrics": {"extra": ["format_compliance", "user_correction_rate"]},
+         "quality": {"format_compliance": {"min": 0.93}}},
+        file=None, env={},
+    )  # fmt: skip
+    state = ConsoleState(config, clock=lambda: 100.0)
+    metrics = {
+        "v1": VersionMetrics("v1", 1000, 0, 0.0, 40, 60, 70, extra={"format_compliance": 0.99}),
+        "v2": VersionMetrics("v2", 50, 0, 0.0, 40, 60, 70, extra={"format_compliance": 0.8}),
+    }
+    route = Route("bot", (Rule("v1", 95), Rule("v2", 5)), 3)
+    state.relay_answered(RelayPoll((route,), metrics, (), 0), wall=0)
+    state.registry_answered({})
+    v1, v2 = views.version_rows(state, state.view_of("bot"))
+    assert [c.text for c in v1.cells[6:8]] == ["99.0%", "-"]
+    assert v2.cells[6] == views.Cell("80.0%", views.ALERT_STYLE)
+    assert v2.cells[2].text == "▲ BREACH"
+
+
+def test_quality_limits_name_a_shown_signal_and_a_share() -> None:
+    cases = {
+        "quality.format_compliance: is not in metrics.extra (listed there: none)": {
+            "quality": {"format_compliance": {"min": 0.9}}
+        },
+        "metrics.extra[0]: 'error_rate' is not allowed": {"metrics": {"extra": ["error_rate"]}},
+        "quality.fc.min: 2 is out of range": {
+            "metrics": {"extra": ["fc"]}, "quality": {"fc": {"min": 2}}
+        },
+        "quality.fc.min: give min, max or both": {
+            "metrics": {"extra": ["fc"]}, "quality": {"fc": {}}
+        },
+    }  # fmt: skip
+    for said, bad in cases.items():
+        with pytest.raises(ConfigError) as refused:
+            config_from_dict({**BASE, **bad}, file=None, env={})
+        assert said in str(refused.value)
