@@ -1,7 +1,8 @@
 """`ftops-tui rollout ROUTE --auto` end to end: the reference relay (real HTTP, real weighted
 routing, its own load generator), the seeded SQLite MLflow store and a real audit file, with
 holds of a second or two. A clean canary reaches 100; a canary breaching at 25% is rolled
-back; the eval gate stops it before 100; another writer stops it; a dead relay stops it."""
+back; the eval gate stops it before 100; another writer stops it; a dead relay stops it. And
+the eval gate on `set-weights` giving a canary 100 %, with its override by route id."""
 
 from __future__ import annotations
 
@@ -223,3 +224,27 @@ def test_usage_is_checked_before_anything(tmp_path: Path, shared_relay: RelaySer
         with pytest.raises(SystemExit) as stopped:
             main(["rollout", ROUTE, "--auto", "--reason", "x", "--config", str(config), *bad])
         assert stopped.value.code == 2
+
+
+def test_set_weights_giving_a_canary_100_meets_the_gate_and_overrides_it_by_route_id(
+    tmp_path: Path,
+    relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gate = "gates:\n  eval:\n    lower_is_better: [eval.toxicity]\n"
+    config = write_config(tmp_path, relay, sqlite_registry_uri, gate)
+    argv = ["set-weights", ROUTE, "support-bot-v1=0", "support-bot-v2=100", "--reason", "all in",
+            "--yes", "--config", str(config)]  # fmt: skip
+    assert main(argv, env=ENV) == 1
+    err = capsys.readouterr().err
+    assert "refused: GATE eval.toxicity 0.03 > stable 0.02" in err
+    assert f"--override-gate {ROUTE}" in err
+    assert weights(relay) == {"support-bot-v1": 95, "support-bot-v2": 5}
+    assert main([*argv, "--override-gate", "another-route"], env=ENV) == 1
+    assert main([*argv, "--override-gate", ROUTE], env=ENV) == 0
+    assert weights(relay) == {"support-bot-v1": 0, "support-bot-v2": 100}
+    store = AuditStore(tmp_path / "audit.db")
+    intent = next(r for r in store.rows(ROUTE) if r["kind"] == "intent")
+    store.close()
+    assert intent["reason"] == "all in (gate overridden: GATE eval.toxicity 0.03 > stable 0.02)"

@@ -28,8 +28,10 @@ from ftops_tui.commands.output import complain, say, say_json
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.audit_text import change_text
+from ftops_tui.domain.gates import gate_verdict
 from ftops_tui.domain.history import Configuration, configurations, event_row
 from ftops_tui.domain.models import HealthCheck, Route, rules_to_json
+from ftops_tui.domain.overview import RouteView
 from ftops_tui.domain.proposals import NoProposal, Proposal, restore_proposal, rollback_proposal
 from ftops_tui.domain.proposals import set_weights_proposal as build_set_weights
 from ftops_tui.domain.rollout import Stable
@@ -97,12 +99,19 @@ def register(
             help="print one JSON object with the result (the preview goes to stderr)",
         )  # fmt: skip
 
+    def gated(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--override-gate", metavar="ROUTE",
+            help="give a canary 100%% although the eval gate refuses: the route id again",
+        )  # fmt: skip
+
     sw = subparsers.add_parser(
         "set-weights", parents=[config_parent], help="set a route's weights exactly"
     )
     sw.add_argument("route", metavar="ROUTE")
     sw.add_argument("weights", metavar="TAG=W", nargs="+", type=weight_arg)
     mutating(sw)
+    gated(sw)
 
     rb = subparsers.add_parser(
         "rollback", parents=[config_parent], help="all weight to the stable version"
@@ -120,6 +129,7 @@ def register(
         help="the route's revision whose weights to restore (audit log and relay events)",
     )  # fmt: skip
     mutating(rs)
+    gated(rs)
 
     sh = subparsers.add_parser(
         "set-health", parents=[config_parent], help="change a route's health check on the relay"
@@ -317,6 +327,8 @@ async def _mutate(
             if args.json:
                 say_json(_result(args, route, None, "unchanged", proposal.message))
             return Exit.OK
+        override = getattr(args, "override_gate", None)
+        proposal = await _gated(config, relay, route, proposal, override)
         tell(preview(proposal, route))
         known = await _known_versions(relay)
         problems = validate(proposal.after, known)
@@ -524,29 +536,42 @@ async def _known_versions(relay: RelayClient) -> list[str]:
         ) from None
 
 
-async def _stable_version(config: Config, relay: RelayClient, route: Route) -> Stable:
-    """console.md's stable version: the registry alias, else the route's history."""
-    events_result, registry_result = await asyncio.gather(
-        relay.events(after_seq=0), wiring.registry(config).fetch(), return_exceptions=True
+async def _judged(config: Config, relay: RelayClient, route: Route) -> tuple[RouteView, list[str]]:
+    """The route judged as the console judges it: a console's state fed with the relay's
+    events, the registry and the route's figures (so `rollback` and the console's `r` go to
+    the same version, and the eval gate sees the same verdicts); and what could not be read."""
+    events_result, registry_result, metrics_result = await asyncio.gather(
+        relay.events(after_seq=0),
+        wiring.registry(config).fetch(),
+        relay.metrics(list(route.version_tags), window_s=config.poll.window_s),
+        return_exceptions=True,
     )
-    # Judged by a console's state fed with what was read, so `rollback` and the console's
-    # `r` go to the same version.
     state = ConsoleState(config)
     notes: list[str] = []
-    if isinstance(events_result, RelayError):
-        notes.append(f"relay events: {events_result.message}")
-    elif isinstance(events_result, BaseException):
-        raise events_result
-    else:
-        poll = RelayPoll((route,), {}, events_result.events, events_result.last_seq)
-        state.relay_answered(poll, time.time())
+    for failed, name in ((events_result, "relay events"), (metrics_result, "relay metrics")):
+        if isinstance(failed, RelayError):
+            notes.append(f"{name}: {failed.message}")
+        elif isinstance(failed, BaseException):
+            raise failed
+    events = events_result if not isinstance(events_result, BaseException) else None
+    metrics = metrics_result if not isinstance(metrics_result, BaseException) else {}
+    poll = RelayPoll(
+        (route,), dict(metrics), events.events if events else (), events.last_seq if events else 0
+    )
+    state.relay_answered(poll, time.time())
     if isinstance(registry_result, RegistryError):
         notes.append(f"registry: {registry_result.message}")
     elif isinstance(registry_result, BaseException):
         raise registry_result
     else:
         state.registry_answered(registry_facts(registry_result))
-    stable = state.judge(route).stable
+    return state.judge(route), notes
+
+
+async def _stable_version(config: Config, relay: RelayClient, route: Route) -> Stable:
+    """console.md's stable version: the registry alias, else the route's history."""
+    view, notes = await _judged(config, relay, route)
+    stable = view.stable
     if stable.tag is None:
         why = "; ".join([stable.how, *notes])
         raise _Stop(
@@ -554,6 +579,33 @@ async def _stable_version(config: Config, relay: RelayClient, route: Route) -> S
             f"no stable version is known for route {route.route_id} ({why}); pass --to TAG",
         )
     return stable
+
+
+async def _gated(
+    config: Config, relay: RelayClient, route: Route, proposal: Proposal, override: str | None
+) -> Proposal:
+    """The eval gate (console.md v1.1) on a change that gives a canary all the traffic: a
+    refusal in words, unless `--override-gate ROUTE` names the route (the command line's
+    form of typing the route id into the confirmation); the intent's reason then says so."""
+    receiver = proposal.receiver
+    if receiver is None or proposal.action is Action.ROLLBACK:
+        return proposal
+    view, notes = await _judged(config, relay, route)
+    if receiver == view.stable.tag:
+        return proposal
+    gate = gate_verdict(view, receiver, config.gates.eval)
+    if gate.warnings:
+        _to_stderr(f"gate warning: {'; '.join(gate.warnings)}")
+    if gate.passed:
+        return proposal
+    if override != route.route_id:
+        unknown = f" (not read: {'; '.join(notes)})" if notes else ""
+        raise _Stop(
+            Exit.FAILED,
+            f"refused: {gate.words}{unknown}; nothing was sent. To override, pass "
+            f"--override-gate {route.route_id}",
+        )
+    return replace(proposal, reason=f"{proposal.reason} (gate overridden: {gate.words})")
 
 
 async def confirm(yes: bool, interactive: bool, ask: Ask = input) -> None:
