@@ -102,6 +102,30 @@ def test_demo_incident_is_seen_told_rolled_back_and_found_in_the_audit_log(
         what="the title without the alert",
     )
     assert told(written) == (1, 2)  # the clear: a desktop notification, no bell
+
+    # The rest of a release. d: version 3, in the registry only, registered on the relay from
+    # its relay.* tags and added at the first rollout step, taken from the stable version.
+    terminal.keys("d")
+    terminal.wait_for_text("Deploy which version of support-bot", timeout=30)
+    terminal.keys("Enter")  # version 3: the only one not on the route
+    terminal.wait_for_text("DEPLOY", timeout=10)
+    terminal.keys("Enter")
+    terminal.wait_for_text("95/0/5", timeout=20)
+    # p on version 2 (toxicity 0.03 against 0.02): the gate refuses; escape sends nothing.
+    terminal.keys("Tab", "Down")
+    terminal.keys("p")
+    # (The banner wraps where its figures put it: its words are looked for, not its lines.)
+    refused = terminal.wait_for_text("refused", timeout=10)
+    assert "toxicity" in refused and "GATE" in refused
+    terminal.keys("Escape")
+    terminal.wait_for_text("cancelled: nothing was sent", timeout=10)
+    # p on version 3 (better on both tags): through the gate, 100 %, and @champion moves.
+    terminal.keys("Down")
+    terminal.keys("p")
+    terminal.wait_for_text("PROMOTE", timeout=10)
+    terminal.keys("Enter")
+    terminal.wait_for_text("0/0/100", timeout=20)
+    terminal.wait_for_text("support-bot v3 @champion", timeout=30)
     terminal.keys("q")
     assert process_gone(pid, timeout=20), "the demo did not exit on q"
     assert not port_open(port)
@@ -123,6 +147,9 @@ def test_demo_incident_is_seen_told_rolled_back_and_found_in_the_audit_log(
     assert intent["route_id"] == "support-bot-production"
     assert intent["reason"].startswith("support-bot-v2: BREACH")
     assert intent["expected_revision"] == 1 and outcome["revision"] == 2
+    released = {(r["kind"], r["action"], r["status"]) for r in rows if r["kind"] != "observed"}
+    for action in ("register", "deploy", "promote", "alias"):
+        assert ("outcome", action, "applied") in released, (action, released)
 
     # The post-mortem's timeline of the same incident: alert, rollback, clear, in order.
     timeline = subprocess.run(

@@ -621,7 +621,8 @@ async def test_two_consoles_and_a_cli_changing_one_route_at_once_stay_consistent
     assert cli.returncode in (0, 3)  # applied, or a conflict that overwrote nothing
 
     statuses = sorted(r.status for r in results)
-    assert statuses == ["applied", "conflict"], "one console wins, the other is told"
+    # One console wins, the other is told (the messages say why when not).
+    assert statuses == ["applied", "conflict"], [r.message for r in results]
     rows = AuditStore(path).rows(route.route_id)
     by_id = {r["id"]: r for r in rows}
     outcomes = [r for r in rows if r["kind"] == "outcome"]
