@@ -182,3 +182,21 @@ def test_the_plan_in_words_and_the_autopilot_actor() -> None:
     assert autopilot.autopilot_actor("alice@b") == "alice@b (autopilot)"
     off = autopilot.turned_off(pilot(), "you (A)")
     assert (off.ended, off.words) == (Ending.TURNED_OFF, "stopped by you (A); nothing changed")
+
+
+def test_a_step_decision_is_claimed_once_and_a_stale_one_never() -> None:
+    from typing import Any, cast
+
+    from ftops_tui.changes.autopilot import AutopilotRun
+
+    run = AutopilotRun(pilot(), cast(Any, None), "why")
+    step = autopilot.decide(run.pilot, view(), 60, stale="", needed=50)
+    older = autopilot.decide(run.pilot, view(), 60, stale="", needed=50)
+    run.last = step
+    assert not run.claim(older), "a decision overtaken by a newer one is not made"
+    assert run.claim(step) and run.busy
+    assert not run.claim(step), "the same decision seen twice is made once"
+    run.busy = False
+    wait = autopilot.decide(run.pilot, view(), 1, stale="", needed=50)
+    run.last = wait
+    assert not run.claim(wait)

@@ -67,13 +67,23 @@ class AutopilotRun:
         self.last = decision
         return decision
 
+    def claim(self, decision: Decision) -> bool:
+        """True once per STEP or ROLLBACK decision, the latest one, while no change of its own
+        is in flight: then `act` makes it. A decision seen twice (a repaint and a poll in the
+        same moment) or overtaken by a newer one is never made."""
+        wanted = decision.move in (Move.STEP, Move.ROLLBACK) and decision.rules is not None
+        if not wanted or self.busy or decision is not self.last or not self.pilot.flying:
+            return False
+        self.busy = True
+        return True
+
     async def act(self, state: ConsoleState, decision: Decision) -> Outcome | None:
-        """Make the change `decision` asks for (a STEP or ROLLBACK from `look`), guarded by
-        the revision the autopilot last saw; the pilot then says where it stands."""
-        if decision.move not in (Move.STEP, Move.ROLLBACK) or decision.rules is None:
-            return None
+        """Make the change `decision` asks for (claimed with `claim`), guarded by the revision
+        the autopilot last saw; the pilot then says where it stands."""
+        assert self.busy and decision.rules is not None, "act only on a claimed decision"
         view = state.view_of(self.pilot.route_id)
-        if view is None or self.busy or not self.pilot.flying:
+        if view is None:
+            self.busy = False
             return None
         route = view.route
         action = Action.STEP if decision.move is Move.STEP else Action.ROLLBACK
@@ -82,7 +92,6 @@ class AutopilotRun:
             f"autopilot: {decision.words}; started because: {self.reason}",
             chosen="autopilot",
         )  # fmt: skip
-        self.busy = True
         try:
             state.sending(route.route_id, decision.rules)
             outcome = await self.service.apply(proposal)

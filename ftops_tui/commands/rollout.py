@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ftops_tui.changes.autopilot import AutopilotRun
@@ -136,6 +137,7 @@ async def run_auto(
             weight = view.route.weight_of(pilot.canary)
             say(autopilot.plan_words(pilot, weight, stop_key="ctrl+c"))
             await confirm(args.yes, interactive)
+            pilot = replace(pilot, since=state.clock())  # the hold starts once confirmed
             audit = wiring.audit_store(config, env)
             service = MutationService(
                 relay, audit, autopilot.autopilot_actor(actor), registry, clock=state.clock
@@ -170,7 +172,7 @@ async def _fly(
             shown = _tell(decision, shown, state.clock())
             if decision.move is Move.END:
                 break
-            if decision.move in (Move.STEP, Move.ROLLBACK):
+            if run.claim(decision):
                 outcome = await run.act(state, decision)
                 if outcome is not None:
                     _stamp(f"{outcome.status}: {outcome.message}")

@@ -14,7 +14,7 @@ from typing import Any
 from ftops_tui.changes.autopilot import AutopilotRun
 from ftops_tui.changes.service import MutationService
 from ftops_tui.console.state import ConsoleState
-from ftops_tui.domain.autopilot import Ending, Move, Pilot
+from ftops_tui.domain.autopilot import Ending, Pilot
 
 Tell = Callable[[str, str, str], None]  # message, title, severity
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -61,7 +61,7 @@ class Autopilots:
             if run.busy:
                 continue
             decision = run.look(self.state)
-            if decision.move in (Move.STEP, Move.ROLLBACK) and not self.operator_busy():
+            if not self.operator_busy() and run.claim(decision):
                 self.spawn(self._act(run, decision), f"autopilot {route_id}")
             self._said(run)
 
