@@ -111,3 +111,20 @@ def test_quality_limits_name_a_shown_signal_and_a_share() -> None:
         with pytest.raises(ConfigError) as refused:
             config_from_dict({**BASE, **bad}, file=None, env={})
         assert said in str(refused.value)
+
+
+async def test_the_load_generators_users_correct_the_replies_that_break_the_format() -> None:
+    from ftops_tui.relay_server.loadgen import LoadGenerator, LoadPlan
+
+    settings = RelaySettings(api_key=RELAY_KEY, scenario=scenario_from_dict(world("fb")), seed=4)
+    with RelayServer(settings) as relay, httpx.Client(headers=AUTH, timeout=10) as http:
+        sims = f"{relay.base}/admin/sims"
+        http.post(f"{sims}/fb-v2", json={"format_error_rate": 1.0}).raise_for_status()
+        plan = LoadPlan(rps=200, duration_s=10, max_requests=300)
+        await LoadGenerator(relay.url, RELAY_KEY, plan).run()
+        async with RelayClient(relay.url, api_key=RELAY_KEY) as client:
+            figures = await client.metrics(["fb-v1", "fb-v2"], window_s=30)
+    # Every broken reply that got feedback was corrected; good ones only now and then.
+    assert figures["fb-v2"].extra["user_correction_rate"] == 1.0
+    assert figures["fb-v1"].extra.get("user_correction_rate", 0.0) < 0.3
+    assert figures["fb-v1"].extra["format_compliance"] == 1.0

@@ -14,7 +14,13 @@ from typing import Any
 
 import httpx
 
+from ftops_tui.relay_server.upstreams import BROKEN_FORMAT
+
 MAX_RPS = 500.0
+#: The share of good replies the simulated users give feedback on (POST /v1/feedback), and
+#: how often they correct a reply in the expected format anyway; a broken one they correct.
+FEEDBACK_SHARE = 0.2
+CORRECTED_ANYWAY = 0.03
 MAX_DURATION_S = 24 * 3600.0
 
 
@@ -151,5 +157,21 @@ class LoadGenerator:
             self.stats.by_version[tag] = self.stats.by_version.get(tag, 0) + 1
         if response.status_code < 400:
             self.stats.ok += 1
+            if self._rng.random() < FEEDBACK_SHARE:
+                await self._feedback(http, target, response)
         else:
             self.stats.failed += 1
+
+    async def _feedback(self, http: httpx.AsyncClient, target: str, reply: httpx.Response) -> None:
+        """A simulated user's word on a reply: corrected when it broke the format."""
+        try:
+            body = reply.json()
+            content = str(body["choices"][0]["message"]["content"])
+            request_id = str(body["id"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            return  # not a reply a user could judge
+        corrected = content.endswith(BROKEN_FORMAT) or self._rng.random() < CORRECTED_ANYWAY
+        with contextlib.suppress(httpx.HTTPError):
+            await http.post(
+                f"{target}/feedback", json={"request_id": request_id, "corrected": corrected}
+            )

@@ -13,6 +13,8 @@ import httpx
 from ftops_tui.domain.models import Version
 
 SIM_SCHEME = "sim://"
+#: The end of a simulated reply that breaks the expected format.
+BROKEN_FORMAT = " <not in the expected format>"
 
 
 @dataclass
@@ -94,6 +96,10 @@ class Upstreams:
             if status < 400:
                 model = self.sim(version.upstream_endpoint[len(SIM_SCHEME) :])
                 format_ok = self._rng.random() >= model.format_error_rate
+                if not format_ok:
+                    # Said in the reply, so a simulated user (the load generator) can
+                    # correct it, as a real user corrects a reply they cannot use.
+                    body["choices"][0]["message"]["content"] += BROKEN_FORMAT
         else:
             status, body, tokens, cost = await self._forward(version, request)
         latency_ms = (time.perf_counter() - started) * 1000
