@@ -190,7 +190,8 @@ async def test_two_consoles_on_one_audit_database_record_and_page_a_breach_once(
         r["state"] for r in rows if r["kind"] == "breach" and r["version_tag"] == "support-bot-v2"
     ]
     assert states == ["raised", "cleared"]
-    assert [("cleared" in b["title"]) for b in hook.bodies] == [False, True]
+    titles = [b["title"] for b in hook.bodies]
+    assert [("cleared" in t) for t in titles] == [False, True], titles
 
 
 async def test_an_alert_left_raised_by_a_console_that_quit_is_cleared_by_the_next(
