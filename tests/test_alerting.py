@@ -194,6 +194,54 @@ async def test_two_consoles_on_one_audit_database_record_and_page_a_breach_once(
     assert [("cleared" in t) for t in titles] == [False, True], titles
 
 
+class Bell:
+    """The one part of an App that TerminalSignals uses when only the bell is on."""
+
+    def bell(self) -> None:
+        pass
+
+
+async def test_a_version_moving_between_worse_and_breach_pages_one_raise_and_one_end(
+    tmp_path: Path,
+) -> None:
+    """The interleaving CI once caught: one console saw WORSE first, the other went straight
+    to BREACH, and the first's WORSE cleared while the BREACH still stood."""
+    from ftops_tui.console.alerting import AlertWatch
+    from ftops_tui.console.terminal_signals import TerminalSignals
+    from ftops_tui.domain.alerts import Alert, AlertChange, AlertKey, AlertKind
+    from ftops_tui.settings.config import NotifyConfig
+    from ftops_tui.sources.webhooks import Webhooks
+
+    path = tmp_path / "audit.db"
+    worse = Alert(AlertKey(AlertKind.WORSE, ROUTE, "support-bot-v2"), "WORSE than stable")
+    breach = Alert(AlertKey(AlertKind.BREACH, ROUTE, "support-bot-v2"), "BREACH 40% > 5%")
+    with Receiver() as hook:
+
+        def watch() -> tuple[AlertWatch, TerminalSignals]:
+            terminal = TerminalSignals(Bell(), env={})  # type: ignore[arg-type]
+            config = NotifyConfig(urls=(hook.url(),), webhook_timeout_s=5)
+            log = AlertLog(AuditStore(path))
+            return AlertWatch(config, log, terminal, Webhooks(config.urls, 5), None), terminal
+
+        (first, first_terminal), (second, second_terminal) = watch(), watch()
+        await first.tell([AlertChange(worse, True)], now=0)
+        await second.tell([AlertChange(breach, True)], now=1)
+        await first.tell([AlertChange(breach, True)], now=2)  # its WORSE still stands
+        await first.tell([AlertChange(worse, False)], now=30)  # not an end: BREACH stands
+        await second.tell([AlertChange(breach, False)], now=60)
+        await first.tell([AlertChange(breach, False)], now=61)
+        for sending in (*first._sending, *second._sending):
+            await sending
+    titles = [b["title"] for b in hook.bodies]
+    assert titles == [
+        f"ftops-tui ▲ WORSE {ROUTE} support-bot-v2",
+        f"ftops-tui ▽ cleared BREACH {ROUTE} support-bot-v2",
+    ]
+    # Each terminal rang once: both operators saw the version go bad.
+    for terminal in (first_terminal, second_terminal):
+        assert terminal.sent.count(("bell", "")) == 1
+
+
 async def test_an_alert_left_raised_by_a_console_that_quit_is_cleared_by_the_next(
     relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
 ) -> None:

@@ -95,7 +95,7 @@ def test_a_clear_waits_for_the_condition_to_stay_gone_except_after_a_rollback() 
 
 
 def test_worse_becoming_breach_reads_as_one_ending_and_the_other_beginning() -> None:
-    book = AlertBook(clear_after_s=0)
+    book = AlertBook(clear_after_s=30)  # no wait: it has not recovered, it got worse
     worse = AlertKey(AlertKind.WORSE, "r", "v2")
     book.active = {worse: Alert(worse, "WORSE than stable")}
     changes = book.update([view(40)], {}, source_down_after_s=30, relay_answered=True, now=0)
@@ -137,6 +137,26 @@ def test_two_consoles_on_one_file_write_each_raise_and_clear_once(tmp_path: Path
         for sql in ("UPDATE alerts SET state = 'raised'", "DELETE FROM alerts"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(sql)
+
+
+def test_worse_and_breach_of_one_version_stand_in_the_table_as_one_alert(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    first, second = AlertLog(AuditStore(path)), AlertLog(AuditStore(path))
+    worse = Alert(AlertKey(AlertKind.WORSE, "r", "v2"), "WORSE than stable, p=0.01")
+    breach = Alert(BREACH_V2, "BREACH error_rate 40.0% > 5.0%")
+    assert first.record(AlertChange(worse, True), [AlertKind.BREACH]) is True
+    # The other console sees the BREACH: its row is written, but the WORSE standing in the
+    # table was told by the console that raised it.
+    assert second.record(AlertChange(breach, True), [AlertKind.WORSE]) is False
+    assert {a.key.kind for a in first.open_alerts()} == {AlertKind.WORSE, AlertKind.BREACH}
+    # Not over while the BREACH stands; over with the last of them.
+    assert first.record(AlertChange(worse, False), [AlertKind.BREACH]) is False
+    assert second.record(AlertChange(breach, False), [AlertKind.WORSE]) is True
+    # A kind the console would not tell does not silence a raise.
+    assert first.record(AlertChange(worse, True)) is True
+    assert second.record(AlertChange(breach, True)) is True
+    states = [r["state"] for r in first.rows()]
+    assert states == ["raised", "raised", "cleared", "cleared", "raised", "raised"]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from ftops_tui.domain.alerts import (
     AlertBook,
     AlertChange,
     AlertKey,
+    AlertKind,
     Throttle,
     count_words,
 )
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 
 #: The window title with no alert standing; with some, `ftops-tui ▲ 2 ALERTS`.
 TITLE = "ftops-tui"
+
+
+def _severity(alert: Alert) -> int:
+    """Of alerts told as one, the one a page names: BREACH before WORSE."""
+    return list(AlertKind).index(alert.key.kind)
 
 
 def title_for(alerts: Iterable[Alert]) -> str:
@@ -64,7 +70,9 @@ class AlertWatch:
         self._webhooks = webhooks
         self._routes = routes
         self._throttle = Throttle(config.repeat_after_s)
-        self._told: set[AlertKey] = set()  # standing alerts whose raise was told
+        self._told: set[AlertKey] = set()  # standing alerts (their told_as) whose raise was told
+        # As of the changes told so far (the book may be a judgement ahead).
+        self._standing: dict[AlertKey, set[AlertKey]] = {}
         self._sending: set[asyncio.Task[None]] = set()
         self._book = AlertBook(config.clear_after_s)
         self._inherited: dict[AlertKey, Alert] = {}
@@ -136,53 +144,78 @@ class AlertWatch:
             await self._tell(changes, now)
 
     async def _tell(self, changes: list[AlertChange], now: float) -> None:
-        # A version whose WORSE becomes a BREACH (or back) has not recovered: the clear is
-        # recorded, not told, and the raise after it is told (or held back) as the same
-        # alert, whose end is then told.
-        rising = {c.alert.key.told_as for c in changes if c.raised}
-        carried: set[AlertKey] = set()
+        # A version's WORSE and BREACH are one alert (AlertKey.told_as): a canary moving
+        # between them has not recovered. Its raise is told when the first of them stands,
+        # its end when none does, whatever order their rows come in.
+        recorded: dict[AlertKey, list[tuple[AlertChange, bool]]] = {}
         for change in changes:
             key = change.alert.key
             first = await self._record(change)
+            recorded.setdefault(key.told_as, []).append((change, first))
+            members = self._standing.setdefault(key.told_as, set())
             if change.raised:
-                if not self._raised(change.alert, first, now) and key.told_as in carried:
-                    self._told.add(key)
-            elif key.told_as in rising:
-                if key in self._told:
-                    self._told.discard(key)
-                    carried.add(key.told_as)
+                members.add(key)
+                log.warning(*self._log_line(change.alert, "raised"))
             else:
-                await self._cleared(change.alert, first)
+                members.discard(key)
+                log.info(*self._log_line(change.alert, "cleared"))
+        for group, rows in recorded.items():
+            standing = bool(self._standing.get(group))
+            if standing and group not in self._told:
+                raises = [(c.alert, f) for c, f in rows if c.raised]
+                if raises:
+                    told = [a for a, _ in raises if str(a.key.kind) in self._config.on]
+                    alert = min(told or [a for a, _ in raises], key=_severity)
+                    if self._raised(alert, any(f for _, f in raises), now):
+                        self._told.add(group)
+            elif not standing and group in self._told:
+                self._told.discard(group)
+                clears = [(c.alert, f) for c, f in rows if not c.raised]
+                if clears:
+                    await self._cleared(clears[-1][0], any(f for _, f in clears))
 
     async def one_shot(self, alert: Alert, first: bool, now: float) -> None:
         """A change someone else (or the relay's auto-rollback) made: told like a raise;
         `first`: this console wrote its observed row (or no audit log could say)."""
-        self._raised(alert, first, now, standing=False)
+        log.warning(*self._log_line(alert, "seen"))
+        self._raised(alert, first, now)
 
     async def _record(self, change: AlertChange) -> bool:
-        """True when this console wrote the row, or when no audit log could say whether
-        another one did (a page twice is better than none)."""
+        """True when this console wrote the row and no alert told as the same one stands (its
+        raise was told by whoever wrote it; its clear is not the end), or when no audit log
+        could say (a page twice is better than none)."""
         if self._log is None:
             return True
+        key = change.alert.key
+        # Only kinds this console would tell: a standing one it would not have told (not in
+        # `notify.on`) must not silence this raise.
+        told_with = [
+            kind
+            for kind in AlertKind
+            if kind is not key.kind
+            and str(kind) in self._config.on
+            and AlertKey(kind, key.route_id, key.version_tag).told_as == key.told_as
+        ]
         try:
-            return await asyncio.to_thread(self._log.record, change)
+            return await asyncio.to_thread(self._log.record, change, told_with)
         except AuditUnavailable as exc:
             log.warning("alerts table unavailable, %s not recorded: %s", change.state, exc)
             return True
 
-    def _raised(self, alert: Alert, first: bool, now: float, *, standing: bool = True) -> bool:
+    def _log_line(self, alert: Alert, what: str) -> tuple[str, ...]:
+        key = alert.key
+        return ("%salert %s: %s %s: %s", self._where, what, key.kind, safe(key.subject),
+                safe(alert.detail))  # fmt: skip
+
+    def _raised(self, alert: Alert, first: bool, now: float) -> bool:
         """Tells the raise, unless `notify.on` leaves it out or it is held back; True when
         told."""
         key = alert.key
-        log.warning("%salert %s: %s %s: %s", self._where, "raised" if standing else "seen",
-                    key.kind, safe(key.subject), safe(alert.detail))  # fmt: skip
         if str(key.kind) not in self._config.on:
             return False
         held = self._throttle.admit(key.told_as, now)
         if held is None:
             return False
-        if standing:
-            self._told.add(key)
         title = f"{TITLE} ▲ {self._where}{key.kind.upper()} {safe(key.subject)}".rstrip()
         body = safe(alert.detail, 400) + (f" ({held} more held back)" if held else "")
         if self._config.bell:
@@ -194,13 +227,10 @@ class AlertWatch:
         return True
 
     async def _cleared(self, alert: Alert, first: bool) -> None:
-        key = alert.key
-        log.info("%salert cleared: %s %s", self._where, key.kind, safe(key.subject))
-        if key not in self._told:
-            return  # its raise was not told (not in `on`, or held back): nor is its end
-        self._told.discard(key)
+        """Tells the end of an alert whose raise was told."""
         if not self._config.on_clear:
             return
+        key = alert.key
         title = f"{TITLE} ▽ {self._where}cleared {key.kind.upper()} {safe(key.subject)}".rstrip()
         if self._config.desktop:
             self._terminal.desktop(title, "no longer standing")

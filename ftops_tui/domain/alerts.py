@@ -159,6 +159,9 @@ class AlertBook:
             if v.weight > 0
         }
         kept = dict(standing)
+        # A WORSE that becomes a BREACH (or back) is one alert changing its kind, not a
+        # recovery to wait on: the old kind ends as the new one begins.
+        renamed = {key.told_as for key in standing}
         for key, alert in self.active.items():
             if key in standing:
                 self._quiet_since.pop(key, None)
@@ -168,7 +171,7 @@ class AlertBook:
                 and (key.route_id, key.version_tag) not in taking
             )
             quiet = now - self._quiet_since.setdefault(key, now)
-            if (relay_answered and left) or quiet >= self.clear_after_s:
+            if (relay_answered and left) or key.told_as in renamed or quiet >= self.clear_after_s:
                 self._quiet_since.pop(key, None)
             else:
                 kept[key] = alert

@@ -5,12 +5,15 @@ Two consoles watching the same routes see the same alert; the table must hold it
 raise is written only when the alert's newest row is not already a raise, and a clear only
 when it is one: the check and the insert are one statement, which SQLite runs under its
 write lock, so whichever console comes second writes nothing and learns so (`record` is
-False), and does not send the webhooks either.
+False), and does not send the webhooks either. A version's WORSE and BREACH are told as one
+alert: a raise of one while the other stands in the table (raised by another console, which
+told it) is written but not told again, and the alert ends with the last of their clears.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from ftops_tui.domain.alerts import Alert, AlertChange, AlertKey, AlertKind
@@ -41,9 +44,10 @@ class AlertLog:
             self._store.scrub(key.version_tag),
         ]
 
-    def record(self, change: AlertChange) -> bool:
+    def record(self, change: AlertChange, told_with: Collection[AlertKind] = ()) -> bool:
         """Writes the raise or clear unless the table already says it; True when this call
-        wrote the row."""
+        wrote the row and no alert of a kind in `told_with` (told as the same alert) stands
+        for the same version: a raise then begins the alert, a clear ends it."""
         key = change.alert.key
         keyed = self._key_values(key)
         cells = [now_ts(), *keyed, change.state, self._store.scrub(change.alert.detail)]
@@ -52,9 +56,18 @@ class AlertLog:
             f"INSERT INTO {ALERTS} (ts, context, kind, route_id, version_tag, state, detail) "
             f"SELECT ?, ?, ?, ?, ?, ?, ? WHERE COALESCE(({_NEWEST_STATE}), 'cleared') != ?"
         )
-        with self._store.database() as db:
-            cursor = db.execute(sql, [*cells, *keyed, change.state])
-            return cursor.rowcount == 1
+        with self._store.database() as db, db.atomic():
+            # One transaction, its first statement a write: no other console's row comes
+            # between this insert and the look at the kinds told with it.
+            wrote = db.execute(sql, [*cells, *keyed, change.state]).rowcount == 1
+            if not wrote:
+                return False
+            for kind in told_with:
+                sibling = [self.context, str(kind), *keyed[2:]]
+                newest = db.execute(_NEWEST_STATE, sibling).fetchone()
+                if newest is not None and newest[0] == "raised":
+                    return False
+            return True
 
     def open_alerts(self) -> list[Alert]:
         """The alerts of this context whose newest row is a raise (left so by a console that
