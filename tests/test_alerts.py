@@ -15,6 +15,7 @@ from ftops_tui.domain.alerts import (
     AlertChange,
     AlertKey,
     AlertKind,
+    GateHold,
     Throttle,
     standing_alerts,
 )
@@ -104,6 +105,22 @@ def test_worse_becoming_breach_reads_as_one_ending_and_the_other_beginning() -> 
         (AlertKind.BREACH, "raised"),
     ]
     assert worse.told_as == BREACH_V2  # and their notifications count as one alert's
+
+
+def test_an_autopilot_held_at_the_gate_stands_until_the_route_moves_on() -> None:
+    gate = AlertKey(AlertKind.GATE, "r", "v2")
+    held = {"r": GateHold("v2", revision=1, words="autopilot stopped before 100%: GATE ...")}
+    assert standing([view(0)], gate_holds=held) == {gate: Alert(gate, held["r"].words)}
+    moved = {"r": GateHold("v2", revision=0, words="...")}  # someone changed it since
+    assert standing([view(0)], gate_holds=moved) == {}
+    assert standing([view(0, v2_weight=0)], gate_holds=held) == {}  # taken out
+    # The relay not answering is not the hold ending; its end clears at once.
+    book = AlertBook(clear_after_s=30)
+    book.update([view(0)], {}, source_down_after_s=30, relay_answered=True, now=0, gate_holds=held)
+    kept = book.update([], {}, source_down_after_s=30, relay_answered=False, now=1, gate_holds={})
+    assert kept == [] and gate in book.active
+    ended = book.update([view(0)], {}, source_down_after_s=30, relay_answered=True, now=2)
+    assert [(c.alert.key, c.raised) for c in ended] == [(gate, False)]
 
 
 def test_a_flapping_alert_is_told_once_per_window_and_says_how_many_were_held() -> None:

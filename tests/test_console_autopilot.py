@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fixtures.console import console, console_config, until
 from fixtures.relay import RELAY_KEY
@@ -17,10 +18,12 @@ from textual.widgets import Input
 from ftops_tui.console.screens.confirm import ConfirmScreen
 from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
+from ftops_tui.domain.alerts import AlertKey, AlertKind
 from ftops_tui.relay_server.app import RelaySettings
 from ftops_tui.relay_server.loadgen import LoadPlan
 from ftops_tui.relay_server.scenario import demo_scenario_path, load_scenario
 from ftops_tui.relay_server.server import RelayServer
+from ftops_tui.sources.alert_log import AlertLog
 from ftops_tui.sources.audit import AuditStore
 from ftops_tui.sources.relay_client import RelayClient
 
@@ -85,4 +88,48 @@ async def test_a_turns_the_autopilot_on_it_steps_on_screen_and_a_again_stops_it(
                if r["kind"] == "intent")  # fmt: skip
     # Its changes are this console's own: no observed row says them.
     assert not [r for r in rows if r["kind"] == "observed" and "autopilot" in str(r["actor"])]
+    audit.close()
+
+
+def set_weights(relay: RelayServer, v1: int, v2: int, *, actor: str) -> None:
+    rules = [
+        {"version_tag": "support-bot-v1", "weight": v1},
+        {"version_tag": "support-bot-v2", "weight": v2},
+    ]
+    body = {"route_id": ROUTE, "route_rules": rules, "actor": actor, "reason": "test"}
+    headers = {"Authorization": f"Bearer {RELAY_KEY}"}
+    with httpx.Client(headers=headers, timeout=10) as http:
+        http.patch(f"{relay.url}/routes/traffic", json=body).raise_for_status()
+
+
+async def test_an_autopilot_stopped_at_the_gate_is_a_gate_alert_until_the_route_moves_on(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    set_weights(relay, 50, 50, actor="bob@x")  # the next step is 100: the gate's
+    audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+    config = console_config(
+        relay.url, sqlite_registry_uri, routes=[ROUTE],
+        poll={"interval_s": 0.2, "window_s": 3}, rollout={"hold_s": 1, "min_requests": 5},
+        gates={"eval": {"lower_is_better": ["eval.toxicity"]}},  # v2 is the more toxic
+        notify={"on": ["breach", "worse", "gate"]},
+    )  # fmt: skip
+    app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
+    gate = AlertKey(AlertKind.GATE, ROUTE, "support-bot-v2")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(app, lambda: app.state.registry.last_ok is not None and app.state.polls > 0,
+                    what="both sources")  # fmt: skip
+        await pilot.press("A")
+        await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
+        app.screen.query_one("#reason", Input).value = "take v2 the rest of the way"
+        await pilot.press("enter")
+        await until(app, lambda: gate in app.alerts.active, timeout=30, what="the gate alert")
+        assert "GATE eval.toxicity 0.03 > stable 0.02" in app.alerts.active[gate].detail
+        assert app.signals.sent.count(("bell", "")) == 1  # someone must decide on the promote
+        set_weights(relay, 90, 10, actor="bob@x")  # bob decided: the hold is over
+        await until(app, lambda: gate not in app.alerts.active, what="the gate alert cleared")
+    rows = AlertLog(audit).rows(route_id=ROUTE)
+    assert [(r["kind"], r["state"]) for r in rows if r["kind"] == "gate"] == [
+        ("gate", "raised"),
+        ("gate", "cleared"),
+    ]
     audit.close()

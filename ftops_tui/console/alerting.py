@@ -97,6 +97,7 @@ class AlertWatch:
             source_down_after_s=self._config.source_down_after_s,
             relay_answered=answered,
             now=now,
+            gate_holds=state.gate_holds,
         )
         if self._inherited and self._settled(state, now):
             # Left raised by a console that quit (or by one still running): ended unless

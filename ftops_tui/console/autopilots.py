@@ -14,6 +14,7 @@ from typing import Any
 from ftops_tui.changes.autopilot import AutopilotRun
 from ftops_tui.changes.service import MutationService
 from ftops_tui.console.state import ConsoleState
+from ftops_tui.domain.alerts import GateHold
 from ftops_tui.domain.autopilot import Ending, Pilot
 
 Tell = Callable[[str, str, str], None]  # message, title, severity
@@ -40,6 +41,7 @@ class Autopilots:
     def start(self, pilot: Pilot, service: MutationService, reason: str) -> None:
         self.runs[pilot.route_id] = AutopilotRun(pilot, service, reason)
         self._told_end.discard(pilot.route_id)
+        self.state.gate_holds.pop(pilot.route_id, None)
         self.look()
 
     def turn_off(self, route_id: str) -> bool:
@@ -80,3 +82,7 @@ class Autopilots:
             self._told_end.add(pilot.route_id)
             assert pilot.ended is not None
             self.tell(pilot.words, "AUTOPILOT", SEVERITY.get(pilot.ended, "warning"))
+            if pilot.ended is Ending.GATE:
+                # Someone must decide on the promote: an alert until the route moves on.
+                hold = GateHold(pilot.canary, pilot.revision, f"autopilot {pilot.words}")
+                self.state.gate_holds[pilot.route_id] = hold

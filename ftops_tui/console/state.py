@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ftops_tui.console.polling import RelayPoll
-from ftops_tui.domain.alerts import AlertChange
+from ftops_tui.domain.alerts import AlertChange, GateHold
 from ftops_tui.domain.autopilot import autopilot_actor
 from ftops_tui.domain.models import (
     Event,
@@ -179,6 +179,8 @@ class ConsoleState:
     last_refresh_wall: float | None = None
     #: Each route's autopilot as the panes show it: (flying, what it does or why it ended).
     autopilots: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    #: Routes whose autopilot stopped at the eval gate (a `gate` alert while they stand).
+    gate_holds: dict[str, GateHold] = field(default_factory=dict)
     #: Unexpected errors (bugs, not source faults), newest last, each with its wall time.
     problems: deque[str] = field(default_factory=lambda: deque(maxlen=PROBLEMS_LEN))
     _views: list[RouteView] | None = field(default=None, repr=False)

@@ -70,6 +70,16 @@ class AlertChange:
 _VERDICT_ALERTS = {VerdictKind.BREACH: AlertKind.BREACH, VerdictKind.WORSE: AlertKind.WORSE}
 
 
+@dataclass(frozen=True)
+class GateHold:
+    """An autopilot that stopped at the eval gate: its canary waits at its step, on the
+    route as it was then (`revision`), for someone to promote it or take it out."""
+
+    version_tag: str
+    revision: int
+    words: str
+
+
 def standing_alerts(
     views: Sequence[RouteView],
     down_for_s: Mapping[str, float | None],
@@ -77,6 +87,7 @@ def standing_alerts(
     source_down_after_s: float,
     relay_answered: bool,
     previous: Mapping[AlertKey, Alert],
+    gate_holds: Mapping[str, GateHold] | None = None,
 ) -> dict[AlertKey, Alert]:
     """The standing alerts now.
 
@@ -86,7 +97,9 @@ def standing_alerts(
       already raised stays while its version still takes traffic and its verdict cannot say
       (no figures, INCONCLUSIVE), and while the relay has never answered: not knowing is not
       a recovery. It clears when the version is judged otherwise, leaves the traffic (weight
-      0, a rollback), or its route is gone from the relay's answer.
+      0, a rollback), or its route is gone from the relay's answer;
+    - `gate` for each route whose autopilot stopped at the eval gate (`gate_holds`, by route)
+      while the route is as it left it and the canary still takes traffic.
     """
     now: dict[AlertKey, Alert] = {}
     for source, down in down_for_s.items():
@@ -94,10 +107,19 @@ def standing_alerts(
             key = AlertKey(AlertKind.SOURCE_DOWN, "", source)
             now[key] = Alert(key, f"{source} not answering for {down:.0f}s")
     if not relay_answered:
-        now.update({k: a for k, a in previous.items() if k.kind in _VERDICT_ALERTS.values()})
+        kept = (*_VERDICT_ALERTS.values(), AlertKind.GATE)
+        now.update({k: a for k, a in previous.items() if k.kind in kept})
         return now
     for view in views:
         route_id = view.route.route_id
+        hold = (gate_holds or {}).get(route_id)
+        if (
+            hold is not None
+            and hold.revision == view.route.revision
+            and view.route.weight_of(hold.version_tag) > 0
+        ):
+            key = AlertKey(AlertKind.GATE, route_id, hold.version_tag)
+            now[key] = Alert(key, hold.words)
         for version in view.versions:
             if version.weight <= 0:
                 continue
@@ -144,6 +166,7 @@ class AlertBook:
         source_down_after_s: float,
         relay_answered: bool,
         now: float,
+        gate_holds: Mapping[str, GateHold] | None = None,
     ) -> list[AlertChange]:
         standing = standing_alerts(
             views,
@@ -151,6 +174,7 @@ class AlertBook:
             source_down_after_s=source_down_after_s,
             relay_answered=relay_answered,
             previous=self.active,
+            gate_holds=gate_holds,
         )
         taking = {
             (view.route.route_id, v.version_tag)
@@ -171,7 +195,9 @@ class AlertBook:
                 and (key.route_id, key.version_tag) not in taking
             )
             quiet = now - self._quiet_since.setdefault(key, now)
-            if (relay_answered and left) or key.told_as in renamed or quiet >= self.clear_after_s:
+            # A gate hold is a fact, not a measurement that may flap: it ends when it ends.
+            at_once = key.told_as in renamed or key.kind is AlertKind.GATE
+            if (relay_answered and left) or at_once or quiet >= self.clear_after_s:
                 self._quiet_since.pop(key, None)
             else:
                 kept[key] = alert
