@@ -100,6 +100,29 @@ def test_status_text_names_sources_versions_and_verdicts(
     assert RELAY_KEY not in out
 
 
+def test_status_shows_the_configured_quality_signals_in_text_and_json(
+    tmp_path: Path,
+    demo_relay: RelayServer,
+    sqlite_registry_uri: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signals = (
+        "metrics:\n  extra: [format_compliance, user_correction_rate]\n"
+        "quality:\n  format_compliance: {min: 0.9}\n"
+    )
+    config = write_config(tmp_path, demo_relay.url, sqlite_registry_uri, signals)
+    assert main(["status", "--json", "--config", str(config)], env=env_with_key()) == 0
+    v1, _ = json.loads(capsys.readouterr().out)["routes"][0]["rules"]
+    # Every reply so far kept the format; nobody has given feedback yet (no figure, null).
+    assert v1["extra"] == {"format_compliance": 1.0, "user_correction_rate": None}
+    assert main(["status", "--config", str(config)], env=env_with_key()) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if "version" in line and "weight" in line)
+    assert header.split()[6:8] == ["format", "correct"]
+    row = next(line for line in lines if "support-bot-v1 (stable)" in line)
+    assert row.split()[7:9] == ["100.0%", "-"]
+
+
 def test_status_flags_a_breaching_canary(
     tmp_path: Path,
     demo_relay: RelayServer,

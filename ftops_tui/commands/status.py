@@ -14,7 +14,7 @@ from ftops_tui.console.polling import MetricsSource, poll_relay
 from ftops_tui.console.state import ConsoleState, SourceHealth
 from ftops_tui.domain.overview import Judged, RouteView, VersionView, judged
 from ftops_tui.domain.safe_text import without_userinfo
-from ftops_tui.domain.vocabulary import SourceProblem
+from ftops_tui.domain.vocabulary import SourceProblem, signal_label
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
 from ftops_tui.sources.relay_client import RelayClient
@@ -54,6 +54,8 @@ class Status:
     missing_routes: tuple[str, ...] = ()
     #: Prometheus, when it is the metrics source: its URL and how it answered.
     metrics: tuple[str, SourceState] | None = None
+    #: The quality signals configured (`metrics.extra`): a column and a JSON key each.
+    signals: tuple[str, ...] = ()
 
     @property
     def reachable(self) -> bool:
@@ -106,6 +108,7 @@ async def collect_status(
             if metrics_from is not None and relay.ok
             else None
         ),
+        signals=config.metrics.extra,
     )
 
 
@@ -157,7 +160,8 @@ async def wait_for_judgement(
 
 def status_json(status: Status) -> dict[str, Any]:
     """console.md's `status --json` shape (plus `stable`, `verdict_detail`, `detail` keys,
-    and `metrics` when Prometheus is the metrics source)."""
+    `metrics` when Prometheus is the metrics source, and each rule's configured quality
+    signals as `extra`: name -> share, null without a figure)."""
     extra: dict[str, Any] = {}
     if status.metrics is not None:
         url, state = status.metrics
@@ -189,6 +193,10 @@ def status_json(status: Status) -> dict[str, Any]:
                         "latency_p99_ms": v.metrics.latency_p99_ms if v.metrics else None,
                         "verdict": v.verdict.kind.value if v.verdict else None,
                         "verdict_detail": v.verdict.summary if v.verdict else "",
+                        "extra": {
+                            name: v.metrics.extra.get(name) if v.metrics else None
+                            for name in status.signals
+                        },
                         "registry": None
                         if v.registry is None
                         else {
@@ -210,7 +218,11 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}ms"
 
 
-def _version_line(v: VersionView) -> str:
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _version_line(v: VersionView, signals: tuple[str, ...]) -> str:
     m = v.metrics
     reg = "-"
     if v.registry is not None:
@@ -222,9 +234,17 @@ def _version_line(v: VersionView) -> str:
         if m is not None
         else f"{'-':>6}  {'-':>6}  {'-':>7}  {'-':>7}"
     )
+    shares = "".join(
+        f"  {_share(m.extra.get(name) if m is not None else None):>{_width(name)}}"
+        for name in signals
+    )
     tag = v.version_tag + (" (stable)" if v.stable else "")
     verdict = v.verdict.summary if v.verdict else "no figures"
-    return f"  {tag:<24}{v.weight:>5}%  {figures}  {reg:<25} {verdict}"
+    return f"  {tag:<24}{v.weight:>5}%  {figures}{shares}  {reg:<25} {verdict}"
+
+
+def _width(signal: str) -> int:
+    return max(6, len(signal_label(signal)))
 
 
 def status_text(status: Status) -> str:
@@ -249,9 +269,10 @@ def status_text(status: Status) -> str:
         )
         lines.append(
             f"  {'version':<24}{'weight':>6}  {'reqs':>6}  {'err':>6}  {'p50':>7}  {'p99':>7}"
-            f"  {'registry':<26}verdict"
+            + "".join(f"  {signal_label(n):>{_width(n)}}" for n in status.signals)
+            + f"  {'registry':<26}verdict"
         )
-        lines.extend(_version_line(v) for v in view.versions)
+        lines.extend(_version_line(v, status.signals) for v in view.versions)
     for missing in status.missing_routes:
         lines.append(f"\nroute {missing}  NOT FOUND on the relay")
     return "\n".join(lines)

@@ -71,3 +71,11 @@ class SourceProblem(StrEnum):
             SourceProblem.UNAUTHORIZED: "unauthorized",
             SourceProblem.RATE_LIMITED: "rate-limited",
         }.get(self, "error")
+
+
+def signal_label(name: str) -> str:
+    """A quality signal's column header, as narrow as the figures under it (the README
+    lists them in full): `format_compliance` -> `format`, `user_correction_rate` ->
+    `correct`."""
+    first = name.split("_")[0]
+    return {"user": "correct", "input": "novelty"}.get(first, first)[:8]

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.reactive import var
 
 from ftops_tui.console.widgets.table import Column, Table
+from ftops_tui.domain.vocabulary import signal_label
 
 COLUMNS = (
     Column("tag", "version"),
@@ -27,13 +28,6 @@ COLUMNS = (
 )
 
 
-def short_label(name: str) -> str:
-    """`format_compliance` -> `format`, `user_correction_rate` -> `correct`: a header as
-    narrow as the figures under it (the README lists them in full)."""
-    first = name.split("_")[0]
-    return {"user": "correct", "input": "novelty"}.get(first, first)[:8]
-
-
 class VersionsPane(Table):
     BORDER_TITLE = "versions"
     title: var[str] = var("versions", init=False)
@@ -41,7 +35,7 @@ class VersionsPane(Table):
     def __init__(self, extra: tuple[str, ...] = ()) -> None:
         """`extra`: the quality signals configured (`metrics.extra`), a column each after
         the verdict's figures, leaving a narrow terminal before the trends do."""
-        signals = tuple(Column(f"extra:{name}", short_label(name), priority=2) for name in extra)
+        signals = tuple(Column(f"extra:{name}", signal_label(name), priority=2) for name in extra)
         super().__init__(COLUMNS[:6] + signals + COLUMNS[6:], id="versions")
 
     def watch_title(self, title: str) -> None:
