@@ -4,7 +4,9 @@ real verdict code (build_route_view) from figures given here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from typing import Any, cast
 
 import pytest
 
@@ -65,20 +67,72 @@ def test_it_starts_on_the_one_canary_and_refuses_what_it_cannot_fly() -> None:
     assert isinstance(invalid, str) and "INVALID" in invalid
 
 
+def healthy(p: Pilot, since: float = 0.0) -> Pilot:
+    """`p` as judged healthy since `since` without a break."""
+    return replace(p, healthy_since=since)
+
+
 def test_it_holds_with_a_countdown_then_steps_when_healthy_on_enough_requests() -> None:
     p = pilot(at=100.0)
+    first = autopilot.decide(p, view(), 100.0, stale="", needed=50)
+    assert first.move is Move.WAIT and first.healthy_since == 100.0  # the hold starts
+    p = healthy(p, since=100.0)
     holding = autopilot.decide(p, view(), 100.0 + 18.2, stale="", needed=50)
     assert holding.move is Move.WAIT and holding.words == "next 25% in 12s if healthy"
-    short = autopilot.decide(p, view(), 118.0, stale="", needed=500)
-    assert short.words == "next 25% in 12s if healthy (200 of 500 requests so far)"
-    waiting = autopilot.decide(p, view(), 131.0, stale="", needed=500)
-    assert (waiting.move, waiting.words) == (Move.WAIT, "waiting: 200 of 500 requests")
+    assert holding.healthy_since == 100.0
     step = autopilot.decide(p, view(), 131.0, stale="", needed=50)
     assert step.move is Move.STEP and step.target == 25
     assert step.rules == (Rule("v1", 75), Rule("v2", 25))
     long_hold = autopilot.decide(replace(p, plan=replace(PLAN, hold_s=300)), view(), 108, stale="",
                                  needed=50)  # fmt: skip
     assert long_hold.words == "next 25% in 4m52s if healthy"
+
+
+def test_the_hold_counts_healthy_time_and_starts_over_on_any_break() -> None:
+    p = healthy(pilot(at=100.0), since=100.0)
+    # Short of traffic at 118 s: not judged, so the 18 s held so far do not count.
+    short = autopilot.decide(p, view(), 118.0, stale="", needed=500)
+    assert (short.move, short.words) == (Move.WAIT, "waiting: 200 of 500 requests")
+    assert short.healthy_since is None
+    again = autopilot.decide(replace(p, healthy_since=None), view(), 119.0, stale="", needed=50)
+    assert again.words == "next 25% in 30s if healthy" and again.healthy_since == 119.0
+    # A stable version without figures of its own: nothing says the canary is not WORSE.
+    alone = view(figures={"v1": (10, 0, 80.0), "v2": (200, 0, 85.0)})
+    lonely = autopilot.decide(p, alone, 200.0, stale="", needed=50)
+    assert lonely.move is Move.WAIT and lonely.healthy_since is None
+    assert lonely.words == "waiting: the stable version v1 has 10 of 50 requests"
+
+
+def test_a_step_waits_a_whole_window_under_its_weights() -> None:
+    windowed = replace(PLAN, hold_s=10, window_s=60)
+    p = healthy(replace(pilot(plan=windowed), since=100.0), since=100.0)
+    held = autopilot.decide(p, view(), 125.0, stale="", needed=50)
+    assert (held.move, held.words) == (Move.WAIT, "next 25% in 35s if healthy")
+    assert autopilot.decide(p, view(), 160.0, stale="", needed=50).move is Move.STEP
+
+
+def test_another_version_alerting_holds_it_and_a_step_takes_from_the_stable_only() -> None:
+    route = Route("bot", (Rule("v1", 80), Rule("v2", 10), Rule("v3", 10)), 7)
+    metrics = {
+        "v1": VersionMetrics("v1", 2000, 0, 0.0, 40.0, None, 80.0),
+        "v2": VersionMetrics("v2", 200, 0, 0.0, 40.0, None, 85.0),
+        "v3": VersionMetrics("v3", 200, 60, 0.3, 40.0, None, 85.0),
+    }
+    facts = {"v1": RegistryFacts("bot", "1", ("champion",)), "v2": RegistryFacts("bot", "2"),
+             "v3": RegistryFacts("bot", "3")}  # fmt: skip
+    burning = build_route_view(
+        route, metrics, facts, stable_alias="champion", history=(), thresholds=Thresholds()
+    )
+    started = autopilot.start(burning, "v2", PLAN, 0)
+    assert isinstance(started, Pilot)
+    waits = autopilot.decide(healthy(started), burning, 60, stale="", needed=50)
+    assert waits.move is Move.WAIT and waits.words.startswith("waiting: canary v3 is BREACH")
+    assert autopilot.step_rules(route.route_rules, "v2", 25, "v1") == (
+        Rule("v1", 65), Rule("v2", 25), Rule("v3", 10)
+    )  # fmt: skip
+    assert autopilot.step_rules(route.route_rules, "v2", 100, "v1") == (
+        Rule("v1", 0), Rule("v2", 100), Rule("v3", 0)
+    )  # fmt: skip
 
 
 def test_inconclusive_or_missing_figures_wait_never_step() -> None:
@@ -128,7 +182,7 @@ def test_it_stops_changing_nothing_when_the_world_is_not_as_it_left_it() -> None
 
 def test_a_step_to_100_passes_the_eval_gate_first() -> None:
     gate = EvalGate(("eval.accuracy",))
-    p = replace(pilot(plan=replace(PLAN, gate=gate)), since=0)
+    p = healthy(replace(pilot(plan=replace(PLAN, gate=gate)), since=0))
     good = autopilot.decide(p, view((50, 50)), 60, stale="", needed=50)
     assert (good.move, good.target) == (Move.STEP, 100)
     worse = autopilot.decide(p, view((50, 50), scores=(0.86, 0.81)), 60, stale="", needed=50)
@@ -137,7 +191,7 @@ def test_a_step_to_100_passes_the_eval_gate_first() -> None:
 
 
 def test_until_caps_the_step_and_ends_it_there() -> None:
-    p = pilot(plan=replace(PLAN, until=40))
+    p = healthy(pilot(plan=replace(PLAN, until=40)))
     step = autopilot.decide(p, view((75, 25)), 60, stale="", needed=50)
     assert step.target == 40
     after = view((60, 40), revision=8)
@@ -146,11 +200,20 @@ def test_until_caps_the_step_and_ends_it_there() -> None:
 
 
 def test_after_its_own_change_it_holds_again_or_says_why_it_stopped() -> None:
-    p = pilot()
+    p = healthy(pilot())
     step = autopilot.decide(p, view(), 60, stale="", needed=50)
+    assert step.move is Move.STEP
     read_back = view((75, 25), revision=8).route
     held = autopilot.after_change(p, step, Status.APPLIED, read_back, "", 61)
-    assert (held.revision, held.since, held.flying) == (8, 61, True)
+    assert (held.revision, held.since, held.healthy_since, held.flying) == (8, 61, None, True)
+    # Its weights read back, but at a revision past its own: someone changed the route
+    # right after (its health check, say). It stops there.
+    later = Route("bot", (Rule("v1", 75), Rule("v2", 25)), 9, updated_by="bob@x")
+    overtaken = autopilot.after_change(p, step, Status.APPLIED, later, "", 61)
+    assert (overtaken.ended, overtaken.words) == (
+        Ending.CHANGED,
+        "stopped: route changed by bob@x right after its step (revision 9, its own was 8)",
+    )
     # Its own new revision is not someone else's change.
     assert autopilot.decide(held, view((75, 25), revision=8), 62, stale="", needed=50).move is (
         Move.WAIT
@@ -158,7 +221,7 @@ def test_after_its_own_change_it_holds_again_or_says_why_it_stopped() -> None:
     other = Route("bot", (Rule("v1", 100), Rule("v2", 0)), 9, updated_by="bob@x")
     lost = autopilot.after_change(p, step, Status.CONFLICT, other, "", 61)
     assert (lost.ended, lost.words) == (
-        Ending.CHANGED, "stopped: route changed by bob@x before its step; nothing was sent"
+        Ending.CHANGED, "stopped: route changed by bob@x before its step; nothing was changed"
     )  # fmt: skip
     failed = autopilot.after_change(p, step, Status.UNVERIFIED, None, "timed out", 61)
     assert failed.ended is Ending.FAILED and "unverified: timed out" in failed.words
@@ -185,11 +248,9 @@ def test_the_plan_in_words_and_the_autopilot_actor() -> None:
 
 
 def test_a_step_decision_is_claimed_once_and_a_stale_one_never() -> None:
-    from typing import Any, cast
-
     from ftops_tui.changes.autopilot import AutopilotRun
 
-    run = AutopilotRun(pilot(), cast(Any, None), "why")
+    run = AutopilotRun(healthy(pilot()), cast(Any, None), "why")
     step = autopilot.decide(run.pilot, view(), 60, stale="", needed=50)
     older = autopilot.decide(run.pilot, view(), 60, stale="", needed=50)
     run.last = step
@@ -200,3 +261,60 @@ def test_a_step_decision_is_claimed_once_and_a_stale_one_never() -> None:
     wait = autopilot.decide(run.pilot, view(), 1, stale="", needed=50)
     run.last = wait
     assert not run.claim(wait)
+
+
+async def test_a_claimed_step_is_not_sent_when_a_poll_since_says_otherwise() -> None:
+    from ftops_tui.changes.autopilot import AutopilotRun
+    from ftops_tui.console.polling import RelayPoll
+    from ftops_tui.console.state import ConsoleState
+    from ftops_tui.settings.config import config_from_dict
+
+    config = config_from_dict(
+        {"relay": {"url": "http://127.0.0.1:1/v1"}, "registry": {"tracking_uri": "sqlite:///x"},
+         "thresholds": {"min_requests": 5}, "rollout": {"min_requests": 50}},
+        file=None, env={},
+    )  # fmt: skip
+    state = ConsoleState(config, clock=lambda: 100.0)
+    facts = {"v1": RegistryFacts("bot", "1", ("champion",)), "v2": RegistryFacts("bot", "2")}
+
+    def poll(v2_errors: int) -> None:
+        route = Route("bot", (Rule("v1", 95), Rule("v2", 5)), 7)
+        metrics = {
+            "v1": VersionMetrics("v1", 2000, 0, 0.0, 40.0, None, 80.0),
+            "v2": VersionMetrics("v2", 200, v2_errors, v2_errors / 200, 40.0, None, 85.0),
+        }
+        state.relay_answered(RelayPoll((route,), metrics, (), 0), wall=0)
+        state.registry_answered(facts)
+
+    poll(0)
+    await steps_wait_but_a_rollback_goes_while_the_operator_is_busy(state, poll)
+    # No service: sending anything would fail this test.
+    run = AutopilotRun(healthy(pilot(plan=replace(PLAN, hold_s=1))), cast(Any, None), "why")
+    step = run.look(state)
+    assert step.move is Move.STEP and run.claim(step)
+    poll(60)  # a poll lands before the worker runs: the canary is now in BREACH
+    assert await run.act(state, step) is None
+    assert not run.busy and run.pilot.flying
+    assert run.look(state).move is Move.ROLLBACK
+
+
+async def steps_wait_but_a_rollback_goes_while_the_operator_is_busy(
+    state: Any, poll: Callable[[int], None]
+) -> None:
+    """A confirmation the operator left open holds an autopilot's step, not its rollback:
+    the revision guards that, and their change is then refused as made on a stale view."""
+    from ftops_tui.console.autopilots import Autopilots
+
+    spawned: list[str] = []
+
+    def spawn(work: Coroutine[Any, Any, None], name: str) -> None:
+        work.close()
+        spawned.append(name)
+
+    pilots = Autopilots(state, lambda *told: None, spawn, lambda: True, lambda: None)
+    pilots.start(healthy(pilot(plan=replace(PLAN, hold_s=1))), cast(Any, None), "why")
+    assert spawned == [] and pilots.runs["bot"].last.move is Move.STEP
+    poll(60)
+    pilots.look()
+    assert spawned == ["autopilot bot"] and pilots.runs["bot"].last.move is Move.ROLLBACK
+    poll(0)

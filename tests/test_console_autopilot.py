@@ -124,7 +124,8 @@ async def test_an_autopilot_stopped_at_the_gate_is_a_gate_alert_until_the_route_
         await pilot.press("enter")
         await until(app, lambda: gate in app.alerts.active, timeout=30, what="the gate alert")
         assert "GATE eval.toxicity 0.03 > stable 0.02" in app.alerts.active[gate].detail
-        assert app.signals.sent.count(("bell", "")) == 1  # someone must decide on the promote
+        # Someone must decide on the promote: told (in a worker, just after the judgement).
+        await until(app, lambda: app.signals.sent.count(("bell", "")) == 1, what="the bell")
         set_weights(relay, 90, 10, actor="bob@x")  # bob decided: the hold is over
         await until(app, lambda: gate not in app.alerts.active, what="the gate alert cleared")
     rows = AlertLog(audit).rows(route_id=ROUTE)

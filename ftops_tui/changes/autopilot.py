@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from ftops_tui.changes.service import MutationService, Outcome
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain import autopilot
-from ftops_tui.domain.autopilot import Decision, Move, Pilot
+from ftops_tui.domain.autopilot import Decision, Ending, Move, Pilot
 from ftops_tui.domain.proposals import Proposal
 from ftops_tui.domain.vocabulary import Action
 
@@ -56,16 +56,20 @@ class AutopilotRun:
         """What to do now, from the state as it is (no I/O). An END ends the pilot here."""
         if self.busy:
             return self.last
-        view = state.view_of(self.pilot.route_id)
-        decision = autopilot.decide(
-            self.pilot, view, state.clock(),
-            stale=stale_words(state), needed=needed(state),
-        )  # fmt: skip
+        decision = self._decide(state)
         if decision.move is Move.END and self.pilot.flying:
             assert decision.ending is not None
             self.pilot = _ended(self.pilot, decision)
+        elif self.pilot.flying:
+            self.pilot = replace(self.pilot, healthy_since=decision.healthy_since)
         self.last = decision
         return decision
+
+    def _decide(self, state: ConsoleState) -> Decision:
+        return autopilot.decide(
+            self.pilot, state.view_of(self.pilot.route_id), state.clock(),
+            stale=stale_words(state), needed=needed(state),
+        )  # fmt: skip
 
     def claim(self, decision: Decision) -> bool:
         """True once per STEP or ROLLBACK decision, the latest one, while no change of its own
@@ -82,7 +86,10 @@ class AutopilotRun:
         the autopilot last saw; the pilot then says where it stands."""
         assert self.busy and decision.rules is not None, "act only on a claimed decision"
         view = state.view_of(self.pilot.route_id)
-        if view is None:
+        # Decided on the state at its look: a poll since (a BREACH, a source gone STALE, a
+        # route changed) may say otherwise. Sent only if the state now says the same.
+        now = self._decide(state)
+        if view is None or now.move is not decision.move or now.rules != decision.rules:
             self.busy = False
             return None
         route = view.route
@@ -95,6 +102,12 @@ class AutopilotRun:
         try:
             state.sending(route.route_id, decision.rules)
             outcome = await self.service.apply(proposal)
+        except Exception as exc:
+            # A bug, not a source fault: whether the change went is not known here.
+            said = f"stopped: its {decision.move} failed ({type(exc).__name__}); check the route"
+            self.pilot = replace(self.pilot, ended=Ending.FAILED, words=said)
+            self.last = Decision(Move.END, said, ending=Ending.FAILED)
+            raise
         finally:
             self.busy = False
         if outcome.route is not None:

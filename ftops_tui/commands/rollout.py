@@ -113,7 +113,7 @@ async def run_auto(
     on a terminal unless --yes (the runbook commands' own), and raises to refuse."""
     plan = Plan(
         tuple(config.rollout.steps), args.hold or config.rollout.hold_s, args.until,
-        config.rollout.on_breach, config.gates.eval,
+        config.rollout.on_breach, config.gates.eval, config.poll.window_s,
     )  # fmt: skip
     actor = actor_identity(env)
     state = ConsoleState(config, actor=actor)
@@ -137,6 +137,10 @@ async def run_auto(
             weight = view.route.weight_of(pilot.canary)
             say(autopilot.plan_words(pilot, weight, stop_key="ctrl+c"))
             await confirm(args.yes, interactive)
+            # The answer may have taken minutes: the first look is on the world as it is now
+            # (a route changed meanwhile stops it at once, changing nothing).
+            await _poll(state, relay, config, metrics_from)
+            await _ask_registry(state, registry)
             pilot = replace(pilot, since=state.clock())  # the hold starts once confirmed
             audit = wiring.audit_store(config, env)
             service = MutationService(

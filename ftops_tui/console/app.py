@@ -725,7 +725,8 @@ class FtopsApp(App[None]):
             return
         config = watch.services.config
         rollout = config.rollout
-        plan = Plan(tuple(rollout.steps), rollout.hold_s, 100, rollout.on_breach, config.gates.eval)
+        plan = Plan(tuple(rollout.steps), rollout.hold_s, 100, rollout.on_breach,
+                    config.gates.eval, config.poll.window_s)  # fmt: skip
         flow = MutationFlow(
             ScreenOperator(self), watch.state, service,
             RolloutSettings(rollout.steps, rollout.shift_step, config.registry.stable_alias,

@@ -15,7 +15,7 @@ from ftops_tui.changes.autopilot import AutopilotRun
 from ftops_tui.changes.service import MutationService
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain.alerts import GateHold
-from ftops_tui.domain.autopilot import Ending, Pilot
+from ftops_tui.domain.autopilot import Ending, Move, Pilot
 
 Tell = Callable[[str, str, str], None]  # message, title, severity
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -58,12 +58,15 @@ class Autopilots:
 
     def look(self) -> None:
         """Each autopilot decides on the state as it is now; a step or rollback it asks for is
-        made in a worker, unless the operator's own change is being sent."""
+        made in a worker. A step waits while the operator's own change is on its way (a
+        confirmation open included); a rollback does not: it is guarded by the revision, and
+        the operator's change, made on what they saw before it, is then refused as stale."""
         for route_id, run in self.runs.items():
             if run.busy:
                 continue
             decision = run.look(self.state)
-            if not self.operator_busy() and run.claim(decision):
+            waits = decision.move is Move.STEP and self.operator_busy()
+            if not waits and run.claim(decision):
                 self.spawn(self._act(run, decision), f"autopilot {route_id}")
             self._said(run)
 

@@ -10,14 +10,16 @@ The rules, in the order they are checked (the first that applies decides):
 2. The canary in BREACH or WORSE: roll back to the stable version (or pause, per
    `rollout.on_breach`).
 3. The canary at `until`: done.
-4. The stable version itself alerting: wait (a canary is not stepped on a burning route).
+4. Another version on the route alerting (the stable one, or a second canary): wait (a
+   canary is not stepped on a burning route).
 5. Not judged healthy on enough requests (`rollout.min_requests`, never fewer than
-   `thresholds.min_requests`), or not held `hold_s` at this step yet: wait, saying for
-   what, with the countdown.
-6. Else the next step (capped at `until`); a step to 100 must pass the eval gate first, and
-   a gate that refuses stops the autopilot there.
-The verdicts are over `poll.window_s`: right after a step, part of that window is traffic
-from the step before.
+   `thresholds.min_requests`) against a stable version with as many of its own (without
+   them nothing says it is not WORSE): wait, saying for what; the hold starts over.
+6. Not yet healthy for `hold_s` without a break, or a whole `poll.window_s` not yet passed
+   since the step (the verdicts are over that window: before, part of it is traffic from
+   the step before): wait, with the countdown.
+7. Else the next step (capped at `until`), its weight taken from the stable version; a step
+   to 100 must pass the eval gate first, and a gate that refuses stops the autopilot there.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ from enum import StrEnum
 from ftops_tui.domain.gates import EvalGate, gate_verdict
 from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.models import Route, Rules
-from ftops_tui.domain.overview import RouteView
+from ftops_tui.domain.overview import RouteView, VersionView
 from ftops_tui.domain.rollout import next_step, rollback_rules
 from ftops_tui.domain.safe_text import safe
 from ftops_tui.domain.vocabulary import Status
-from ftops_tui.domain.weights import set_weight
+from ftops_tui.domain.weights import set_weight, shift
 
 #: What the audit log's actor says of a change the autopilot made for `actor`.
 SUFFIX = " (autopilot)"
@@ -63,13 +65,15 @@ class Plan:
     until: int = 100
     on_breach: str = "rollback"  # rollback or pause
     gate: EvalGate = field(default_factory=EvalGate)
+    window_s: float = 0.0  # the verdicts' window (`poll.window_s`)
 
 
 @dataclass(frozen=True)
 class Pilot:
     """One route's autopilot: the canary it steps, the stable version it takes from and goes
-    back to, the revision it last saw (its own or the one it started on), and since when
-    (monotonic seconds) the canary has been at its current step."""
+    back to, the revision it last saw (its own or the one it started on), since when
+    (monotonic seconds) the canary has been at its current step, and since when it has been
+    judged healthy there without a break (None: it is not, now)."""
 
     route_id: str
     canary: str
@@ -79,6 +83,7 @@ class Pilot:
     since: float
     ended: Ending | None = None
     words: str = ""  # why it ended, in words (for the screen and the command line)
+    healthy_since: float | None = None
 
     @property
     def flying(self) -> bool:
@@ -102,6 +107,8 @@ class Decision:
     #: What the words are about, without the countdown: a change of it is news
     #: (`rollout --auto` prints a line), a countdown ticking is not.
     topic: str = ""
+    #: The pilot's `healthy_since` after this look: None when the hold starts over.
+    healthy_since: float | None = None
 
 
 def start(view: RouteView, selected: str | None, plan: Plan, now: float) -> Pilot | str:
@@ -159,38 +166,65 @@ def decide(
         said = f"done: {safe(pilot.canary)} at {weight}%"
         return Decision(Move.END, said, ending=Ending.REACHED, topic=said)
     target = min(next_step(plan.steps, weight) or 100, plan.until)
-    stable = next(v for v in view.versions if v.version_tag == pilot.stable)
-    if stable.verdict is not None and stable.verdict.alerting:
-        said = f"waiting: the stable version {safe(pilot.stable)} is {stable.verdict.summary}"
-        return Decision(Move.WAIT, said, topic=said)
-    left = plan.hold_s - (now - pilot.since)
-    count = canary.metrics.request_count if canary.metrics is not None else 0
-    short = count < needed
-    verdict = canary.verdict
+    for other in view.versions:
+        if other.version_tag != pilot.canary and other.weight > 0 and _alerting(other):
+            assert other.verdict is not None
+            which = "the stable version" if other.version_tag == pilot.stable else "canary"
+            said = f"waiting: {which} {safe(other.version_tag)} is {other.verdict.summary}"
+            return Decision(Move.WAIT, said, topic=said)
+    unjudged = _unjudged(view, pilot, needed)
+    if unjudged is not None:
+        return Decision(Move.WAIT, f"waiting: {unjudged}", topic=f"unjudged {target}")
+    healthy_since = pilot.healthy_since if pilot.healthy_since is not None else now
+    left = max(plan.hold_s - (now - healthy_since), plan.window_s - (now - pilot.since))
     if left > 0:
         said = f"next {target}% in {_countdown(left)} if healthy"
-        if verdict is None:
-            said += f" (no figures for {safe(pilot.canary)} yet)"
-        elif short:
-            said += f" ({count} of {needed} requests so far)"
-        return Decision(Move.WAIT, said, topic=f"hold {target}")
-    if verdict is None:
-        said = f"waiting: no figures for {safe(pilot.canary)} yet"
-        return Decision(Move.WAIT, said, topic=said)
-    if short:
-        said = f"waiting: {count} of {needed} requests"
-        return Decision(Move.WAIT, said, topic=f"requests {target}")
-    if verdict.kind is not VerdictKind.HEALTHY:
-        said = f"waiting: {verdict.summary}"
-        return Decision(Move.WAIT, said, topic=f"unjudged {target}")
-    rules = set_weight(route.route_rules, pilot.canary, target, prefer=pilot.stable)
+        return Decision(Move.WAIT, said, topic=f"hold {target}", healthy_since=healthy_since)
     if target == 100:
         gate = gate_verdict(view, pilot.canary, plan.gate)
         if not gate.passed:
             said = f"stopped before 100%: {gate.words}"
             return Decision(Move.END, said, ending=Ending.GATE, topic=said)
-    said = f"stepping {safe(pilot.canary)} {weight}% -> {target}%: healthy {plan.hold_s:g}s"
-    return Decision(Move.STEP, said, rules, topic=said, target=target)
+    said = (
+        f"stepping {safe(pilot.canary)} {weight}% -> {target}%: healthy {now - healthy_since:.0f}s"
+    )
+    rules = step_rules(route.route_rules, pilot.canary, target, pilot.stable)
+    return Decision(Move.STEP, said, rules, topic=said, target=target, healthy_since=healthy_since)
+
+
+def _alerting(version: VersionView) -> bool:
+    return version.verdict is not None and version.verdict.alerting
+
+
+def _unjudged(view: RouteView, pilot: Pilot, needed: int) -> str | None:
+    """Why the canary is not judged healthy on enough traffic now, in words; None if it is."""
+    canary = next(v for v in view.versions if v.version_tag == pilot.canary)
+    stable = next(v for v in view.versions if v.version_tag == pilot.stable)
+    if canary.metrics is None or canary.verdict is None:
+        return f"no figures for {safe(pilot.canary)} yet"
+    if canary.metrics.request_count < needed:
+        return f"{canary.metrics.request_count} of {needed} requests"
+    if canary.verdict.kind is not VerdictKind.HEALTHY:
+        return canary.verdict.summary
+    have = stable.metrics.request_count if stable.metrics is not None else 0
+    if have < needed:
+        # Without them the canary was judged on its thresholds alone: not "no WORSE".
+        return f"the stable version {safe(pilot.stable)} has {have} of {needed} requests"
+    return None
+
+
+def step_rules(rules: Rules, canary: str, target: int, stable: str) -> Rules:
+    """The route's rules with `canary` at `target`, its weight taken from the stable version
+    (a second canary keeps its own), and from the others only when the stable version has
+    not enough left (a step to 100)."""
+    moved = shift(rules, canary, target - _weight(rules, canary), stable)
+    if _weight(moved, canary) == target:
+        return moved
+    return set_weight(moved, canary, target, prefer=stable)
+
+
+def _weight(rules: Rules, tag: str) -> int:
+    return next((r.weight for r in rules if r.version_tag == tag), 0)
 
 
 def _stop(pilot: Pilot, view: RouteView | None, stale: str) -> Decision | None:
@@ -241,10 +275,19 @@ def after_change(
             return replace(
                 pilot, revision=route.revision, since=now, ended=Ending.REACHED, words=said
             )
-        return replace(pilot, revision=route.revision, since=now)
+        if route.revision != pilot.revision + 1:
+            # Each accepted change adds one to the revision: more, and someone else changed
+            # the route right after (its weights as sent, its health check perhaps not).
+            who = safe(route.updated_by) or "someone"
+            said = (
+                f"stopped: route changed by {who} right after its {decision.move} "
+                f"(revision {route.revision}, its own was {pilot.revision + 1})"
+            )
+            return replace(pilot, revision=route.revision, ended=Ending.CHANGED, words=said)
+        return replace(pilot, revision=route.revision, since=now, healthy_since=None)
     if status is Status.CONFLICT:
         who = safe(route.updated_by) if route is not None and route.updated_by else "someone"
-        said = f"stopped: route changed by {who} before its {decision.move}; nothing was sent"
+        said = f"stopped: route changed by {who} before its {decision.move}; nothing was changed"
         return replace(pilot, ended=Ending.CHANGED, words=said)
     said = f"stopped: its {decision.move} was {status}: {safe(message, 300)}"
     return replace(pilot, ended=Ending.FAILED, words=said)

@@ -93,7 +93,7 @@ class PollConfig:
 class RolloutConfig:
     steps: tuple[int, ...] = (5, 25, 50, 100)
     shift_step: int = 5
-    hold_s: float = 300.0  # autopilot: healthy time at a step before the next
+    hold_s: float = 300.0  # autopilot: time healthy without a break at a step before the next
     min_requests: int = 200  # autopilot: the canary's requests in the window before a step
     on_breach: str = "rollback"  # autopilot on BREACH or WORSE: rollback or pause
 
