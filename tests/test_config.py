@@ -677,6 +677,8 @@ def test_notify_defaults_and_a_full_section(tmp_path: Path) -> None:
             "base URL",
         ),
         ({"queries": {"error_count": "x"}}, "metrics.queries.error_count", "allowed keys"),
+        # A signal's query needs the signal shown (metrics.extra).
+        ({"queries": {"input_novelty": "x"}}, "metrics.queries.input_novelty", "allowed keys"),
         ({"queries": {"error_rate": ""}}, "metrics.queries.error_rate", "a PromQL query"),
         (
             {"queries": {"error_rate": 'rate(x{version="{version_tag}"}[{window}])'}},
@@ -704,6 +706,15 @@ def test_prometheus_as_the_metrics_source(tmp_path: Path) -> None:
     ).metrics  # fmt: skip
     assert (got.source, got.prometheus_url) == ("prometheus", "http://prom:9090")
     assert dict(got.queries) == {"error_rate": "sum(x[{window}])"}
+    novelty = "avg by (version_tag) (novelty_score[{window}])"
+    got = load_config(
+        write_minimal_plus(
+            tmp_path,
+            {"metrics": {"source": "prometheus", "prometheus_url": "http://prom:9090/",
+                         "extra": ["input_novelty"], "queries": {"input_novelty": novelty}}},
+        )
+    ).metrics  # fmt: skip
+    assert dict(got.queries) == {"input_novelty": novelty}
 
 
 # --- contexts -------------------------------------------------------------------------------

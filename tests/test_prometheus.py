@@ -33,6 +33,7 @@ from ftops_tui.sources.relay_client import RelayClient
 from ftops_tui.sources.relay_errors import MalformedResponse, RelayTimeout, Unreachable
 
 TAGS = ["support-bot-v1", "support-bot-v2"]
+SIGNALS = ("format_compliance", "user_correction_rate")
 WINDOW_S = 10
 # The relay's window ends now; PromQL's `increase` over the same length ends at the last
 # scrape (up to SCRAPE_S ago) and extrapolates to the window's edges: counts can differ by
@@ -48,7 +49,7 @@ def relay() -> Iterator[RelayServer]:
     with RelayServer(RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=9)) as server:
         httpx.post(
             f"{server.base}/admin/sims/support-bot-v2",
-            json={"error_rate": 0.5},
+            json={"error_rate": 0.5, "format_error_rate": 0.4},
             headers={"Authorization": f"Bearer {RELAY_KEY}"},
         ).raise_for_status()
         yield server
@@ -72,7 +73,7 @@ async def test_prometheus_figures_and_verdicts_agree_with_the_relays_own(
     relay: RelayServer, tmp_path: Path
 ) -> None:
     with prometheus(tmp_path, [f"127.0.0.1:{relay.port}"]) as url:
-        source = PrometheusMetrics(url, timeout_s=5)
+        source = PrometheusMetrics(url, timeout_s=5, signals=SIGNALS)
         try:
             # Until Prometheus has a full window of scrapes (bounded).
             deadline = time.monotonic() + 60
@@ -106,6 +107,14 @@ async def test_prometheus_figures_and_verdicts_agree_with_the_relays_own(
         own["support-bot-v2"].error_rate, abs=0.15
     )
     assert prom["support-bot-v1"].error_rate < 0.05  # no error series growth: 0, not missing
+    # The quality signals, summed over the replicas' counters like the rest.
+    assert prom["support-bot-v1"].extra["format_compliance"] == 1.0
+    assert prom["support-bot-v2"].extra["format_compliance"] == pytest.approx(
+        own["support-bot-v2"].extra["format_compliance"], abs=0.2
+    )
+    assert prom["support-bot-v1"].extra["user_correction_rate"] == pytest.approx(
+        own["support-bot-v1"].extra["user_correction_rate"], abs=0.1
+    )
 
     def verdicts(state: ConsoleState) -> dict[str, VerdictKind | None]:
         view = state.view_of("support-bot-production")
@@ -161,6 +170,14 @@ def test_figures_that_are_not_figures_are_inconclusive_and_a_password_is_never_s
                "latency_p99_ms": {"v1": 70.0}, "cost_per_token": {}},
     )  # fmt: skip
     assert (clean.request_count, clean.error_count, clean.latency_p99_ms) == (100, 0, 70.0)
+    # A share over nothing (no reply checked, no feedback) is NaN: no figure, never 0 or 1.
+    signals = PrometheusMetrics._version(
+        "v1", {"request_count": {"v1": 50.0}, "error_rate": {}, "latency_p50_ms": {},
+               "latency_p99_ms": {}, "cost_per_token": {},
+               "format_compliance": {"v1": 0.9}, "user_correction_rate": {"v1": math.nan}},
+        ("format_compliance", "user_correction_rate"),
+    )  # fmt: skip
+    assert signals.extra == {"format_compliance": 0.9}
     assert without_userinfo("http://ops:p@ss@prom:9090/") == "http://***@prom:9090/"
 
 

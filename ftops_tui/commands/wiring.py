@@ -71,4 +71,5 @@ def metrics_source(config: Config) -> PrometheusMetrics | None:
         timeout_s=metrics.timeout_s,
         queries=metrics.queries,
         max_answer_mb=metrics.max_answer_mb,
+        signals=metrics.extra,
     )

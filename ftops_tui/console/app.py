@@ -229,6 +229,9 @@ class FtopsApp(App[None]):
         for watch in self.watches.values():
             self._watch_alerts(watch)
         self.push_screen(self._dashboard_of(self.current))
+        # A state handed in (a test's, frozen) is judged for the first frame, not a tick later.
+        for watch in self.watches.values():
+            self._judge_alerts(watch)
         self.signals.title(self._title())
         self.set_interval(1.0, self._tick)
         if self._polling:

@@ -229,7 +229,7 @@ async def chat_completions(request: Request, state: RelayState) -> Response:
     )  # fmt: skip
     state.exposition.observe(
         route.route_id, tag, latency_ms=result.latency_ms, error=result.error,
-        tokens=result.tokens, cost=result.cost,
+        tokens=result.tokens, cost=result.cost, format_ok=result.format_ok,
     )  # fmt: skip
     response = JSONResponse(result.body, result.status, headers={"x-relay-version-tag": tag})
     if sticky.enabled:
@@ -248,6 +248,8 @@ async def feedback(request: Request, state: RelayState) -> Response:
     tag = state.recorder.feedback(body["request_id"], body["corrected"])
     if tag is None:
         raise ApiError(404, "not_found", f"no reply {body['request_id']!r} is known")
+    route_id = next((r.route_id for r in state.store.routes.values() if tag in r.version_tags), "")
+    state.exposition.feedback(route_id, tag, body["corrected"])
     return JSONResponse({"request_id": body["request_id"], "version_tag": tag}, 202)
 
 

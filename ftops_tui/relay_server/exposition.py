@@ -1,6 +1,7 @@
 """The reference relay's Prometheus exposition (relay-api.md v1.1, "Prometheus exposition"),
-written with prometheus_client: counters and a histogram per route and version, and each
-route's weights, for a Prometheus server to scrape from every replica of a relay fleet.
+written with prometheus_client: counters and a histogram per route and version (the quality
+signals' counters too, an addition), and each route's weights, for a Prometheus server to
+scrape from every replica of a relay fleet.
 
 Each relay has a registry of its own (not the library's global one), so several relays in
 one process (the tests, the demo) never mix their figures.
@@ -54,6 +55,16 @@ class Exposition:
         self._cost = Counter(
             "relay_cost_usd", "Cost of the answers, in USD", LABELS, registry=self.registry
         )
+        # Quality signals (relay-api.md v1.1), as counters a fleet's replicas can be summed
+        # by: replies whose format is known, and feedback on them.
+        self._replies = Counter(
+            "relay_replies", "Replies whose format was checked, by format (ok or broken)",
+            (*LABELS, "format"), registry=self.registry,
+        )  # fmt: skip
+        self._feedback = Counter(
+            "relay_feedback", "Feedback on replies, by whether the user corrected it",
+            (*LABELS, "corrected"), registry=self.registry,
+        )  # fmt: skip
         self._store = store
         self.registry.register(_Weights(store))
 
@@ -66,6 +77,7 @@ class Exposition:
         error: bool,
         tokens: int,
         cost: float | None,
+        format_ok: bool | None = None,
     ) -> None:
         outcome = "error" if error else "ok"
         self._requests.labels(route_id, version_tag, outcome).inc()
@@ -73,6 +85,11 @@ class Exposition:
         self._tokens.labels(route_id, version_tag).inc(max(0, tokens))
         if cost is not None:  # an upstream that says no cost has none known, not $0
             self._cost.labels(route_id, version_tag).inc(max(0.0, cost))
+        if format_ok is not None:  # not known for an error or a real upstream
+            self._replies.labels(route_id, version_tag, "ok" if format_ok else "broken").inc()
+
+    def feedback(self, route_id: str, version_tag: str, corrected: bool) -> None:
+        self._feedback.labels(route_id, version_tag, "true" if corrected else "false").inc()
 
     def render(self) -> bytes:
         # Every version on a route has its series from the first scrape, at 0: a series
@@ -83,4 +100,8 @@ class Exposition:
                     self._requests.labels(route.route_id, tag, outcome)
                 self._duration.labels(route.route_id, tag)
                 self._tokens.labels(route.route_id, tag)
+                for shape in ("ok", "broken"):
+                    self._replies.labels(route.route_id, tag, shape)
+                for corrected in ("true", "false"):
+                    self._feedback.labels(route.route_id, tag, corrected)
         return generate_latest(self.registry)

@@ -540,7 +540,9 @@ def _metrics(root: Section) -> MetricsConfig:
     url = sec.string("prometheus_url", "" if source == "relay" else None, what)
     if url and not is_http_url(url):
         sec.fail("prometheus_url", f"{without_userinfo(url)!r} is not {what}")
-    queries = sec.section("queries", METRIC_QUERIES)
+    extra = _extra(sec)
+    # A quality signal shown (metrics.extra) may have a query of its own too.
+    queries = sec.section("queries", (*METRIC_QUERIES, *extra))
     templates = {
         key: queries.str_value(key, value, "a PromQL query (its `{window}` is the window)")
         for key, value in queries.data.items()
@@ -561,7 +563,7 @@ def _metrics(root: Section) -> MetricsConfig:
         queries=MappingProxyType(templates),
         timeout_s=sec.number("timeout_s", MetricsConfig.timeout_s, _TIMEOUT),
         max_answer_mb=sec.number("max_answer_mb", MetricsConfig.max_answer_mb, _ANSWER_MB),
-        extra=_extra(sec),
+        extra=extra,
     )
 
 

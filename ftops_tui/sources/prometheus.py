@@ -61,6 +61,19 @@ DEFAULT_QUERIES: Mapping[str, str] = {
         " / sum by (version_tag) (increase(relay_tokens_total[{window}]))"
     ),
 }
+#: Quality signals (`metrics.extra`) the reference relay's exposition has counters for; one
+#: named in `metrics.extra` is asked for with this, or with its `metrics.queries` entry. A
+#: signal with neither has no figure from Prometheus.
+SIGNAL_QUERIES: Mapping[str, str] = {
+    "format_compliance": (
+        'sum by (version_tag) (increase(relay_replies_total{format="ok"}[{window}]))'
+        " / sum by (version_tag) (increase(relay_replies_total[{window}]))"
+    ),
+    "user_correction_rate": (
+        'sum by (version_tag) (increase(relay_feedback_total{corrected="true"}[{window}]))'
+        " / sum by (version_tag) (increase(relay_feedback_total[{window}]))"
+    ),
+}
 
 
 class PrometheusMetrics:
@@ -71,12 +84,16 @@ class PrometheusMetrics:
         timeout_s: float,
         queries: Mapping[str, str] | None = None,
         max_answer_mb: float = 32.0,
+        signals: Sequence[str] = (),
     ) -> None:
+        """`signals`: the quality signals to ask for too (`metrics.extra`)."""
         self.base_url = base_url.rstrip("/")
         self._where = without_userinfo(self.base_url)
         self._timeout_s = timeout_s
         self._max_bytes = int(max_answer_mb * 2**20)
-        self._queries = {**DEFAULT_QUERIES, **(queries or {})}
+        asked = {**DEFAULT_QUERIES, **{k: v for k, v in SIGNAL_QUERIES.items() if k in signals}}
+        self._queries = {**asked, **(queries or {})}
+        self._signals = tuple(s for s in signals if s in self._queries)
         self._http: httpx.AsyncClient | None = None
 
     async def aclose(self) -> None:
@@ -100,10 +117,16 @@ class PrometheusMetrics:
             if isinstance(answer, BaseException):
                 raise answer
             figures[name] = answer
-        return {tag: self._version(tag, figures) for tag in tags if tag in figures["request_count"]}
+        return {
+            tag: self._version(tag, figures, self._signals)
+            for tag in tags
+            if tag in figures["request_count"]
+        }
 
     @staticmethod
-    def _version(tag: str, figures: Mapping[str, Mapping[str, float]]) -> VersionMetrics:
+    def _version(
+        tag: str, figures: Mapping[str, Mapping[str, float]], signals: Sequence[str] = ()
+    ) -> VersionMetrics:
         def figure(name: str) -> float | None:
             value = figures[name].get(tag)
             return None if value is None or math.isnan(value) else value
@@ -136,6 +159,8 @@ class PrometheusMetrics:
             None,
             finite("latency_p99_ms"),
             cost_per_token=finite("cost_per_token"),
+            # A share over nothing (no reply checked, no feedback) is NaN: no figure.
+            extra={n: v for n in signals if (v := finite(n)) is not None and 0 <= v <= 1},
         )
 
     async def _query(self, promql: str, at: str) -> dict[str, float]:
