@@ -115,6 +115,10 @@ async def test_prometheus_figures_and_verdicts_agree_with_the_relays_own(
     assert prom["support-bot-v1"].extra["user_correction_rate"] == pytest.approx(
         own["support-bot-v1"].extra["user_correction_rate"], abs=0.1
     )
+    mine_n = own["support-bot-v1"].extra["format_compliance_samples"]
+    assert prom["support-bot-v1"].extra["format_compliance_samples"] == pytest.approx(
+        mine_n, rel=COUNT_TOLERANCE
+    )
 
     def verdicts(state: ConsoleState) -> dict[str, VerdictKind | None]:
         view = state.view_of("support-bot-production")

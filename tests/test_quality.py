@@ -53,6 +53,8 @@ async def test_the_reference_relay_computes_both_signals_from_its_sims_and_feedb
     assert figures["q-v1"].extra["format_compliance"] == 1.0
     assert figures["q-v2"].extra["format_compliance"] == 0.0
     assert figures["q-v1"].extra["user_correction_rate"] == pytest.approx(0.25)
+    assert figures["q-v1"].extra["user_correction_rate_samples"] == 4
+    assert figures["q-v2"].extra["format_compliance_samples"] == len(replies["q-v2"])
     assert "user_correction_rate" not in figures["q-v2"].extra  # no feedback: null
 
 
@@ -71,6 +73,37 @@ def test_a_signal_past_its_limit_is_a_breach_and_one_without_a_figure_is_not_jud
     no_feedback = VersionMetrics("v2", 100, 0, 0.0, 40, None, 60,
                                  extra={"format_compliance": 0.97})  # fmt: skip
     assert judge(no_feedback, stable, thresholds).kind is VerdictKind.HEALTHY
+
+
+def test_a_share_past_its_limit_on_a_few_samples_is_chance_not_a_breach() -> None:
+    """The demo once rolled back a good canary on one correction in six feedbacks (16.7 %
+    against a 15 % limit). With the samples a share is over, it is judged as the error rate
+    is: past its limit by more than chance (one-sided binomial test), else INCONCLUSIVE."""
+    thresholds = Thresholds(
+        min_requests=5, quality=(QualityLimit("user_correction_rate", high=0.15),
+                                 QualityLimit("format_compliance", low=0.93)),
+    )  # fmt: skip
+    stable = VersionMetrics("v1", 500, 0, 0.0, 40, None, 60)
+
+    def canary(**extra: float) -> VersionMetrics:
+        return VersionMetrics("v2", 100, 0, 0.0, 40, None, 60, extra=extra)
+
+    noise = judge(canary(user_correction_rate=1 / 6, user_correction_rate_samples=6),
+                  stable, thresholds)  # fmt: skip
+    assert noise.kind is VerdictKind.INCONCLUSIVE
+    assert "user_correction_rate 16.7% > 15.0% on 6 samples, not yet more than chance" in (
+        noise.summary
+    )
+    real = judge(canary(user_correction_rate=0.4, user_correction_rate_samples=50),
+                 stable, thresholds)  # fmt: skip
+    assert real.kind is VerdictKind.BREACH
+    # A floor: 30 of 37 replies in format (81 %) against 93 % is more than chance.
+    broken = judge(canary(format_compliance=30 / 37, format_compliance_samples=37),
+                   stable, thresholds)  # fmt: skip
+    assert broken.summary == "BREACH format_compliance 81.1% < 93.0%"
+    # A relay that does not say how many: judged as it stands.
+    unsized = judge(canary(user_correction_rate=1 / 6), stable, thresholds)
+    assert unsized.kind is VerdictKind.BREACH
 
 
 def test_configured_signals_are_columns_marked_when_over_their_limit() -> None:

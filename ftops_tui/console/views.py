@@ -198,7 +198,9 @@ def _signal_cells(state: ConsoleState, m: VersionMetrics | None) -> tuple[Cell, 
     limit in the alert style; `-` where the relay has no figure (no feedback yet)."""
     over = set()
     if m is not None:
-        over = {b.metric for b in quality_breaches(m, state.config.thresholds.quality)}
+        thresholds = state.config.thresholds
+        limits, alpha = thresholds.quality, thresholds.significance_alpha
+        over = {b.metric for b in quality_breaches(m, limits, alpha)}
     cells = []
     for name in state.config.metrics.extra:
         value = m.extra.get(name) if m is not None else None

@@ -135,7 +135,9 @@ def judge(
         ratio = p99 / baseline.latency_p99_ms
         if ratio > thresholds.latency_vs_stable:
             breaches.append(Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable))
-    breaches.extend(quality_breaches(metrics, thresholds.quality))
+    quality, unsure = _quality(metrics, thresholds.quality, thresholds.significance_alpha)
+    breaches.extend(quality)
+    suspect = "; ".join(filter(None, [suspect, *unsure]))
     if breaches:
         return Verdict(VerdictKind.BREACH, tuple(breaches))
     if p99 is None:
@@ -171,16 +173,49 @@ def judge(
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)
 
 
-def quality_breaches(metrics: VersionMetrics, limits: tuple[QualityLimit, ...]) -> list[Breach]:
-    """The quality signals over their limits. A signal the relay has no figure for (no
+#: The suffix of the field a relay may add beside a quality signal: how many replies (or
+#: feedbacks) its share is over. With it, a share past its limit is judged as the error
+#: rate is, by a one-sided binomial test; without it, as it stands.
+SAMPLES = "_samples"
+
+
+def quality_breaches(
+    metrics: VersionMetrics, limits: tuple[QualityLimit, ...], alpha: float
+) -> list[Breach]:
+    """The quality signals over their limits, by more than chance at `alpha` where the
+    relay says how many samples each share is over. A signal the relay has no figure for (no
     feedback yet, a relay that does not compute it) is not judged: the column shows -."""
-    found = []
+    return _quality(metrics, limits, alpha)[0]
+
+
+def _quality(
+    metrics: VersionMetrics, limits: tuple[QualityLimit, ...], alpha: float
+) -> tuple[list[Breach], list[str]]:
+    """(breaches, signals past their limit but not yet by more than chance, in words)."""
+    found, suspects = [], []
     for limit in limits:
         value = metrics.extra.get(limit.name)
         if value is None:
             continue
         if limit.low is not None and value < limit.low:
-            found.append(Breach(limit.name, value, limit.low, below=True))
+            breach = Breach(limit.name, value, limit.low, below=True)
+            # Below a floor on successes is over a ceiling on failures.
+            failures, bound = 1 - value, 1 - limit.low
         elif limit.high is not None and value > limit.high:
-            found.append(Breach(limit.name, value, limit.high))
-    return found
+            breach = Breach(limit.name, value, limit.high)
+            failures, bound = value, limit.high
+        else:
+            continue
+        samples = metrics.extra.get(limit.name + SAMPLES)
+        if samples is None or samples < 1:
+            found.append(breach)
+            continue
+        n = round(samples)
+        chance = binomial_greater(min(n, round(failures * n)), n, bound)
+        if chance < alpha:
+            found.append(breach)
+        else:
+            suspects.append(
+                f"{breach.text} on {n} samples, not yet more than chance (p={chance:.2g})"
+            )
+    return found, suspects

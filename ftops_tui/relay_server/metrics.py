@@ -75,7 +75,8 @@ def summarise(
     """VersionMetrics (relay-api.md) for the samples in [start, end], with the quality
     signals of v1.1: `format_compliance` (the share of replies in the expected format, of
     those whose format is known) and `user_correction_rate` (the share of the replies that
-    got feedback in the window that the user corrected); null with nothing to count."""
+    got feedback in the window that the user corrected); null with nothing to count, and
+    beside each the number of samples it is over."""
     window = [s for s in samples if start <= s.at <= end]
     formats = [s.format_ok for s in window if s.format_ok is not None]
     told = [f.corrected for f in feedback if start <= f.at <= end]
@@ -101,6 +102,10 @@ def summarise(
         "cost_per_token": (sum(costs) / tokens) if tokens and costs else None,
         "format_compliance": sum(formats) / len(formats) if formats else None,
         "user_correction_rate": sum(told) / len(told) if told else None,
+        # What each share is over: a client judges one past its limit on 3 samples as
+        # chance, not a breach (an addition to relay-api.md, `<signal>_samples`).
+        "format_compliance_samples": len(formats),
+        "user_correction_rate_samples": len(told),
     }
 
 

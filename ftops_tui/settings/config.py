@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ftops_tui.domain.gates import EvalGate
-from ftops_tui.domain.health import QualityLimit, Thresholds
+from ftops_tui.domain.health import SAMPLES, QualityLimit, Thresholds
 from ftops_tui.domain.intents import KeyAction
 from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.settings import paths
@@ -542,7 +542,8 @@ def _metrics(root: Section) -> MetricsConfig:
         sec.fail("prometheus_url", f"{without_userinfo(url)!r} is not {what}")
     extra = _extra(sec)
     # A quality signal shown (metrics.extra) may have a query of its own too.
-    queries = sec.section("queries", (*METRIC_QUERIES, *extra))
+    signals = (*extra, *(f"{name}{SAMPLES}" for name in extra))
+    queries = sec.section("queries", (*METRIC_QUERIES, *signals))
     templates = {
         key: queries.str_value(key, value, "a PromQL query (its `{window}` is the window)")
         for key, value in queries.data.items()

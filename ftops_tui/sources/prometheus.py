@@ -22,11 +22,12 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import httpx
 
+from ftops_tui.domain.health import SAMPLES
 from ftops_tui.domain.models import VersionMetrics
 from ftops_tui.domain.safe_text import without_userinfo
 from ftops_tui.sources.bounded_body import BodyRefused, BoundedBody
@@ -73,6 +74,11 @@ SIGNAL_QUERIES: Mapping[str, str] = {
         'sum by (version_tag) (increase(relay_feedback_total{corrected="true"}[{window}]))'
         " / sum by (version_tag) (increase(relay_feedback_total[{window}]))"
     ),
+    # What each share is over (health.py SAMPLES), asked with the signal.
+    "format_compliance_samples": "sum by (version_tag) (increase(relay_replies_total[{window}]))",
+    "user_correction_rate_samples": (
+        "sum by (version_tag) (increase(relay_feedback_total[{window}]))"
+    ),
 }
 
 
@@ -91,7 +97,8 @@ class PrometheusMetrics:
         self._where = without_userinfo(self.base_url)
         self._timeout_s = timeout_s
         self._max_bytes = int(max_answer_mb * 2**20)
-        asked = {**DEFAULT_QUERIES, **{k: v for k, v in SIGNAL_QUERIES.items() if k in signals}}
+        wanted = {*signals, *(s + SAMPLES for s in signals)}
+        asked = {**DEFAULT_QUERIES, **{k: v for k, v in SIGNAL_QUERIES.items() if k in wanted}}
         self._queries = {**asked, **(queries or {})}
         self._signals = tuple(s for s in signals if s in self._queries)
         self._http: httpx.AsyncClient | None = None
@@ -160,7 +167,7 @@ class PrometheusMetrics:
             finite("latency_p99_ms"),
             cost_per_token=finite("cost_per_token"),
             # A share over nothing (no reply checked, no feedback) is NaN: no figure.
-            extra={n: v for n in signals if (v := finite(n)) is not None and 0 <= v <= 1},
+            extra=_signals(signals, figures.keys(), finite),
         )
 
     async def _query(self, promql: str, at: str) -> dict[str, float]:
@@ -235,3 +242,21 @@ class PrometheusMetrics:
             raise MalformedResponse(
                 f"Prometheus at {self._where} answered something that is not a query result"
             ) from None
+
+
+def _signals(
+    names: Sequence[str], asked: Collection[str], figure: Callable[[str], float | None]
+) -> dict[str, float]:
+    """The quality signals that have a figure (a share in 0..1), each with the number of
+    samples it is over when that was asked for too. A share over nothing (no reply checked,
+    no feedback) is NaN: no figure, never 0 or 1."""
+    found: dict[str, float] = {}
+    for name in names:
+        share = figure(name)
+        if share is None or not 0 <= share <= 1:
+            continue
+        found[name] = share
+        samples = figure(name + SAMPLES) if name + SAMPLES in asked else None
+        if samples is not None and samples >= 0:
+            found[name + SAMPLES] = float(round(samples))
+    return found
