@@ -54,7 +54,9 @@ class Breach:
         if self.metric == "error_rate":
             return f"error_rate {self.value:.1%} > {self.limit:.1%}"
         if self.metric == "latency_vs_stable":
-            return f"p99 {self.value:.2f}x stable > {self.limit:.2f}x"
+            # 1.503 over 1.5 must not read "1.50x > 1.50x".
+            digits = 2 if f"{self.value:.2f}" != f"{self.limit:.2f}" else 3
+            return f"p99 {self.value:.{digits}f}x stable > {self.limit:.{digits}f}x"
         return f"{self.metric} {self.value:.0f}ms > {self.limit:.0f}ms"
 
 
