@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures.console import console, console_config, until
+from fixtures.console import KEY_ENV, console, console_config, until
 from fixtures.relay import RELAY_KEY
 from textual.widgets import Input
 
@@ -133,4 +133,38 @@ async def test_an_autopilot_stopped_at_the_gate_is_a_gate_alert_until_the_route_
         ("gate", "raised"),
         ("gate", "cleared"),
     ]
+    audit.close()
+
+
+async def test_q_with_an_autopilot_step_on_its_way_lets_it_come_back_then_quits(
+    relay: RelayServer, sqlite_registry_uri: str, tmp_path: Path
+) -> None:
+    audit = AuditStore(tmp_path / "audit.db", secrets=[RELAY_KEY])
+    config = console_config(
+        relay.url, sqlite_registry_uri, routes=[ROUTE],
+        relay={"url": relay.url, "api_key_env": KEY_ENV, "timeout_s": 5},
+        poll={"interval_s": 0.2, "window_s": 3}, rollout={"hold_s": 1, "min_requests": 5},
+    )  # fmt: skip
+    app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
+    headers = {"Authorization": f"Bearer {RELAY_KEY}"}
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(app, lambda: app.state.registry.last_ok is not None and app.state.polls > 0,
+                    what="both sources")  # fmt: skip
+        await pilot.press("A")
+        await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
+        app.screen.query_one("#reason", Input).value = "ship v2"
+        await pilot.press("enter")
+        pilots = app.current.pilots
+        await until(app, lambda: pilots is not None and bool(pilots.runs), what="flying")
+        assert pilots is not None
+        # Every answer of the relay now takes a second: the step's PATCH and read-back too.
+        httpx.post(f"{relay.base}/admin/faults", json={"mode": "slow", "delay_s": 1.0},
+                   headers=headers).raise_for_status()  # fmt: skip
+        await until(app, lambda: pilots.runs[ROUTE].busy, timeout=30, what="a step on its way")
+        await pilot.press("q")
+    run = pilots.runs[ROUTE]
+    assert not run.busy and not run.pilot.flying
+    assert run.pilot.words == "stopped by the console quitting; nothing changed"
+    outcomes = [r for r in audit.rows(ROUTE) if r["kind"] == "outcome"]
+    assert [(r["action"], r["status"]) for r in outcomes] == [("step", "applied")]
     audit.close()

@@ -756,9 +756,27 @@ class FtopsApp(App[None]):
         watch.wake.set()
 
     def _run_autopilot(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        # Its own group: quitting cancels it like every worker (the autopilot stops with
-        # the console; a step in flight is recorded unverified by the audited step).
+        # Its own group, which `q` lets finish (action_quit); SIGTERM and SIGHUP do not
+        # wait: the audited step then records the change unverified.
         self.run_worker(work, name=name, group="autopilot", exit_on_error=False)
+
+    async def action_quit(self) -> None:
+        """`q` and ctrl+c. Every autopilot is turned off first; a step or rollback one has
+        already sent is let come back (within the relay's timeouts: the PATCH, its read-back
+        and a spare), so its outcome row says what it did rather than `unverified`."""
+        waiting = [w for w in self.workers if w.group == "autopilot" and w.is_running]
+        busy = False
+        for watch in self.watches.values():
+            if watch.pilots is not None:
+                busy = watch.pilots.quit("the console quitting") or busy
+        if busy and waiting:
+            self.notify("an autopilot change is on its way: quitting once it is back",
+                        title="AUTOPILOT", severity="warning", markup=False)  # fmt: skip
+            bound = 3 * max(w.services.config.relay.timeout_s for w in self.watches.values())
+            with contextlib.suppress(TimeoutError):
+                finished = asyncio.gather(*(w.wait() for w in waiting), return_exceptions=True)
+                await asyncio.wait_for(finished, bound + 1)
+        self.exit()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A task that failed (a bug, not a source fault) is shown and logged; the console

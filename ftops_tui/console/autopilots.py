@@ -33,6 +33,7 @@ class Autopilots:
     after_change: Callable[[], None]  # the App repaints and polls at once
     runs: dict[str, AutopilotRun] = field(default_factory=dict)
     _told_end: set[str] = field(default_factory=set)  # routes whose autopilot's end was told
+    _quitting: str = ""  # who ended them all (the console quitting): none starts anything
 
     def flying(self, route_id: str | None) -> AutopilotRun | None:
         run = self.runs.get(route_id or "")
@@ -56,13 +57,22 @@ class Autopilots:
         self.look()
         return True
 
+    def quit(self, by: str) -> bool:
+        """Every autopilot off, for good; True when a change of one is still on its way (it
+        is let come back, so its outcome is known; then it is off too)."""
+        self._quitting = by
+        for run in self.runs.values():
+            if run.pilot.flying and not run.busy:
+                run.turn_off(by)
+        return any(run.busy for run in self.runs.values())
+
     def look(self) -> None:
         """Each autopilot decides on the state as it is now; a step or rollback it asks for is
         made in a worker. A step waits while the operator's own change is on its way (a
         confirmation open included); a rollback does not: it is guarded by the revision, and
         the operator's change, made on what they saw before it, is then refused as stale."""
         for route_id, run in self.runs.items():
-            if run.busy:
+            if run.busy or self._quitting:
                 continue
             decision = run.look(self.state)
             waits = decision.move is Move.STEP and self.operator_busy()
@@ -72,6 +82,8 @@ class Autopilots:
 
     async def _act(self, run: AutopilotRun, decision: Any) -> None:
         outcome = await run.act(self.state, decision)
+        if self._quitting:
+            run.turn_off(self._quitting)
         if outcome is not None:
             severity = "information" if outcome.status == "applied" else "error"
             self.tell(outcome.message, f"AUTOPILOT {outcome.status.upper()}", severity)
