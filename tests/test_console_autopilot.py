@@ -13,8 +13,10 @@ import httpx
 import pytest
 from fixtures.console import KEY_ENV, console, console_config, until
 from fixtures.relay import RELAY_KEY
+from textual.pilot import Pilot
 from textual.widgets import Input
 
+from ftops_tui.console.app import FtopsApp
 from ftops_tui.console.screens.confirm import ConfirmScreen
 from ftops_tui.console.widgets.routes_pane import RoutesPane
 from ftops_tui.console.widgets.verdict_pane import VerdictPane
@@ -42,6 +44,16 @@ def relay() -> Iterator[RelayServer]:
     )
     with RelayServer(RelaySettings(api_key=RELAY_KEY, scenario=scenario, seed=9)) as server:
         yield server
+
+
+async def turn_on(app: FtopsApp, pilot: Pilot[None], reason: str) -> None:
+    """Once both sources have answered: `A`, the plan confirmed with `reason`."""
+    await until(app, lambda: app.state.registry.last_ok is not None and app.state.polls > 0,
+                what="both sources")  # fmt: skip
+    await pilot.press("A")
+    await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
+    app.screen.query_one("#reason", Input).value = reason
+    await pilot.press("enter")
 
 
 async def test_a_turns_the_autopilot_on_it_steps_on_screen_and_a_again_stops_it(
@@ -116,12 +128,7 @@ async def test_an_autopilot_stopped_at_the_gate_is_a_gate_alert_until_the_route_
     app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
     gate = AlertKey(AlertKind.GATE, ROUTE, "support-bot-v2")
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(app, lambda: app.state.registry.last_ok is not None and app.state.polls > 0,
-                    what="both sources")  # fmt: skip
-        await pilot.press("A")
-        await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
-        app.screen.query_one("#reason", Input).value = "take v2 the rest of the way"
-        await pilot.press("enter")
+        await turn_on(app, pilot, "take v2 the rest of the way")
         await until(app, lambda: gate in app.alerts.active, timeout=30, what="the gate alert")
         assert "GATE eval.toxicity 0.03 > stable 0.02" in app.alerts.active[gate].detail
         # Someone must decide on the promote: told (in a worker, just after the judgement).
@@ -148,12 +155,7 @@ async def test_q_with_an_autopilot_step_on_its_way_lets_it_come_back_then_quits(
     app = console(config, RELAY_KEY, actor=ACTOR, audit=audit)
     headers = {"Authorization": f"Bearer {RELAY_KEY}"}
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(app, lambda: app.state.registry.last_ok is not None and app.state.polls > 0,
-                    what="both sources")  # fmt: skip
-        await pilot.press("A")
-        await until(app, lambda: isinstance(app.screen, ConfirmScreen), what="the plan")
-        app.screen.query_one("#reason", Input).value = "ship v2"
-        await pilot.press("enter")
+        await turn_on(app, pilot, "ship v2")
         pilots = app.current.pilots
         await until(app, lambda: pilots is not None and bool(pilots.runs), what="flying")
         assert pilots is not None
