@@ -252,6 +252,11 @@ async def test_an_alert_left_raised_by_a_console_that_quit_is_cleared_by_the_nex
     assert AlertLog(audit).record(AlertChange(left, True))
     elsewhere = Alert(AlertKey(AlertKind.BREACH, "another-route", "x"), "not this console's")
     assert AlertLog(audit).record(AlertChange(elsewhere, True))
+    # Another console's autopilot stopped at the gate: only it knew. This one takes the hold
+    # up on the route as it finds it, and ends it when the route moves on.
+    gate_key = AlertKey(AlertKind.GATE, ROUTE, "support-bot-v2")
+    gate = Alert(gate_key, "autopilot stopped before 100%: GATE eval.toxicity 0.03 > 0.02")
+    assert AlertLog(audit).record(AlertChange(gate, True))
     app = alerting_console(relay, sqlite_registry_uri, audit, source_down_after_s=1)
     # No errors at all: a canary at its usual 0.6 % is now and then WORSE by chance (p just
     # under 0.05 on a 3 s window), which would ring.
@@ -259,9 +264,24 @@ async def test_an_alert_left_raised_by_a_console_that_quit_is_cleared_by_the_nex
     try:
         async with app.run_test(size=(160, 45)):
             await until(app, lambda: app.state.polls > 0, what="the first poll")
-            await until(
-                app, lambda: AlertLog(audit).open_alerts() == [elsewhere], what="the clear written"
-            )
+            await until(app, lambda: AlertLog(audit).open_alerts() == [elsewhere, gate],
+                        what="the clear written")  # fmt: skip
+            await until(app, lambda: gate_key in app.alerts.active, what="the gate taken up")
             assert app.signals.sent.count(("bell", "")) == 0  # a clear never rings
+            weights(relay, 90, 10)
+            await until(app, lambda: gate_key not in app.alerts.active, what="the hold ended")
+            await until(app, lambda: AlertLog(audit).open_alerts() == [elsewhere],
+                        what="its clear written")  # fmt: skip
     finally:
+        weights(relay, 95, 5)
         canary(relay, 0.006)
+
+
+def weights(relay: RelayServer, v1: int, v2: int) -> None:
+    rules = [
+        {"version_tag": "support-bot-v1", "weight": v1},
+        {"version_tag": "support-bot-v2", "weight": v2},
+    ]
+    body = {"route_id": ROUTE, "route_rules": rules, "actor": "bob@x", "reason": "test"}
+    headers = {"Authorization": f"Bearer {RELAY_KEY}"}
+    httpx.patch(f"{relay.url}/routes/traffic", json=body, headers=headers).raise_for_status()

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+from ftops_tui.changes.service import Outcome
 from ftops_tui.domain import autopilot
 from ftops_tui.domain.autopilot import Ending, Move, Pilot, Plan
 from ftops_tui.domain.gates import EvalGate
@@ -277,11 +278,11 @@ async def test_a_claimed_step_is_not_sent_when_a_poll_since_says_otherwise() -> 
     state = ConsoleState(config, clock=lambda: 100.0)
     facts = {"v1": RegistryFacts("bot", "1", ("champion",)), "v2": RegistryFacts("bot", "2")}
 
-    def poll(v2_errors: int) -> None:
+    def poll(v2_errors: int, n: int = 200) -> None:
         route = Route("bot", (Rule("v1", 95), Rule("v2", 5)), 7)
         metrics = {
             "v1": VersionMetrics("v1", 2000, 0, 0.0, 40.0, None, 80.0),
-            "v2": VersionMetrics("v2", 200, v2_errors, v2_errors / 200, 40.0, None, 85.0),
+            "v2": VersionMetrics("v2", n, v2_errors, v2_errors / n, 40.0, None, 85.0),
         }
         state.relay_answered(RelayPoll((route,), metrics, (), 0), wall=0)
         state.registry_answered(facts)
@@ -295,7 +296,23 @@ async def test_a_claimed_step_is_not_sent_when_a_poll_since_says_otherwise() -> 
     poll(60)  # a poll lands before the worker runs: the canary is now in BREACH
     assert await run.act(state, step) is None
     assert not run.busy and run.pilot.flying
-    assert run.look(state).move is Move.ROLLBACK
+    rollback = run.look(state)
+    assert rollback.move is Move.ROLLBACK and run.claim(rollback)
+    # A poll since says too few requests to judge: not knowing is not a recovery, so the
+    # rollback still goes (a step would not).
+    poll(0, n=3)
+    sent: list[Any] = []
+
+    class Relay:
+        async def apply(self, proposal: Any) -> Outcome:
+            sent.append(proposal)
+            back = Route("bot", (Rule("v1", 100), Rule("v2", 0)), 8)
+            return Outcome(Status.APPLIED, "route bot is now at revision 8", back, 1)
+
+    run.service = cast(Any, Relay())
+    assert (await run.act(state, rollback)) is not None
+    assert [p.after for p in sent] == [(Rule("v1", 100), Rule("v2", 0))]
+    assert run.pilot.ended is Ending.ROLLED_BACK
 
 
 async def steps_wait_but_a_rollback_goes_while_the_operator_is_busy(

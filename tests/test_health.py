@@ -36,6 +36,8 @@ def test_p99_relative_to_stable_is_a_breach_with_the_ratio() -> None:
     # Just over the limit reads as just over it, not as "1.50x > 1.50x".
     close = judge(metrics(100, 0, p99=300.6), metrics(1000, 0, p99=200), T)
     assert "p99 1.503x stable > 1.500x" in close.summary
+    closer = judge(metrics(100, 0, p99=300.098), metrics(1000, 0, p99=200), T)
+    assert "p99 1.5005x stable > 1.5000x" in closer.summary
 
 
 def test_significantly_worse_error_rate_below_threshold_is_worse_with_p() -> None:

@@ -101,9 +101,26 @@ def test_a_share_past_its_limit_on_a_few_samples_is_chance_not_a_breach() -> Non
     broken = judge(canary(format_compliance=30 / 37, format_compliance_samples=37),
                    stable, thresholds)  # fmt: skip
     assert broken.summary == "BREACH format_compliance 81.1% < 93.0%"
-    # A relay that does not say how many: judged as it stands.
+    # A relay that does not say how many: judged as it stands; one that says none: not.
     unsized = judge(canary(user_correction_rate=1 / 6), stable, thresholds)
     assert unsized.kind is VerdictKind.BREACH
+    empty = judge(canary(user_correction_rate=0.5, user_correction_rate_samples=0.0),
+                  stable, thresholds)  # fmt: skip
+    assert empty.kind is VerdictKind.INCONCLUSIVE and "on no samples" in empty.summary
+    # Just past a floor reads as just past it.
+    near = judge(canary(format_compliance=0.9296), stable, thresholds)
+    assert near.summary == "BREACH format_compliance 92.96% < 93.00%"
+
+
+def test_a_share_from_a_query_of_its_own_is_not_sized_by_the_default_count() -> None:
+    from ftops_tui.sources.prometheus import PrometheusMetrics
+
+    signals = ("format_compliance", "user_correction_rate")
+    own = {"format_compliance": "avg by (version_tag) (my_format_ok[{window}])"}
+    source = PrometheusMetrics("http://127.0.0.1:1", timeout_s=1, queries=own, signals=signals)
+    asked = set(source._queries)
+    assert {"format_compliance", "user_correction_rate", "user_correction_rate_samples"} <= asked
+    assert "format_compliance_samples" not in asked
 
 
 def test_configured_signals_are_columns_marked_when_over_their_limit() -> None:

@@ -87,9 +87,15 @@ class AutopilotRun:
         assert self.busy and decision.rules is not None, "act only on a claimed decision"
         view = state.view_of(self.pilot.route_id)
         # Decided on the state at its look: a poll since (a BREACH, a source gone STALE, a
-        # route changed) may say otherwise. Sent only if the state now says the same.
+        # route changed) may say otherwise. A step is sent only if the state now says the
+        # same; a rollback unless the autopilot must stop (a canary that was BREACH and is
+        # now INCONCLUSIVE has not recovered: not knowing is not a recovery).
         now = self._decide(state)
-        if view is None or now.move is not decision.move or now.rules != decision.rules:
+        if decision.move is Move.ROLLBACK:
+            dropped = now.move is Move.END
+        else:
+            dropped = now.move is not decision.move or now.rules != decision.rules
+        if view is None or dropped:
             self.busy = False
             return None
         route = view.route

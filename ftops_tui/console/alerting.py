@@ -25,6 +25,7 @@ from ftops_tui.domain.alerts import (
     AlertChange,
     AlertKey,
     AlertKind,
+    GateHold,
     Throttle,
     count_words,
 )
@@ -104,10 +105,23 @@ class AlertWatch:
             # this console sees it too (its raise then finds the row there, and rings this
             # terminal only). Judged only once both sources have answered and a clear's
             # wait has passed, so a first look that cannot compare yet clears nothing.
+            self._adopt_gate_holds(state)
             ended = [a for k, a in self._inherited.items() if k not in self._book.active]
             changes += [AlertChange(alert, False) for alert in ended]
             self._inherited = {}
         return changes
+
+    def _adopt_gate_holds(self, state: ConsoleState) -> None:
+        """A `gate` alert another console raised: that console's autopilot stopped at the
+        gate, which only it knows. Taken up as this console's own hold on the route as it is
+        now (so it ends when the route moves on), while its canary still takes traffic."""
+        for key in list(self._inherited):
+            view = state.view_of(key.route_id) if key.kind is AlertKind.GATE else None
+            if view is None or view.route.weight_of(key.version_tag) <= 0:
+                continue
+            hold = GateHold(key.version_tag, view.route.revision, self._inherited[key].detail)
+            if state.gate_holds.setdefault(key.route_id, hold).version_tag == key.version_tag:
+                del self._inherited[key]  # raised again by the next judgement: the row is there
 
     def _settled(self, state: ConsoleState, now: float) -> bool:
         if state.relay.last_ok is None or state.registry.last_ok is None:

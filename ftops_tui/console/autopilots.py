@@ -64,6 +64,7 @@ class Autopilots:
         for run in self.runs.values():
             if run.pilot.flying and not run.busy:
                 run.turn_off(by)
+                self._said(run)
         return any(run.busy for run in self.runs.values())
 
     def look(self) -> None:

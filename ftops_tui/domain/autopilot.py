@@ -174,7 +174,8 @@ def decide(
             return Decision(Move.WAIT, said, topic=said)
     unjudged = _unjudged(view, pilot, needed)
     if unjudged is not None:
-        return Decision(Move.WAIT, f"waiting: {unjudged}", topic=f"unjudged {target}")
+        words, why = unjudged
+        return Decision(Move.WAIT, f"waiting: {words}", topic=f"unjudged {target}: {why}")
     healthy_since = pilot.healthy_since if pilot.healthy_since is not None else now
     left = max(plan.hold_s - (now - healthy_since), plan.window_s - (now - pilot.since))
     if left > 0:
@@ -196,20 +197,21 @@ def _alerting(version: VersionView) -> bool:
     return version.verdict is not None and version.verdict.alerting
 
 
-def _unjudged(view: RouteView, pilot: Pilot, needed: int) -> str | None:
-    """Why the canary is not judged healthy on enough traffic now, in words; None if it is."""
+def _unjudged(view: RouteView, pilot: Pilot, needed: int) -> tuple[str, str] | None:
+    """Why the canary is not judged healthy on enough traffic now: (in words, what about,
+    without the figures); None if it is."""
     canary = next(v for v in view.versions if v.version_tag == pilot.canary)
     stable = next(v for v in view.versions if v.version_tag == pilot.stable)
     if canary.metrics is None or canary.verdict is None:
-        return f"no figures for {safe(pilot.canary)} yet"
+        return f"no figures for {safe(pilot.canary)} yet", "no figures"
     if canary.metrics.request_count < needed:
-        return f"{canary.metrics.request_count} of {needed} requests"
+        return f"{canary.metrics.request_count} of {needed} requests", "requests"
     if canary.verdict.kind is not VerdictKind.HEALTHY:
-        return canary.verdict.summary
+        return canary.verdict.summary, canary.verdict.kind
     have = stable.metrics.request_count if stable.metrics is not None else 0
     if have < needed:
         # Without them the canary was judged on its thresholds alone: not "no WORSE".
-        return f"the stable version {safe(pilot.stable)} has {have} of {needed} requests"
+        return f"the stable version {safe(pilot.stable)} has {have} of {needed} requests", "stable"
     return None
 
 

@@ -47,17 +47,25 @@ class Breach:
 
     @property
     def text(self) -> str:
-        if self.below:
-            return f"{self.metric} {self.value:.1%} < {self.limit:.1%}"
-        if self.metric not in ("error_rate", "latency_vs_stable", "latency_p99_ms"):
-            return f"{self.metric} {self.value:.1%} > {self.limit:.1%}"
-        if self.metric == "error_rate":
-            return f"error_rate {self.value:.1%} > {self.limit:.1%}"
+        sign = "<" if self.below else ">"
         if self.metric == "latency_vs_stable":
-            # 1.503 over 1.5 must not read "1.50x > 1.50x".
-            digits = 2 if f"{self.value:.2f}" != f"{self.limit:.2f}" else 3
-            return f"p99 {self.value:.{digits}f}x stable > {self.limit:.{digits}f}x"
-        return f"{self.metric} {self.value:.0f}ms > {self.limit:.0f}ms"
+            value, limit = _apart(self.value, self.limit, 2, "f")
+            return f"p99 {value}x stable > {limit}x"
+        if self.metric == "latency_p99_ms":
+            value, limit = _apart(self.value, self.limit, 0, "f")
+            return f"{self.metric} {value}ms > {limit}ms"
+        value, limit = _apart(self.value, self.limit, 1, "%")  # error_rate, quality signals
+        return f"{self.metric} {value} {sign} {limit}"
+
+
+def _apart(value: float, limit: float, digits: int, kind: str) -> tuple[str, str]:
+    """Both figures with `digits` decimals, or more until they differ: a value just past its
+    limit must not read as equal to it (`1.50x > 1.50x`)."""
+    for places in range(digits, digits + 6):
+        shown = f"{value:.{places}{kind}}", f"{limit:.{places}{kind}}"
+        if shown[0] != shown[1]:
+            return shown
+    return shown
 
 
 @dataclass(frozen=True)
@@ -209,10 +217,13 @@ def _quality(
         else:
             continue
         samples = metrics.extra.get(limit.name + SAMPLES)
-        if samples is None or samples < 1:
+        if samples is None:  # the relay does not say: judged as it stands
             found.append(breach)
             continue
         n = round(samples)
+        if n < 1:
+            suspects.append(f"{breach.text} on no samples")
+            continue
         chance = binomial_greater(min(n, round(failures * n)), n, bound)
         if chance < alpha:
             found.append(breach)

@@ -97,7 +97,10 @@ class PrometheusMetrics:
         self._where = without_userinfo(self.base_url)
         self._timeout_s = timeout_s
         self._max_bytes = int(max_answer_mb * 2**20)
-        wanted = {*signals, *(s + SAMPLES for s in signals)}
+        overridden = set(queries or {})
+        # A signal's default sample count goes only with its default share: a share from
+        # some other metric is not over the reference relay's replies.
+        wanted = {*signals, *(s + SAMPLES for s in signals if s not in overridden)}
         asked = {**DEFAULT_QUERIES, **{k: v for k, v in SIGNAL_QUERIES.items() if k in wanted}}
         self._queries = {**asked, **(queries or {})}
         self._signals = tuple(s for s in signals if s in self._queries)
