@@ -92,6 +92,35 @@ async def test_first_frame_paints_before_any_data(
         await until(app, lambda: app.state.polls > 0, what="first poll")
 
 
+async def test_a_hangup_quits_and_takes_away_the_resumption_a_closed_terminal_gets(
+    relay: RelayServer, sqlite_registry_uri: str
+) -> None:
+    """After the terminal closes a SIGCONT follows the SIGHUP: Textual would start its
+    application mode again on a pty that is gone, and its exit then waited for ever (seen
+    with `--demo` in a tmux session that was killed). tests/test_demo.py closes a real one."""
+    import asyncio
+    import signal
+
+    sigcont_before = signal.getsignal(signal.SIGCONT)
+    sighup_before = signal.getsignal(signal.SIGHUP)
+    app = console(console_config(relay.url, sqlite_registry_uri), RELAY_KEY)
+    try:
+        async with app.run_test(size=(120, 40)):
+            hung_up = signal.getsignal(signal.SIGHUP)
+            assert callable(hung_up) and hung_up is not sighup_before
+            signal.signal(signal.SIGCONT, lambda *_: None)  # as Textual's driver has it
+            hung_up(signal.SIGHUP, None)
+            assert signal.getsignal(signal.SIGCONT) == signal.SIG_DFL
+            for _ in range(100):  # it quits by itself (bounded: 5 s)
+                if not app.is_running:
+                    break
+                await asyncio.sleep(0.05)
+            assert not app.is_running
+        assert signal.getsignal(signal.SIGHUP) == sighup_before  # put back as it was
+    finally:
+        signal.signal(signal.SIGCONT, sigcont_before)
+
+
 async def test_panes_show_routes_versions_registry_and_verdicts(
     relay: RelayServer, sqlite_registry_uri: str
 ) -> None:

@@ -182,6 +182,7 @@ class FtopsApp(App[None]):
         self._frozen = False
         self._held: list[tuple[str, str, SeverityLevel, float | None, bool]] = []
         self._signals: list[signal.Signals] = []
+        self._sighup_before: Any = None  # SIGHUP's handler before ours, put back at the end
 
     @property
     def services(self) -> Services:
@@ -295,13 +296,27 @@ class FtopsApp(App[None]):
             )  # fmt: skip
 
     def _catch_hangup(self) -> None:
-        """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up."""
+        """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up.
+
+        SIGHUP is caught by a plain signal handler, not the event loop's: when the terminal
+        closes, a SIGCONT follows it, on which Textual starts its application mode again and
+        fills its output queue for a terminal that is gone, and its exit then waits on that
+        queue for ever. The handler runs before SIGCONT's (CPython runs pending signals in
+        number order) and takes that resumption away: there is nothing to resume on."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            # Not possible off the main thread (tests) or where there are no signals.
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.exit)
-                self._signals.append(sig)
+
+        def hung_up(signum: int, frame: object) -> None:
+            signal.signal(signal.SIGCONT, signal.SIG_DFL)
+            loop.call_soon_threadsafe(self.exit)
+
+        # Not possible off the main thread (tests) or where there are no signals.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, self.exit)
+            self._signals.append(signal.SIGTERM)
+        with contextlib.suppress(ValueError, AttributeError):
+            before = signal.signal(signal.SIGHUP, hung_up)
+            # None: set outside Python, which cannot be put back; the default stands in.
+            self._sighup_before = signal.SIG_DFL if before is None else before
 
     async def on_unmount(self) -> None:
         self.signals.restore()
@@ -310,6 +325,8 @@ class FtopsApp(App[None]):
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.remove_signal_handler(sig)
+        if self._sighup_before is not None:
+            signal.signal(signal.SIGHUP, self._sighup_before)
         for watch in self.watches.values():
             await watch.services.relay.aclose()
             if watch.services.metrics_from is not None:
