@@ -243,6 +243,8 @@ def test_the_plan_in_words_and_the_autopilot_actor() -> None:
     words = autopilot.plan_words(pilot(), 5)
     assert words.startswith("AUTOPILOT v2 5% -> 25% -> 50% -> 100%, each step after 30s judged")
     assert "rolls back to v1" in words and words.endswith("or on A")
+    windowed = autopilot.plan_words(pilot(plan=replace(PLAN, hold_s=5, window_s=15)), 5)
+    assert "each step after 5s judged healthy and a whole 15s window;" in windowed
     assert autopilot.autopilot_actor("alice@b") == "alice@b (autopilot)"
     off = autopilot.turned_off(pilot(), "you (A)")
     assert (off.ended, off.words) == (Ending.TURNED_OFF, "stopped by you (A); nothing changed")

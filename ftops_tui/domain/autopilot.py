@@ -307,10 +307,13 @@ def plan_words(pilot: Pilot, weight: int, stop_key: str = "A") -> str:
     ahead = [s for s in plan.steps if weight < s < plan.until] + [plan.until]
     steps = " -> ".join(f"{s}%" for s in [weight, *ahead])
     breach = "rolls back to" if plan.on_breach == "rollback" else "pauses, leaving"
+    # A hold shorter than the window is not what decides when the next step comes.
+    window = f" and a whole {plan.window_s:g}s window" if plan.window_s > plan.hold_s else ""
     return (
         f"AUTOPILOT {safe(pilot.canary)} {steps}, each step after {plan.hold_s:g}s judged "
-        f"healthy; on BREACH or WORSE it {breach} {safe(pilot.stable)}; it stops, changing "
-        f"nothing, when anyone else changes the route, a source goes stale, or on {stop_key}"
+        f"healthy{window}; on BREACH or WORSE it {breach} {safe(pilot.stable)}; it stops, "
+        f"changing nothing, when anyone else changes the route, a source goes stale, or on "
+        f"{stop_key}"
     )
 
 
