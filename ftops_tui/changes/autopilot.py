@@ -11,9 +11,10 @@ from dataclasses import dataclass, field, replace
 from ftops_tui.changes.service import MutationService, Outcome
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain import autopilot
-from ftops_tui.domain.autopilot import Decision, Ending, Move, Pilot
+from ftops_tui.domain.autopilot import Decision, Ending, Move, Pilot, Plan
 from ftops_tui.domain.proposals import Proposal
 from ftops_tui.domain.vocabulary import Action
+from ftops_tui.settings.config import Config
 
 
 def stale_words(state: ConsoleState) -> str:
@@ -26,6 +27,16 @@ def stale_words(state: ConsoleState) -> str:
         if health.problem is not None:
             return f"the {name} is not answering ({health.problem.value}): its data is STALE"
     return ""
+
+
+def plan_of(config: Config, *, hold_s: float | None = None, until: int = 100) -> Plan:
+    """The autopilot's plan from the config: `rollout:`, the eval gate and the poll window
+    its verdicts are over; `rollout --auto` may give its own hold and where to stop."""
+    rollout = config.rollout
+    return Plan(
+        tuple(rollout.steps), hold_s or rollout.hold_s, until, rollout.on_breach,
+        config.gates.eval, config.poll.window_s,
+    )  # fmt: skip
 
 
 def needed(state: ConsoleState) -> int:

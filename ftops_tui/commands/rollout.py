@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ftops_tui.changes.autopilot import AutopilotRun
+from ftops_tui.changes.autopilot import AutopilotRun, plan_of
 from ftops_tui.changes.service import MutationService
 from ftops_tui.commands import wiring
 from ftops_tui.commands.exit_codes import Exit
@@ -25,7 +25,7 @@ from ftops_tui.commands.output import complain, say
 from ftops_tui.console.polling import poll_relay
 from ftops_tui.console.state import ConsoleState
 from ftops_tui.domain import autopilot
-from ftops_tui.domain.autopilot import Decision, Ending, Move, Plan
+from ftops_tui.domain.autopilot import Decision, Ending, Move
 from ftops_tui.settings.config import Config
 from ftops_tui.sources.identity import actor_identity
 from ftops_tui.sources.registry import MlflowRegistry, RegistryError, registry_facts
@@ -111,10 +111,7 @@ async def run_auto(
 ) -> int:
     """The autopilot on `args.route` until it ends; returns the exit status. `confirm` asks
     on a terminal unless --yes (the runbook commands' own), and raises to refuse."""
-    plan = Plan(
-        tuple(config.rollout.steps), args.hold or config.rollout.hold_s, args.until,
-        config.rollout.on_breach, config.gates.eval, config.poll.window_s,
-    )  # fmt: skip
+    plan = plan_of(config, hold_s=args.hold, until=args.until)
     actor = actor_identity(env)
     state = ConsoleState(config, actor=actor)
     registry = wiring.registry(config)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from ftops_tui.console import collector
+from ftops_tui.console.hangup import Hangup
 from ftops_tui.console.messages import (
     AuditAsked,
     ChangeAsked,
@@ -181,8 +181,7 @@ class FtopsApp(App[None]):
         self._mutation: Worker[None] | None = None
         self._frozen = False
         self._held: list[tuple[str, str, SeverityLevel, float | None, bool]] = []
-        self._signals: list[signal.Signals] = []
-        self._sighup_before: Any = None  # SIGHUP's handler before ours, put back at the end
+        self._hangup = Hangup()
 
     @property
     def services(self) -> Services:
@@ -239,7 +238,7 @@ class FtopsApp(App[None]):
             # The first poll imports httpx and the registry's first read imports mlflow:
             # both start once the first frame is on screen, so neither delays it.
             self.call_after_refresh(self._start_polling)
-        self._catch_hangup()
+        self._hangup.catch(self.exit)
 
     def _dashboard_of(self, watch: Watch) -> DashboardScreen:
         """The context's dashboard, made at its first showing and kept (installed) after."""
@@ -295,38 +294,11 @@ class FtopsApp(App[None]):
                 exit_on_error=False,
             )  # fmt: skip
 
-    def _catch_hangup(self) -> None:
-        """SIGTERM and SIGHUP (an SSH drop) quit like `q`, so whatever started us cleans up.
-
-        SIGHUP is caught by a plain signal handler, not the event loop's: when the terminal
-        closes, a SIGCONT follows it, on which Textual starts its application mode again and
-        fills its output queue for a terminal that is gone, and its exit then waits on that
-        queue for ever. The handler runs before SIGCONT's (CPython runs pending signals in
-        number order) and takes that resumption away: there is nothing to resume on."""
-        loop = asyncio.get_running_loop()
-
-        def hung_up(signum: int, frame: object) -> None:
-            signal.signal(signal.SIGCONT, signal.SIG_DFL)
-            loop.call_soon_threadsafe(self.exit)
-
-        # Not possible off the main thread (tests) or where there are no signals.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGTERM, self.exit)
-            self._signals.append(signal.SIGTERM)
-        with contextlib.suppress(ValueError, AttributeError):
-            before = signal.signal(signal.SIGHUP, hung_up)
-            # None: set outside Python, which cannot be put back; the default stands in.
-            self._sighup_before = signal.SIG_DFL if before is None else before
-
     async def on_unmount(self) -> None:
         self.signals.restore()
         if self._frozen:
             collector.thaw()
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        if self._sighup_before is not None:
-            signal.signal(signal.SIGHUP, self._sighup_before)
+        self._hangup.release()
         for watch in self.watches.values():
             await watch.services.relay.aclose()
             if watch.services.metrics_from is not None:
@@ -718,10 +690,10 @@ class FtopsApp(App[None]):
 
     def _toggle_autopilot(self, asked: ChangeAsked, service: MutationService) -> None:
         """`A`: off when the route's autopilot flies; else its plan confirmed, then on."""
+        from ftops_tui.changes.autopilot import plan_of
         from ftops_tui.changes.flow import MutationFlow
         from ftops_tui.console.autopilots import Autopilots
         from ftops_tui.console.operator import ScreenOperator
-        from ftops_tui.domain.autopilot import Plan
         from ftops_tui.domain.intents import RolloutSettings
 
         watch, route_id = self.current, asked.route_id
@@ -745,8 +717,7 @@ class FtopsApp(App[None]):
             return
         config = watch.services.config
         rollout = config.rollout
-        plan = Plan(tuple(rollout.steps), rollout.hold_s, 100, rollout.on_breach,
-                    config.gates.eval, config.poll.window_s)  # fmt: skip
+        plan = plan_of(config)
         flow = MutationFlow(
             ScreenOperator(self), watch.state, service,
             RolloutSettings(rollout.steps, rollout.shift_step, config.registry.stable_alias,
