@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from rich.table import Table
 
 # The tests' real-Prometheus runner, shared rather than written twice.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures.ports import free_port
 from fixtures.prometheus import prometheus
 
 __all__ = ["prometheus"]  # for the benchmarks that read figures from a real Prometheus
@@ -177,6 +178,50 @@ def seed_registry(workdir: Path) -> str:
     if done.returncode != 0:
         raise BenchError(f"seeding the registry failed:\n{done.stderr[-2000:]}")
     return uri
+
+
+@contextlib.contextmanager
+def mlflow_server(workdir: Path, store_uri: str) -> Iterator[str]:
+    """A real `mlflow server` on a free loopback port over the store at `store_uri` (the
+    shape a team runs: the console then reads the registry over HTTP); always stopped."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [PYTHON, "-m", "mlflow", "server", "--backend-store-uri", store_uri,
+            "--artifacts-destination", str(workdir / "artifacts"), "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1"]  # fmt: skip
+    out = workdir / "mlflow-server.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            # Its background job executor (GenAI scorers) is nothing to the registry.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: uvicorn is stopped with it
+        )
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise BenchError(f"mlflow server exited at start:\n{out.read_text()[-2000:]}")
+        try:
+            return httpx.get(url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(healthy, 120, "mlflow server's /health", 0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 def write_config(workdir: Path, relay_url: str, registry_uri: str, **extra: Any) -> Path:

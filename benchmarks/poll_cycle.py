@@ -65,6 +65,7 @@ from _common import (
     console_env,
     fail,
     median,
+    mlflow_server,
     ms,
     new_key,
     p95,
@@ -416,6 +417,12 @@ def main() -> int:
         "--recording-rules", action="store_true", help="Prometheus precomputes the sums"
     )
     parser.add_argument("--rss-s", type=float, default=20.0, help="the real console's run, s")
+    parser.add_argument(
+        "--registry",
+        choices=("sqlite", "server"),
+        default="sqlite",
+        help="the console reads the SQLite file itself, or through a real `mlflow server`",
+    )
     args = parser.parse_args()
     stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="ftops-bench-") as tmp:
@@ -425,6 +432,8 @@ def main() -> int:
             registry = seed_registry(workdir)
             relay.start()
             with contextlib.ExitStack() as stack:
+                if args.registry == "server":
+                    registry = stack.enter_context(mlflow_server(workdir, registry))
                 url = ""
                 if args.metrics_source == "prometheus":
                     target = relay.base.removeprefix("http://")  # host:port

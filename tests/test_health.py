@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from ftops_tui.domain.health import Thresholds, VerdictKind, judge
+import random
+
+from ftops_tui.domain.health import (
+    P99_REQUESTS,
+    Thresholds,
+    Verdict,
+    VerdictKind,
+    WorseSeen,
+    confirm_worse,
+    judge,
+    requests_over,
+)
 from ftops_tui.domain.models import VersionMetrics
+from ftops_tui.relay_server.metrics import percentile
 
 T = Thresholds()
 
@@ -109,3 +121,79 @@ def test_traffic_with_no_p99_figure_is_inconclusive_not_a_pass() -> None:
     # An error rate over the threshold is still a BREACH without it.
     failing = VersionMetrics("v2", 200, 60, 0.3, None, None, None)
     assert judge(failing, metrics(500, 1, tag="v1"), Thresholds()).kind is VerdictKind.BREACH
+
+
+# -- a p99 on a handful of requests ------------------------------------------------------------
+
+
+def slow(n: int, p50: float, p95: float, p99: float) -> VersionMetrics:
+    return VersionMetrics("canary", n, 0, 0.0, p50, p95, p99)
+
+
+def test_a_p99_on_a_handful_of_requests_is_its_slowest_and_not_yet_a_breach() -> None:
+    # 15 requests: the p99 is the slowest one; one held up by a busy host is no breach.
+    verdict = judge(slow(15, 50, 60, 3500), None, T)
+    assert verdict.kind is VerdictKind.INCONCLUSIVE and not verdict.alerting
+    assert "latency_p99_ms 3500ms > 3000ms on 15 requests" in verdict.detail
+    assert f"a p99 needs {P99_REQUESTS} requests" in verdict.detail
+    # Half of them over the limit is more than the 1 % a p99 allows, on any count.
+    assert judge(slow(15, 3200, 3400, 3500), None, T).kind is VerdictKind.BREACH
+    # With enough requests the p99 is a p99: past the limit is a BREACH.
+    assert judge(slow(P99_REQUESTS, 50, 60, 3500), None, T).kind is VerdictKind.BREACH
+
+
+def test_a_p99_against_stable_on_few_requests_counts_the_requests_over_the_limit() -> None:
+    stable = VersionMetrics("stable", 2000, 0, 0.0, 40, 60, 100)
+    few = judge(slow(20, 45, 70, 400), stable, T)  # p99 4x stable: one slow request
+    assert few.kind is VerdictKind.INCONCLUSIVE and "p99 4.00x stable > 1.50x" in few.detail
+    # Every request slower than 1.5x the stable's p99: a BREACH however few they are.
+    assert judge(slow(20, 300, 380, 400), stable, T).kind is VerdictKind.BREACH
+    # Within the limit on a handful is within it: the slowest request was fast enough.
+    assert judge(slow(20, 45, 70, 120), stable, T).kind is VerdictKind.HEALTHY
+
+
+def test_requests_over_a_limit_never_counts_more_than_the_percentiles_prove() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        n = rng.randint(1, 250)
+        latencies = sorted(rng.lognormvariate(4, 1) for _ in range(n))
+        p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
+        limit = rng.choice(latencies) * rng.uniform(0.8, 1.2)
+        counted = requests_over(slow(n, p50, p95, p99), limit)
+        assert 0 <= counted <= sum(1 for x in latencies if x > limit), (n, limit)
+    assert requests_over(slow(15, 50, 60, 3500), 3000) == 1
+    assert requests_over(slow(15, 3200, 3400, 3500), 3000) == 8
+    assert requests_over(slow(100, 50, 3100, 3500), 3000) == 5
+
+
+# -- a WORSE must hold over two windows --------------------------------------------------------
+
+
+def worse(p: float) -> Verdict:
+    return Verdict(VerdictKind.WORSE, p_value=p, detail="worse than stable")
+
+
+LOOKS = WorseSeen(at=100.0, window_s=15, interval_s=1.0)
+
+
+def test_a_worse_in_one_window_alone_is_inconclusive_and_says_so() -> None:
+    verdict = confirm_worse(worse(0.01), (), LOOKS, 0.05)
+    assert verdict.kind is VerdictKind.INCONCLUSIVE and verdict.unconfirmed_worse
+    assert not verdict.alerting
+    assert "worse than stable in this window alone (p=0.01)" in verdict.summary
+    assert "the window 15s before agrees" in verdict.summary
+
+
+def test_a_worse_confirmed_by_a_window_that_does_not_overlap_stands() -> None:
+    for earlier in (85.0, 84.0, 70.0, 69.0):  # ended one to two windows (and a poll) ago
+        assert confirm_worse(worse(0.01), (earlier,), LOOKS, 0.05).kind is VerdictKind.WORSE
+    for earlier in (86.0, 99.0, 68.9):  # overlapping this window, or too long ago
+        confirmed = confirm_worse(worse(0.01), (earlier,), LOOKS, 0.05)
+        assert confirmed.kind is VerdictKind.INCONCLUSIVE, earlier
+
+
+def test_a_worse_no_chance_could_make_stands_at_once() -> None:
+    assert confirm_worse(worse(1e-4), (), LOOKS, 0.05).kind is VerdictKind.WORSE
+    assert confirm_worse(worse(2e-4), (), LOOKS, 0.05).kind is VerdictKind.INCONCLUSIVE
+    healthy = Verdict(VerdictKind.HEALTHY, p_value=0.5)
+    assert confirm_worse(healthy, (), LOOKS, 0.05) is healthy

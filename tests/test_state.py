@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from ftops_tui.console.polling import RelayPoll, retry_delay
 from ftops_tui.console.state import EVENTS_LEN, HISTORY_LEN, ConsoleState
+from ftops_tui.domain.gates import EvalGate, gate_verdict
+from ftops_tui.domain.health import VerdictKind
 from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
+from ftops_tui.domain.overview import RegistryFacts
 from ftops_tui.settings.config import config_from_dict
 from ftops_tui.sources.relay_errors import RateLimited, RelayTimeout, Unauthorized, Unreachable
 
@@ -143,3 +146,36 @@ def test_the_registrys_last_word_is_kept_while_it_fails_and_its_age_said() -> No
     state.registry_failed(RegistryUnreachable("refused"))
     stable = state.judge(route).stable
     assert (stable.tag, stable.how) == ("v1", "champion alias (registry, 12 s old)")
+
+
+def test_a_worse_canary_is_worse_once_a_window_before_agrees() -> None:
+    """The console judges every poll's window; a WORSE stands when a window that does not
+    overlap it said so too (health.confirm_worse), and the gate refuses either way."""
+    now = [0.0]
+    state = ConsoleState(CONFIG, clock=lambda: now[0])
+    state.registry_answered({"v1": RegistryFacts("m", "1", aliases=("champion",))})
+    route = Route("r", (Rule("v1", 90), Rule("v2", 10)), 1)
+    # 3 % against 0.5 %: worse with p ~ 0.002, not beyond any chance (alpha cubed).
+    figures = {
+        "v1": VersionMetrics("v1", 2000, 10, 0.005, 40.0, 60.0, 80.0),
+        "v2": VersionMetrics("v2", 200, 6, 0.03, 40.0, 60.0, 80.0),
+    }
+    window = CONFIG.poll.window_s
+    kinds = []
+    for second in range(window + 2):
+        now[0] = float(second)
+        state.relay_answered(RelayPoll((route,), figures, (), 0), wall=0)
+        view = state.views()[0]
+        kinds.append(view.versions[1].verdict.kind)  # type: ignore[union-attr]
+        if second == 0:
+            unconfirmed = view.versions[1].verdict
+            assert unconfirmed is not None and unconfirmed.unconfirmed_worse
+            assert not view.alerting
+            gate = gate_verdict(view, "v2", EvalGate())
+            assert not gate.passed and "worse than stable in this window alone" in gate.words
+    inconclusive, worse = VerdictKind.INCONCLUSIVE, VerdictKind.WORSE
+    assert kinds == [inconclusive] * window + [worse] * 2
+    # Worse looks long past confirm nothing: the next window alone is not WORSE.
+    now[0] = 100.0
+    state.relay_answered(RelayPoll((route,), figures, (), 0), wall=0)
+    assert state.views()[0].versions[1].verdict.kind is inconclusive  # type: ignore[union-attr]

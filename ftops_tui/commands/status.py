@@ -67,8 +67,10 @@ async def collect_status(
     client: RelayClient,
     registry: MlflowRegistry,
     metrics_from: MetricsSource | None = None,
+    state: ConsoleState | None = None,
 ) -> Status:
-    """Ask both sources at once; a failing source is reported, never raised."""
+    """Ask both sources at once; a failing source is reported, never raised. `state`: the
+    one fed by the polls before (`--wait`), so a WORSE can be confirmed by an earlier window."""
     polled, fetched = await asyncio.gather(
         poll_relay(
             client,
@@ -80,7 +82,7 @@ async def collect_status(
         registry.fetch(),
         return_exceptions=True,
     )
-    state = ConsoleState(config)
+    state = ConsoleState(config) if state is None else state
     if isinstance(polled, RelayError):
         state.relay_failed(polled)
     elif isinstance(polled, BaseException):
@@ -136,8 +138,9 @@ async def wait_for_judgement(
     later, a failing poll is waited through, and counts if it is the last one."""
     deadline = clock() + timeout_s
     first = True
+    state = ConsoleState(config)
     while True:
-        status = await collect_status(config, client, registry, metrics_from)
+        status = await collect_status(config, client, registry, metrics_from, state)
         standing, waiting = judged(
             status.routes,
             min_requests=config.thresholds.min_requests,

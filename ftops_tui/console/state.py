@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.domain.alerts import AlertChange, GateHold
 from ftops_tui.domain.autopilot import autopilot_actor
+from ftops_tui.domain.health import VerdictKind, WorseSeen
 from ftops_tui.domain.models import (
     Event,
     HealthCheck,
@@ -193,6 +194,10 @@ class ConsoleState:
     # before that moment, so such a poll must not put the old weights back on screen.
     _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
     _polled_at: float | None = field(default=None, repr=False)  # when the shown poll was sent
+    # When the figures on screen were polled, and the polls at which each (route, version)
+    # was judged worse than stable: a WORSE stands once two windows apart say so.
+    _metrics_at: float | None = field(default=None, repr=False)
+    _worse_seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict, repr=False)
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -214,10 +219,13 @@ class ConsoleState:
             elif poll.metrics_asked:
                 self.prometheus.ok(now)
                 self.metrics = dict(poll.metrics)
+                self._metrics_at = now
             else:
                 self.metrics = {}
+                self._metrics_at = now
         else:
             self.metrics = dict(poll.metrics)
+            self._metrics_at = now
         seen_up_to = self.last_seq
         if poll.restarted:
             self.restarts += 1
@@ -239,6 +247,8 @@ class ConsoleState:
                 flagged.append(seen)
         self._record_history()
         self._views = None
+        if self._metrics_at == now:
+            self._note_worse(now)
         return flagged
 
     def sending(self, route_id: str, rules: Rules) -> None:
@@ -284,6 +294,25 @@ class ConsoleState:
         newer = {k: route for k, (at, route) in self._read_back.items() if at > sent_at}
         self._read_back = {k: v for k, v in self._read_back.items() if k in newer}
         return tuple(newer.get(r.route_id, r) for r in polled)
+
+    def _note_worse(self, at: float) -> None:
+        """Note the versions this poll's window judges worse than stable (confirmed or not),
+        for the windows after it; forget the polls too old to confirm anything."""
+        for view in self.views():
+            for version in view.versions:
+                verdict = version.verdict
+                if verdict is not None and (
+                    verdict.kind is VerdictKind.WORSE or verdict.unconfirmed_worse
+                ):
+                    key = (view.route.route_id, version.version_tag)
+                    self._worse_seen.setdefault(key, deque()).append(at)
+        poll = self.config.poll
+        horizon = at - 2 * poll.window_s - poll.interval_s
+        for key, times in list(self._worse_seen.items()):
+            while times and times[0] < horizon:
+                times.popleft()
+            if not times:
+                del self._worse_seen[key]
 
     def relay_failed(self, exc: BaseException) -> None:
         self.relay.failed(exc, self.clock())
@@ -342,6 +371,12 @@ class ConsoleState:
             thresholds=self.config.thresholds,
             registry_answered=self.registry.last_ok is not None,
             registry_words=self._registry_words(),
+            worse_seen=WorseSeen(
+                at=self.clock() if self._metrics_at is None else self._metrics_at,
+                window_s=self.config.poll.window_s,
+                interval_s=self.config.poll.interval_s,
+                times=self._worse_seen,
+            ),
         )
 
     def _registry_words(self) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ftops_tui.domain.models import VersionMetrics
@@ -74,6 +76,9 @@ class Verdict:
     breaches: tuple[Breach, ...] = ()
     p_value: float | None = None
     detail: str = ""
+    #: Worse than stable by more than chance in this window, but not confirmed by an earlier
+    #: one (`confirm_worse`): shown INCONCLUSIVE, and still no pass for the eval gate.
+    unconfirmed_worse: bool = False
 
     @property
     def word(self) -> str:
@@ -138,16 +143,21 @@ def judge(
                 f"{metrics.request_count} requests, not yet more than chance (p={chance:.2g})"
             )
     p99 = metrics.latency_p99_ms
+    alpha = thresholds.significance_alpha
+    slow: list[str] = []
     if p99 is not None and p99 > thresholds.latency_p99_ms:
-        breaches.append(Breach("latency_p99_ms", p99, thresholds.latency_p99_ms))
+        breach = Breach("latency_p99_ms", p99, thresholds.latency_p99_ms)
+        _tail(metrics, thresholds.latency_p99_ms, breach, alpha, breaches, slow)
     judged = baseline is not None and baseline.request_count >= thresholds.min_requests
     if judged and baseline is not None and p99 is not None and baseline.latency_p99_ms:
         ratio = p99 / baseline.latency_p99_ms
         if ratio > thresholds.latency_vs_stable:
-            breaches.append(Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable))
-    quality, unsure = _quality(metrics, thresholds.quality, thresholds.significance_alpha)
+            breach = Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable)
+            limit_ms = thresholds.latency_vs_stable * baseline.latency_p99_ms
+            _tail(metrics, limit_ms, breach, alpha, breaches, slow)
+    quality, unsure = _quality(metrics, thresholds.quality, alpha)
     breaches.extend(quality)
-    suspect = "; ".join(filter(None, [suspect, *unsure]))
+    suspect = "; ".join(filter(None, [suspect, *slow, *unsure]))
     if breaches:
         return Verdict(VerdictKind.BREACH, tuple(breaches))
     if p99 is None:
@@ -181,6 +191,56 @@ def judge(
     if suspect:
         return Verdict(VerdictKind.INCONCLUSIVE, p_value=test.p_value, detail=suspect)
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)
+
+
+#: A p99 over fewer requests than this is the slowest of them or next to it (at 100, linear
+#: interpolation puts it between the two slowest): one request held up by a GC pause or a
+#: busy host makes it. Over fewer, a p99 past a limit counts once the requests the
+#: percentiles put over the limit are more than the 1 % a p99 allows, beyond chance.
+P99_REQUESTS = 100
+
+
+def _tail(
+    metrics: VersionMetrics,
+    limit_ms: float,
+    breach: Breach,
+    alpha: float,
+    breaches: list[Breach],
+    suspects: list[str],
+) -> None:
+    """Judge a p99 past `limit_ms`: a BREACH if it is a p99 (enough requests) or if more
+    than 1 % of the requests are over the limit by more than chance; else a suspect, in
+    words."""
+    n = metrics.request_count
+    if n >= P99_REQUESTS:
+        breaches.append(breach)
+        return
+    chance = binomial_greater(requests_over(metrics, limit_ms), n, 0.01)
+    if chance < alpha:
+        breaches.append(breach)
+    else:
+        suspects.append(
+            f"{breach.text} on {n} requests, not yet more than chance (p={chance:.2g}): "
+            f"a p99 needs {P99_REQUESTS} requests"
+        )
+
+
+def requests_over(metrics: VersionMetrics, limit_ms: float) -> int:
+    """How many of the window's requests at least were slower than `limit_ms`, by its
+    percentiles. Linear interpolation (numpy's default, the reference relay's) puts the q-th
+    percentile at 0-based rank (n-1)q, no higher than the request at the rank above it: so
+    that request and every one after it are over the limit. (Prometheus interpolates within
+    histogram buckets: its figures make this an estimate.)"""
+    n = metrics.request_count
+    over = 0
+    for q, value in (
+        (0.5, metrics.latency_p50_ms),
+        (0.95, metrics.latency_p95_ms),
+        (0.99, metrics.latency_p99_ms),
+    ):
+        if value is not None and value > limit_ms:
+            over = max(over, n - math.ceil((n - 1) * q))
+    return min(max(over, 0), n)
 
 
 #: The suffix of the field a relay may add beside a quality signal: how many replies (or
@@ -232,3 +292,44 @@ def _quality(
                 f"{breach.text} on {n} samples, not yet more than chance (p={chance:.2g})"
             )
     return found, suspects
+
+
+@dataclass(frozen=True)
+class WorseSeen:
+    """When each version of each route was judged worse than stable, for `confirm_worse`:
+    `times[(route_id, version_tag)]` are poll times (monotonic seconds), `at` the poll time
+    of the figures being judged, `interval_s` the time between polls."""
+
+    at: float
+    window_s: float
+    interval_s: float
+    times: Mapping[tuple[str, str], Sequence[float]] = field(default_factory=dict)
+
+
+def confirm_worse(
+    verdict: Verdict, seen: Sequence[float], looks: WorseSeen, alpha: float
+) -> Verdict:
+    """A WORSE as it is shown, alerted on and acted on.
+
+    The test runs on every poll's window: at p < alpha each window, a healthy canary would
+    be WORSE by chance once in 1/alpha windows, many times in a long rollout. So a WORSE
+    stands when an earlier window that does not overlap this one (it ended one to two
+    windows ago, give or take a poll: `seen`) was worse too, chance alpha squared; or when
+    its p alone is below alpha cubed. Otherwise it is INCONCLUSIVE, saying why."""
+    if verdict.kind is not VerdictKind.WORSE or verdict.p_value is None:
+        return verdict
+    if verdict.p_value < alpha**3:
+        return verdict
+    latest = looks.at - looks.window_s
+    earliest = latest - looks.window_s - looks.interval_s
+    if any(earliest <= t <= latest for t in seen):
+        return verdict
+    return Verdict(
+        VerdictKind.INCONCLUSIVE,
+        p_value=verdict.p_value,
+        detail=(
+            f"worse than stable in this window alone (p={verdict.p_value:.3g}): WORSE when "
+            f"the window {looks.window_s:g}s before agrees"
+        ),
+        unconfirmed_worse=True,
+    )

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from ftops_tui.domain.health import Thresholds, Verdict, VerdictKind, judge
+from ftops_tui.domain.health import (
+    Thresholds,
+    Verdict,
+    VerdictKind,
+    WorseSeen,
+    confirm_worse,
+    judge,
+)
 from ftops_tui.domain.models import Route, Rules, VersionMetrics
 from ftops_tui.domain.rollout import Stable, stable_version
 from ftops_tui.domain.weights import validate
@@ -92,7 +99,10 @@ def build_route_view(
     thresholds: Thresholds,
     registry_answered: bool = True,
     registry_words: str = "registry",
+    worse_seen: WorseSeen | None = None,
 ) -> RouteView:
+    """The route judged. With `worse_seen`, a WORSE stands only when confirmed
+    (health.confirm_worse); without it, each verdict is this window's alone."""
     chosen = stable_of(
         route,
         facts,
@@ -109,6 +119,9 @@ def build_route_view(
         verdict = None
         if m is not None:
             verdict = judge(m, stable_metrics, thresholds, is_stable=rule.version_tag == stable)
+            if worse_seen is not None:
+                seen = worse_seen.times.get((route.route_id, rule.version_tag), ())
+                verdict = confirm_worse(verdict, seen, worse_seen, thresholds.significance_alpha)
         views.append(
             VersionView(
                 version_tag=rule.version_tag,
