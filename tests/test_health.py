@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from ftops_tui.domain.health import (
-    P99_REQUESTS,
+    AGREEING,
+    Look,
+    Looks,
     Thresholds,
     Verdict,
     VerdictKind,
-    WorseSeen,
-    confirm_worse,
+    confirmed,
     judge,
     requests_over,
+    windows_before,
 )
 from ftops_tui.domain.models import VersionMetrics
 from ftops_tui.relay_server.metrics import percentile
@@ -36,19 +39,19 @@ def test_error_rate_above_threshold_is_a_breach_naming_it() -> None:
 
 
 def test_p99_above_absolute_threshold_is_a_breach() -> None:
-    verdict = judge(metrics(100, 0, p99=3500), None, T)
+    verdict = judge(slow(100, 50, 3200, 3500), None, T)  # 5 % of the requests over it
     assert verdict.kind is VerdictKind.BREACH
     assert verdict.breaches[0].metric == "latency_p99_ms"
 
 
 def test_p99_relative_to_stable_is_a_breach_with_the_ratio() -> None:
-    verdict = judge(metrics(100, 0, p99=400), metrics(1000, 0, p99=200), T)
+    verdict = judge(slow(100, 50, 350, 400), metrics(1000, 0, p99=200), T)
     assert verdict.kind is VerdictKind.BREACH
     assert "2.00x stable" in verdict.summary
     # Just over the limit reads as just over it, not as "1.50x > 1.50x".
-    close = judge(metrics(100, 0, p99=300.6), metrics(1000, 0, p99=200), T)
+    close = judge(slow(100, 50, 300.5, 300.6), metrics(1000, 0, p99=200), T)
     assert "p99 1.503x stable > 1.500x" in close.summary
-    closer = judge(metrics(100, 0, p99=300.098), metrics(1000, 0, p99=200), T)
+    closer = judge(slow(100, 50, 300.05, 300.098), metrics(1000, 0, p99=200), T)
     assert "p99 1.5005x stable > 1.5000x" in closer.summary
 
 
@@ -123,29 +126,35 @@ def test_traffic_with_no_p99_figure_is_inconclusive_not_a_pass() -> None:
     assert judge(failing, metrics(500, 1, tag="v1"), Thresholds()).kind is VerdictKind.BREACH
 
 
-# -- a p99 on a handful of requests ------------------------------------------------------------
+# -- a p99 past its limit in one window ------------------------------------------------------
 
 
 def slow(n: int, p50: float, p95: float, p99: float) -> VersionMetrics:
     return VersionMetrics("canary", n, 0, 0.0, p50, p95, p99)
 
 
-def test_a_p99_on_a_handful_of_requests_is_its_slowest_and_not_yet_a_breach() -> None:
-    # 15 requests: the p99 is the slowest one; one held up by a busy host is no breach.
+def test_a_p99_past_its_limit_by_chance_is_pending_not_a_breach() -> None:
+    # 15 requests: the p99 is the slowest one; one held up by a busy host is no breach yet.
     verdict = judge(slow(15, 50, 60, 3500), None, T)
     assert verdict.kind is VerdictKind.INCONCLUSIVE and not verdict.alerting
-    assert "latency_p99_ms 3500ms > 3000ms on 15 requests" in verdict.detail
-    assert f"a p99 needs {P99_REQUESTS} requests" in verdict.detail
-    # Half of them over the limit is more than the 1 % a p99 allows, on any count.
+    assert "latency_p99_ms 3500ms > 3000ms on 15 requests, not yet more than chance" in (
+        verdict.detail
+    )
+    assert [b.metric for b in verdict.pending] == ["latency_p99_ms"]
+    assert verdict.seen == {Look.SLOW}
+    # Half of them over the limit is more than the 1 % a p99 allows: a BREACH at once.
     assert judge(slow(15, 3200, 3400, 3500), None, T).kind is VerdictKind.BREACH
-    # With enough requests the p99 is a p99: past the limit is a BREACH.
-    assert judge(slow(P99_REQUESTS, 50, 60, 3500), None, T).kind is VerdictKind.BREACH
+    # On many requests the p95 over the limit says 5 % are: a BREACH at once too.
+    assert judge(slow(1000, 50, 3100, 3500), None, T).kind is VerdictKind.BREACH
+    # Only the p99 over it, on any count, may be a burst: pending.
+    assert judge(slow(1000, 50, 60, 3500), None, T).pending
 
 
-def test_a_p99_against_stable_on_few_requests_counts_the_requests_over_the_limit() -> None:
+def test_a_p99_against_stable_counts_the_requests_over_the_limit() -> None:
     stable = VersionMetrics("stable", 2000, 0, 0.0, 40, 60, 100)
     few = judge(slow(20, 45, 70, 400), stable, T)  # p99 4x stable: one slow request
     assert few.kind is VerdictKind.INCONCLUSIVE and "p99 4.00x stable > 1.50x" in few.detail
+    assert few.pending and few.seen == {Look.SLOW}
     # Every request slower than 1.5x the stable's p99: a BREACH however few they are.
     assert judge(slow(20, 300, 380, 400), stable, T).kind is VerdictKind.BREACH
     # Within the limit on a handful is within it: the slowest request was fast enough.
@@ -166,34 +175,79 @@ def test_requests_over_a_limit_never_counts_more_than_the_percentiles_prove() ->
     assert requests_over(slow(100, 50, 3100, 3500), 3000) == 5
 
 
-# -- a WORSE must hold over two windows --------------------------------------------------------
+# -- what one window alone says must be borne out by the window before --------------------
+
+STABLE = VersionMetrics("stable", 2000, 10, 0.005, 40.0, 60.0, 80.0)
+# 3 % against 0.5 %: worse with p ~ 0.002, not beyond any chance (alpha cubed).
+MARGINAL = VersionMetrics("canary", 200, 6, 0.03, 40.0, 60.0, 80.0)
+KEY = ("r", "canary", "stable")
 
 
-def worse(p: float) -> Verdict:
-    return Verdict(VerdictKind.WORSE, p_value=p, detail="worse than stable")
+def looks(seen: dict[Look, tuple[float, ...]], at: float = 100.0) -> Looks:
+    before = windows_before([float(t) for t in range(60, 100)], at, 15, 1.0, AGREEING - 1)
+    return Looks(at, 15, before, {(*KEY, look): times for look, times in seen.items()})
 
 
-LOOKS = WorseSeen(at=100.0, window_s=15, interval_s=1.0)
+def test_the_windows_before_follow_one_another_without_overlapping() -> None:
+    every_second = [float(t) for t in range(60, 100)]
+    assert windows_before(every_second, 100.0, 15, 1.0, 2) == (85.0, 70.0)
+    # Polls 4 s apart (a backing-off source): the nearest ones, give or take a poll.
+    every_4s = [float(t) for t in range(56, 100, 4)]
+    assert windows_before(every_4s, 100.0, 15, 4.0, 2) == (84.0, 68.0)
+    # Too few, or too old: as many as there are.
+    assert windows_before([99.0], 100.0, 15, 1.0, 2) == ()
+    assert windows_before([40.0, 85.0], 100.0, 15, 1.0, 2) == (85.0,)
+
+
+def confirm(verdict: Verdict, seen: dict[Look, tuple[float, ...]]) -> Verdict:
+    return confirmed(verdict, looks(seen), *KEY, 0.05)
 
 
 def test_a_worse_in_one_window_alone_is_inconclusive_and_says_so() -> None:
-    verdict = confirm_worse(worse(0.01), (), LOOKS, 0.05)
-    assert verdict.kind is VerdictKind.INCONCLUSIVE and verdict.unconfirmed_worse
-    assert not verdict.alerting
-    assert "worse than stable in this window alone (p=0.01)" in verdict.summary
-    assert "the window 15s before agrees" in verdict.summary
+    raw = judge(MARGINAL, STABLE, T)
+    assert raw.kind is VerdictKind.WORSE and raw.seen == {Look.WORSE}
+    verdict = confirm(raw, {})
+    assert verdict.kind is VerdictKind.INCONCLUSIVE and verdict.suspect
+    assert not verdict.alerting and verdict.seen == {Look.WORSE}
+    assert "worse than stable in this window (p=0.00" in verdict.summary
+    assert "an alert once 3 windows of 15s in a row say so" in verdict.summary
 
 
-def test_a_worse_confirmed_by_a_window_that_does_not_overlap_stands() -> None:
-    for earlier in (85.0, 84.0, 70.0, 69.0):  # ended one to two windows (and a poll) ago
-        assert confirm_worse(worse(0.01), (earlier,), LOOKS, 0.05).kind is VerdictKind.WORSE
-    for earlier in (86.0, 99.0, 68.9):  # overlapping this window, or too long ago
-        confirmed = confirm_worse(worse(0.01), (earlier,), LOOKS, 0.05)
-        assert confirmed.kind is VerdictKind.INCONCLUSIVE, earlier
+def test_a_worse_stands_when_the_windows_just_before_were_worse_too() -> None:
+    raw = judge(MARGINAL, STABLE, T)
+    # The polls whose windows ended nearest 15 s before the next one's end: 85, then 70.
+    assert confirm(raw, {Look.WORSE: (70.0, 85.0)}).kind is VerdictKind.WORSE
+    # One of them is not enough; worse in overlapping windows, or older ones, bears nothing out.
+    for earlier in ((85.0,), (70.0,), (86.0, 99.0), (69.0, 84.0), (55.0, 70.0)):
+        assert confirm(raw, {Look.WORSE: earlier}).kind is VerdictKind.INCONCLUSIVE, earlier
+    # Seen against another stable version: not the same comparison.
+    times = (70.0, 85.0)
+    other = Looks(100.0, 15, (85.0, 70.0), {("r", "canary", "old", Look.WORSE): times})
+    assert confirmed(raw, other, *KEY, 0.05).kind is VerdictKind.INCONCLUSIVE
+    # A console that has just started has no windows before: not WORSE yet.
+    fresh = Looks(100.0, 15, (), {(*KEY, Look.WORSE): (99.0,)})
+    assert confirmed(raw, fresh, *KEY, 0.05).kind is VerdictKind.INCONCLUSIVE
 
 
 def test_a_worse_no_chance_could_make_stands_at_once() -> None:
-    assert confirm_worse(worse(1e-4), (), LOOKS, 0.05).kind is VerdictKind.WORSE
-    assert confirm_worse(worse(2e-4), (), LOOKS, 0.05).kind is VerdictKind.INCONCLUSIVE
-    healthy = Verdict(VerdictKind.HEALTHY, p_value=0.5)
-    assert confirm_worse(healthy, (), LOOKS, 0.05) is healthy
+    strong = Verdict(VerdictKind.WORSE, p_value=1e-4, seen=frozenset({Look.WORSE}))
+    assert confirm(strong, {}).kind is VerdictKind.WORSE
+    assert confirm(replace(strong, p_value=2e-4), {}).kind is VerdictKind.INCONCLUSIVE
+
+
+def test_a_p99_past_its_limit_in_three_windows_in_a_row_is_a_breach() -> None:
+    raw = judge(slow(15, 50, 60, 3500), None, T)
+    assert confirm(raw, {Look.SLOW: (85.0,)}).kind is VerdictKind.INCONCLUSIVE
+    assert "an alert once 3 windows of 15s in a row say so" in confirm(raw, {}).summary
+    both = confirm(raw, {Look.SLOW: (70.0, 85.0)})
+    assert both.kind is VerdictKind.BREACH and both.alerting
+    assert "latency_p99_ms 3500ms > 3000ms" in both.summary
+
+
+def test_a_version_seen_worse_within_the_last_window_is_not_healthy_yet() -> None:
+    healthy = judge(VersionMetrics("canary", 200, 1, 0.005, 40.0, 60.0, 80.0), STABLE, T)
+    assert healthy.kind is VerdictKind.HEALTHY
+    recovering = confirm(healthy, {Look.WORSE: (90.0,)})
+    assert recovering.kind is VerdictKind.INCONCLUSIVE and recovering.suspect
+    assert "worse or slower 10s ago" in recovering.summary
+    assert confirm(healthy, {Look.WORSE: (84.0,)}) is healthy  # a whole window since

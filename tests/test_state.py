@@ -5,7 +5,7 @@ from __future__ import annotations
 from ftops_tui.console.polling import RelayPoll, retry_delay
 from ftops_tui.console.state import EVENTS_LEN, HISTORY_LEN, ConsoleState
 from ftops_tui.domain.gates import EvalGate, gate_verdict
-from ftops_tui.domain.health import VerdictKind
+from ftops_tui.domain.health import Verdict, VerdictKind
 from ftops_tui.domain.models import Event, Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import RegistryFacts
 from ftops_tui.settings.config import config_from_dict
@@ -148,12 +148,12 @@ def test_the_registrys_last_word_is_kept_while_it_fails_and_its_age_said() -> No
     assert (stable.tag, stable.how) == ("v1", "champion alias (registry, 12 s old)")
 
 
-def test_a_worse_canary_is_worse_once_a_window_before_agrees() -> None:
-    """The console judges every poll's window; a WORSE stands when a window that does not
-    overlap it said so too (health.confirm_worse), and the gate refuses either way."""
+def test_a_worse_canary_is_worse_once_three_windows_in_a_row_say_so() -> None:
+    """The console judges every poll's window; a WORSE stands when the windows just before,
+    none overlapping the next, said so too (health.confirmed); until then the gate refuses
+    it, and after it the version is healthy again only once a whole window is."""
     now = [0.0]
     state = ConsoleState(CONFIG, clock=lambda: now[0])
-    state.registry_answered({"v1": RegistryFacts("m", "1", aliases=("champion",))})
     route = Route("r", (Rule("v1", 90), Rule("v2", 10)), 1)
     # 3 % against 0.5 %: worse with p ~ 0.002, not beyond any chance (alpha cubed).
     figures = {
@@ -161,21 +161,29 @@ def test_a_worse_canary_is_worse_once_a_window_before_agrees() -> None:
         "v2": VersionMetrics("v2", 200, 6, 0.03, 40.0, 60.0, 80.0),
     }
     window = CONFIG.poll.window_s
-    kinds = []
-    for second in range(window + 2):
-        now[0] = float(second)
-        state.relay_answered(RelayPoll((route,), figures, (), 0), wall=0)
-        view = state.views()[0]
-        kinds.append(view.versions[1].verdict.kind)  # type: ignore[union-attr]
-        if second == 0:
-            unconfirmed = view.versions[1].verdict
-            assert unconfirmed is not None and unconfirmed.unconfirmed_worse
-            assert not view.alerting
-            gate = gate_verdict(view, "v2", EvalGate())
-            assert not gate.passed and "worse than stable in this window alone" in gate.words
+
+    def canary(metrics: dict[str, VersionMetrics], second: float) -> Verdict:
+        now[0] = second
+        state.relay_answered(RelayPoll((route,), metrics, (), 0), wall=0)
+        verdict = state.views()[0].versions[1].verdict
+        assert verdict is not None
+        return verdict
+
+    # The first poll comes before the registry's answer: no stable version to compare with.
+    assert not canary(figures, 0.0).seen
+    state.registry_answered({"v1": RegistryFacts("m", "1", aliases=("champion",))})
+    first = state.views()[0]
+    verdict = first.versions[1].verdict
+    assert verdict is not None and verdict.suspect and not first.alerting
+    gate = gate_verdict(first, "v2", EvalGate())
+    assert not gate.passed and "worse than stable in this window" in gate.words
+    kinds = [canary(figures, float(second)).kind for second in range(1, 2 * window + 2)]
     inconclusive, worse = VerdictKind.INCONCLUSIVE, VerdictKind.WORSE
-    assert kinds == [inconclusive] * window + [worse] * 2
-    # Worse looks long past confirm nothing: the next window alone is not WORSE.
-    now[0] = 100.0
-    state.relay_answered(RelayPoll((route,), figures, (), 0), wall=0)
-    assert state.views()[0].versions[1].verdict.kind is inconclusive  # type: ignore[union-attr]
+    assert kinds == [inconclusive] * (2 * window - 1) + [worse] * 2
+    # Healthy figures: not healthy again until a whole window has no worse look in it.
+    calm = {**figures, "v2": VersionMetrics("v2", 200, 1, 0.005, 40.0, 60.0, 80.0)}
+    after = canary(calm, 2 * window + 5.0)
+    assert after.kind is inconclusive and "worse or slower" in after.summary
+    assert canary(calm, 3 * window + 2.0).kind is VerdictKind.HEALTHY
+    # Worse looks long past bear nothing out: the next worse window alone is not WORSE.
+    assert canary(figures, 200.0).kind is inconclusive

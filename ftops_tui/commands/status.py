@@ -162,7 +162,8 @@ async def wait_for_judgement(
 
 
 def status_json(status: Status) -> dict[str, Any]:
-    """console.md's `status --json` shape (plus `stable`, `verdict_detail`, `detail` keys,
+    """console.md's `status --json` shape (plus `stable`, `verdict_detail`, `suspect` (what
+    one window says and the ones before have not borne out), `detail` keys,
     `metrics` when Prometheus is the metrics source, and each rule's configured quality
     signals as `extra`: name -> share, null without a figure)."""
     extra: dict[str, Any] = {}
@@ -196,6 +197,7 @@ def status_json(status: Status) -> dict[str, Any]:
                         "latency_p99_ms": v.metrics.latency_p99_ms if v.metrics else None,
                         "verdict": v.verdict.kind.value if v.verdict else None,
                         "verdict_detail": v.verdict.summary if v.verdict else "",
+                        "suspect": v.verdict.suspect if v.verdict else False,
                         "extra": {
                             name: v.metrics.extra.get(name) if v.metrics else None
                             for name in status.signals

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.domain.alerts import AlertChange, GateHold
 from ftops_tui.domain.autopilot import autopilot_actor
-from ftops_tui.domain.health import VerdictKind, WorseSeen
+from ftops_tui.domain.health import AGREEING, Look, Looks, windows_before
 from ftops_tui.domain.models import (
     Event,
     HealthCheck,
@@ -194,10 +194,13 @@ class ConsoleState:
     # before that moment, so such a poll must not put the old weights back on screen.
     _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
     _polled_at: float | None = field(default=None, repr=False)  # when the shown poll was sent
-    # When the figures on screen were polled, and the polls at which each (route, version)
-    # was judged worse than stable: a WORSE stands once two windows apart say so.
+    # When the figures on screen were polled, the polls before, and at which of them each
+    # (route, version, stable version) was seen worse or slow: what one window alone says
+    # stands once the window before says it too (health.confirmed).
     _metrics_at: float | None = field(default=None, repr=False)
-    _worse_seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict, repr=False)
+    _polls_at: deque[float] = field(default_factory=deque, repr=False)
+    _before: tuple[float, tuple[float, ...]] | None = field(default=None, repr=False)
+    _seen: dict[tuple[str, str, str, Look], deque[float]] = field(default_factory=dict, repr=False)
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -247,8 +250,7 @@ class ConsoleState:
                 flagged.append(seen)
         self._record_history()
         self._views = None
-        if self._metrics_at == now:
-            self._note_worse(now)
+        self.views()  # each poll's window is judged, and what it saw kept, as it comes
         return flagged
 
     def sending(self, route_id: str, rules: Rules) -> None:
@@ -295,24 +297,32 @@ class ConsoleState:
         self._read_back = {k: v for k, v in self._read_back.items() if k in newer}
         return tuple(newer.get(r.route_id, r) for r in polled)
 
-    def _note_worse(self, at: float) -> None:
-        """Note the versions this poll's window judges worse than stable (confirmed or not),
-        for the windows after it; forget the polls too old to confirm anything."""
-        for view in self.views():
+    def _note_looks(self, views: Sequence[RouteView]) -> None:
+        """Keep what the window of the figures on screen saw (again after the registry
+        answers: the stable version may be known only now); forget what is too old to bear
+        anything out."""
+        at = self._metrics_at
+        if at is None:
+            return
+        if not self._polls_at or self._polls_at[-1] != at:
+            self._polls_at.append(at)
+        for view in views:
             for version in view.versions:
                 verdict = version.verdict
-                if verdict is not None and (
-                    verdict.kind is VerdictKind.WORSE or verdict.unconfirmed_worse
-                ):
-                    key = (view.route.route_id, version.version_tag)
-                    self._worse_seen.setdefault(key, deque()).append(at)
+                for look in verdict.seen if verdict is not None else ():
+                    key = (view.route.route_id, version.version_tag, view.stable_tag or "", look)
+                    times = self._seen.setdefault(key, deque())
+                    if not times or times[-1] != at:
+                        times.append(at)
         poll = self.config.poll
-        horizon = at - 2 * poll.window_s - poll.interval_s
-        for key, times in list(self._worse_seen.items()):
+        horizon = at - AGREEING * (poll.window_s + poll.interval_s)
+        while self._polls_at and self._polls_at[0] < horizon:
+            self._polls_at.popleft()
+        for key, times in list(self._seen.items()):
             while times and times[0] < horizon:
                 times.popleft()
             if not times:
-                del self._worse_seen[key]
+                del self._seen[key]
 
     def relay_failed(self, exc: BaseException) -> None:
         self.relay.failed(exc, self.clock())
@@ -371,13 +381,17 @@ class ConsoleState:
             thresholds=self.config.thresholds,
             registry_answered=self.registry.last_ok is not None,
             registry_words=self._registry_words(),
-            worse_seen=WorseSeen(
-                at=self.clock() if self._metrics_at is None else self._metrics_at,
-                window_s=self.config.poll.window_s,
-                interval_s=self.config.poll.interval_s,
-                times=self._worse_seen,
-            ),
+            looks=self._looks(),
         )
+
+    def _looks(self) -> Looks:
+        """What the windows before the figures on screen saw (health.confirmed)."""
+        at = self.clock() if self._metrics_at is None else self._metrics_at
+        poll = self.config.poll
+        if self._before is None or self._before[0] != at:
+            chain = windows_before(self._polls_at, at, poll.window_s, poll.interval_s, AGREEING - 1)
+            self._before = (at, chain)
+        return Looks(at, poll.window_s, self._before[1], self._seen)
 
     def _registry_words(self) -> str:
         """How fresh the registry's word is: "registry", or "registry, 12 s old" while it
@@ -389,6 +403,7 @@ class ConsoleState:
         """Route views, computed once per change of data (verdicts run statistics)."""
         if self._views is None:
             self._views = [self.judge(route) for route in self.routes]
+            self._note_looks(self._views)
         return self._views
 
     def view_of(self, route_id: str | None) -> RouteView | None:

@@ -219,6 +219,9 @@ def _verdict_cell(v: VersionView) -> Cell:
         return Cell("▲ BREACH", ALERT_STYLE)
     if kind is VerdictKind.WORSE:
         return Cell(f"▲ WORSE p={v.verdict.p_value:.2g}", ALERT_STYLE)
+    if kind is VerdictKind.INCONCLUSIVE and v.verdict.suspect:
+        # One window alone says so: not an alert, but not the dim "cannot say" either.
+        return Cell("INCONCLUSIVE?", "bold")
     if kind is VerdictKind.INCONCLUSIVE:
         return Cell("INCONCLUSIVE", "dim")
     return Cell("ok")

@@ -194,7 +194,8 @@ def decide(
 
 
 def _alerting(version: VersionView) -> bool:
-    return version.verdict is not None and version.verdict.alerting
+    """BREACH or WORSE, or what one window alone says so of (it holds the autopilot too)."""
+    return version.verdict is not None and (version.verdict.alerting or version.verdict.suspect)
 
 
 def _unjudged(view: RouteView, pilot: Pilot, needed: int) -> tuple[str, str] | None:

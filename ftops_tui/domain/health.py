@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from ftops_tui.domain.models import VersionMetrics
 from ftops_tui.domain.significance import binomial_greater, error_rate_worse
@@ -31,6 +32,13 @@ class Thresholds:
     # one error in three requests says nothing about a rate.
     min_requests: int = 10
     quality: tuple[QualityLimit, ...] = ()
+
+
+class Look(StrEnum):
+    """What one window can see that another must bear out (`confirmed`)."""
+
+    WORSE = "worse"  # error rate worse than stable's by more than chance
+    SLOW = "slow"  # a p99 past its limit, not beyond chance
 
 
 class VerdictKind(StrEnum):
@@ -76,9 +84,15 @@ class Verdict:
     breaches: tuple[Breach, ...] = ()
     p_value: float | None = None
     detail: str = ""
-    #: Worse than stable by more than chance in this window, but not confirmed by an earlier
-    #: one (`confirm_worse`): shown INCONCLUSIVE, and still no pass for the eval gate.
-    unconfirmed_worse: bool = False
+    #: p99 limits crossed in this window but not beyond chance (one slow request among a
+    #: few can do it): a BREACH once the window before crosses them too (`confirmed`).
+    pending: tuple[Breach, ...] = ()
+    #: What this window alone saw, whatever the verdict shown: kept by the console for the
+    #: windows after it (`confirmed`).
+    seen: frozenset[Look] = frozenset()
+    #: This window alone says worse or slow and nothing has borne it out, or it did within
+    #: the last window: shown INCONCLUSIVE, and no pass for a step, a promote or a wait.
+    suspect: bool = False
 
     @property
     def word(self) -> str:
@@ -144,22 +158,30 @@ def judge(
             )
     p99 = metrics.latency_p99_ms
     alpha = thresholds.significance_alpha
-    slow: list[str] = []
+    pending: list[Breach] = []
     if p99 is not None and p99 > thresholds.latency_p99_ms:
         breach = Breach("latency_p99_ms", p99, thresholds.latency_p99_ms)
-        _tail(metrics, thresholds.latency_p99_ms, breach, alpha, breaches, slow)
+        over = requests_over(metrics, thresholds.latency_p99_ms)
+        (breaches if _beyond_chance(over, metrics, alpha) else pending).append(breach)
     judged = baseline is not None and baseline.request_count >= thresholds.min_requests
     if judged and baseline is not None and p99 is not None and baseline.latency_p99_ms:
         ratio = p99 / baseline.latency_p99_ms
         if ratio > thresholds.latency_vs_stable:
             breach = Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable)
-            limit_ms = thresholds.latency_vs_stable * baseline.latency_p99_ms
-            _tail(metrics, limit_ms, breach, alpha, breaches, slow)
+            over = requests_over(metrics, thresholds.latency_vs_stable * baseline.latency_p99_ms)
+            (breaches if _beyond_chance(over, metrics, alpha) else pending).append(breach)
     quality, unsure = _quality(metrics, thresholds.quality, alpha)
     breaches.extend(quality)
+    slow = [_pending_text(b, metrics.request_count) for b in pending]
     suspect = "; ".join(filter(None, [suspect, *slow, *unsure]))
+    seen = frozenset({Look.SLOW}) if pending else frozenset()
+
+    def held(kind: VerdictKind, **words: Any) -> Verdict:
+        """A verdict that keeps what this window saw, for the windows after it."""
+        return Verdict(kind, pending=tuple(pending), seen=seen, **words)
+
     if breaches:
-        return Verdict(VerdictKind.BREACH, tuple(breaches))
+        return held(VerdictKind.BREACH, breaches=tuple(breaches))
     if p99 is None:
         # Traffic with no latency figure (a histogram with no buckets, NaN from Prometheus):
         # the latency thresholds were not checked, so this is not a pass.
@@ -169,10 +191,10 @@ def judge(
         )
     if is_stable or stable is None:
         if suspect:
-            return Verdict(VerdictKind.INCONCLUSIVE, detail=suspect)
+            return held(VerdictKind.INCONCLUSIVE, detail=suspect)
         return Verdict(VerdictKind.HEALTHY)
     if baseline is None:
-        return Verdict(
+        return held(
             VerdictKind.INCONCLUSIVE,
             detail=f"the stable version's figures are not usable ({stable.problem})",
         )
@@ -185,44 +207,27 @@ def judge(
         min_requests=thresholds.min_requests,
     )
     if test.worse:
-        return Verdict(VerdictKind.WORSE, p_value=test.p_value, detail=test.reason)
+        worse = held(VerdictKind.WORSE, p_value=test.p_value, detail=test.reason)
+        return replace(worse, seen=seen | {Look.WORSE})
     if not test.judged:
-        return Verdict(VerdictKind.INCONCLUSIVE, p_value=None, detail=test.reason)
+        return held(
+            VerdictKind.INCONCLUSIVE, detail="; ".join(filter(None, [suspect, test.reason]))
+        )
     if suspect:
-        return Verdict(VerdictKind.INCONCLUSIVE, p_value=test.p_value, detail=suspect)
+        return held(VerdictKind.INCONCLUSIVE, p_value=test.p_value, detail=suspect)
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)
 
 
-#: A p99 over fewer requests than this is the slowest of them or next to it (at 100, linear
-#: interpolation puts it between the two slowest): one request held up by a GC pause or a
-#: busy host makes it. Over fewer, a p99 past a limit counts once the requests the
-#: percentiles put over the limit are more than the 1 % a p99 allows, beyond chance.
-P99_REQUESTS = 100
+def _beyond_chance(over: int, metrics: VersionMetrics, alpha: float) -> bool:
+    """More of the window's requests over a p99 limit than the 1 % a p99 allows, by more
+    than chance: a BREACH in this window alone. A p99 on a handful of requests is the
+    slowest of them, and at any count a burst of slow requests moves it for one window, so a
+    p99 past its limit without this must be past it in the window before as well."""
+    return binomial_greater(over, metrics.request_count, 0.01) < alpha
 
 
-def _tail(
-    metrics: VersionMetrics,
-    limit_ms: float,
-    breach: Breach,
-    alpha: float,
-    breaches: list[Breach],
-    suspects: list[str],
-) -> None:
-    """Judge a p99 past `limit_ms`: a BREACH if it is a p99 (enough requests) or if more
-    than 1 % of the requests are over the limit by more than chance; else a suspect, in
-    words."""
-    n = metrics.request_count
-    if n >= P99_REQUESTS:
-        breaches.append(breach)
-        return
-    chance = binomial_greater(requests_over(metrics, limit_ms), n, 0.01)
-    if chance < alpha:
-        breaches.append(breach)
-    else:
-        suspects.append(
-            f"{breach.text} on {n} requests, not yet more than chance (p={chance:.2g}): "
-            f"a p99 needs {P99_REQUESTS} requests"
-        )
+def _pending_text(breach: Breach, requests: int) -> str:
+    return f"{breach.text} on {requests} requests, not yet more than chance"
 
 
 def requests_over(metrics: VersionMetrics, limit_ms: float) -> int:
@@ -295,41 +300,94 @@ def _quality(
 
 
 @dataclass(frozen=True)
-class WorseSeen:
-    """When each version of each route was judged worse than stable, for `confirm_worse`:
-    `times[(route_id, version_tag)]` are poll times (monotonic seconds), `at` the poll time
-    of the figures being judged, `interval_s` the time between polls."""
+class Looks:
+    """What earlier windows saw, for `confirmed`: `at` is the poll time (monotonic seconds)
+    of the figures judged; `before` the polls before it whose windows follow one another back
+    in time without overlapping (`windows_before`); `seen[(route_id, version_tag,
+    stable_tag, look)]` the polls at which a version was seen so against that stable one."""
 
     at: float
     window_s: float
-    interval_s: float
-    times: Mapping[tuple[str, str], Sequence[float]] = field(default_factory=dict)
+    before: tuple[float, ...] = ()
+    seen: Mapping[tuple[str, str, str, Look], Sequence[float]] = field(default_factory=dict)
+
+    def last(self, key: tuple[str, str, str, Look]) -> float | None:
+        """The last poll before this one at which `key` was seen."""
+        times = [t for t in self.seen.get(key, ()) if t < self.at]
+        return times[-1] if times else None
 
 
-def confirm_worse(
-    verdict: Verdict, seen: Sequence[float], looks: WorseSeen, alpha: float
+#: How many windows in a row, none overlapping the next, must see a WORSE or a p99 past
+#: its limit (not beyond chance) before it is shown, alerted on and acted on.
+AGREEING = 3
+
+
+def windows_before(
+    polls: Sequence[float], at: float, window_s: float, interval_s: float, count: int
+) -> tuple[float, ...]:
+    """The `count` polls before the one at `at` whose windows follow one another back in
+    time without overlapping (each ended nearest a window before the next one's end, give
+    or take a poll); fewer when there are not so many recent enough (the console just
+    started, polls far apart). `polls` oldest first."""
+    chain: list[float] = []
+    end = at
+    for _ in range(count):
+        latest = end - window_s
+        earliest = latest - window_s - interval_s
+        found = [t for t in polls if earliest <= t <= latest]
+        if not found:
+            break
+        end = found[-1]
+        chain.append(end)
+    return tuple(chain)
+
+
+def confirmed(
+    verdict: Verdict, looks: Looks, route_id: str, tag: str, stable: str, alpha: float
 ) -> Verdict:
-    """A WORSE as it is shown, alerted on and acted on.
+    """The verdict shown, alerted on and acted on, from this window's and the earlier ones.
 
-    The test runs on every poll's window: at p < alpha each window, a healthy canary would
-    be WORSE by chance once in 1/alpha windows, many times in a long rollout. So a WORSE
-    stands when an earlier window that does not overlap this one (it ended one to two
-    windows ago, give or take a poll: `seen`) was worse too, chance alpha squared; or when
-    its p alone is below alpha cubed. Otherwise it is INCONCLUSIVE, saying why."""
-    if verdict.kind is not VerdictKind.WORSE or verdict.p_value is None:
-        return verdict
-    if verdict.p_value < alpha**3:
-        return verdict
-    latest = looks.at - looks.window_s
-    earliest = latest - looks.window_s - looks.interval_s
-    if any(earliest <= t <= latest for t in seen):
-        return verdict
-    return Verdict(
-        VerdictKind.INCONCLUSIVE,
-        p_value=verdict.p_value,
-        detail=(
-            f"worse than stable in this window alone (p={verdict.p_value:.3g}): WORSE when "
-            f"the window {looks.window_s:g}s before agrees"
-        ),
-        unconfirmed_worse=True,
-    )
+    Every poll judges a window, so a figure that is chance in one window in twenty would be
+    seen many times in a long rollout (`benchmarks/false_alarms.py` counts it). So what one
+    window says must be borne out by the windows just before it, each not overlapping the
+    next (`AGREEING` in a row; chance: alpha to that power):
+    - a WORSE stands when they were worse too, or when its p alone is below alpha cubed; a
+      p99 past its limit but not beyond chance (`pending`) is a BREACH when they had it past;
+    - otherwise it is INCONCLUSIVE, saying why (`suspect`);
+    - and a version seen worse or slow within the last window is not yet healthy again."""
+    window = f"{looks.window_s:g}s"
+    in_a_row = f"once {AGREEING} windows of {window} in a row say so"
+
+    def earlier(look: Look) -> bool:
+        seen = looks.seen.get((route_id, tag, stable, look), ())
+        return len(looks.before) == AGREEING - 1 and all(t in seen for t in looks.before)
+
+    kind, pending = verdict.kind, verdict.pending
+    if kind is not VerdictKind.BREACH and pending and earlier(Look.SLOW):
+        return Verdict(VerdictKind.BREACH, pending, seen=verdict.seen)
+    if kind is VerdictKind.WORSE and verdict.p_value is not None:
+        if verdict.p_value < alpha**3 or earlier(Look.WORSE):
+            return verdict
+        said = [f"worse than stable in this window (p={verdict.p_value:.3g})"]
+        said += [b.text for b in pending]
+        return replace(
+            verdict,
+            kind=VerdictKind.INCONCLUSIVE,
+            detail="; ".join(said) + f": an alert {in_a_row}",
+            suspect=True,
+        )
+    if kind is VerdictKind.INCONCLUSIVE and pending:
+        return replace(verdict, detail=f"{verdict.detail}: an alert {in_a_row}", suspect=True)
+    if kind is VerdictKind.HEALTHY:
+        times = [looks.last((route_id, tag, stable, look)) for look in Look]
+        last = max((t for t in times if t is not None), default=None)
+        if last is not None and looks.at - last < looks.window_s:
+            ago = looks.at - last
+            return replace(
+                verdict,
+                kind=VerdictKind.INCONCLUSIVE,
+                detail=f"worse or slower {ago:.0f}s ago: healthy once a whole {window} "
+                "window has been",
+                suspect=True,
+            )
+    return verdict

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from ftops_tui.domain.health import (
+    Looks,
     Thresholds,
     Verdict,
     VerdictKind,
-    WorseSeen,
-    confirm_worse,
+    confirmed,
     judge,
 )
 from ftops_tui.domain.models import Route, Rules, VersionMetrics
@@ -99,10 +99,11 @@ def build_route_view(
     thresholds: Thresholds,
     registry_answered: bool = True,
     registry_words: str = "registry",
-    worse_seen: WorseSeen | None = None,
+    looks: Looks | None = None,
 ) -> RouteView:
-    """The route judged. With `worse_seen`, a WORSE stands only when confirmed
-    (health.confirm_worse); without it, each verdict is this window's alone."""
+    """The route judged. With `looks` (what the earlier windows saw), what one window alone
+    says stands only when borne out (health.confirmed); without, each verdict is this
+    window's alone."""
     chosen = stable_of(
         route,
         facts,
@@ -119,9 +120,15 @@ def build_route_view(
         verdict = None
         if m is not None:
             verdict = judge(m, stable_metrics, thresholds, is_stable=rule.version_tag == stable)
-            if worse_seen is not None:
-                seen = worse_seen.times.get((route.route_id, rule.version_tag), ())
-                verdict = confirm_worse(verdict, seen, worse_seen, thresholds.significance_alpha)
+            if looks is not None:
+                verdict = confirmed(
+                    verdict,
+                    looks,
+                    route.route_id,
+                    rule.version_tag,
+                    stable or "",
+                    thresholds.significance_alpha,
+                )
         views.append(
             VersionView(
                 version_tag=rule.version_tag,
