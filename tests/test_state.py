@@ -183,7 +183,7 @@ def test_a_worse_canary_is_worse_once_three_windows_in_a_row_say_so() -> None:
     # Healthy figures: not healthy again until a whole window has no worse look in it.
     calm = {**figures, "v2": VersionMetrics("v2", 200, 1, 0.005, 40.0, 60.0, 80.0)}
     after = canary(calm, 2 * window + 5.0)
-    assert after.kind is inconclusive and "worse or slower" in after.summary
+    assert after.kind is inconclusive and "worse or past a limit" in after.summary
     assert canary(calm, 3 * window + 2.0).kind is VerdictKind.HEALTHY
     # Worse looks long past bear nothing out: the next worse window alone is not WORSE.
     assert canary(figures, 200.0).kind is inconclusive

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ftops_tui.console.polling import RelayPoll
 from ftops_tui.domain.alerts import AlertChange, GateHold
 from ftops_tui.domain.autopilot import autopilot_actor
-from ftops_tui.domain.health import AGREEING, Look, Looks, windows_before
+from ftops_tui.domain.health import AGREEING, Looks, windows_before
 from ftops_tui.domain.models import (
     Event,
     HealthCheck,
@@ -200,7 +200,9 @@ class ConsoleState:
     _metrics_at: float | None = field(default=None, repr=False)
     _polls_at: deque[float] = field(default_factory=deque, repr=False)
     _before: tuple[float, tuple[float, ...]] | None = field(default=None, repr=False)
-    _seen: dict[tuple[str, str, str, Look], deque[float]] = field(default_factory=dict, repr=False)
+    _seen: dict[tuple[str, str, str], dict[str, deque[float]]] = field(
+        default_factory=dict, repr=False
+    )
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -210,6 +212,8 @@ class ConsoleState:
         """Take a good poll (sent at monotonic `sent_at`, if known); returns the new events
         made by someone else (to flag)."""
         now = self.clock()
+        # The figures' window ends about when the poll was sent, not when it came back.
+        figures_at = now if sent_at is None else sent_at
         first = self.polls == 0
         self.polls += 1
         self.relay.ok(now)
@@ -222,13 +226,13 @@ class ConsoleState:
             elif poll.metrics_asked:
                 self.prometheus.ok(now)
                 self.metrics = dict(poll.metrics)
-                self._metrics_at = now
+                self._metrics_at = figures_at
             else:
                 self.metrics = {}
-                self._metrics_at = now
+                self._metrics_at = figures_at
         else:
             self.metrics = dict(poll.metrics)
-            self._metrics_at = now
+            self._metrics_at = figures_at
         seen_up_to = self.last_seq
         if poll.restarted:
             self.restarts += 1
@@ -249,8 +253,9 @@ class ConsoleState:
             if seen.external:
                 flagged.append(seen)
         self._record_history()
+        # What this poll's window saw is kept when its views are first built (`views`),
+        # which every reader of the state does after each poll.
         self._views = None
-        self.views()  # each poll's window is judged, and what it saw kept, as it comes
         return flagged
 
     def sending(self, route_id: str, rules: Rules) -> None:
@@ -309,19 +314,26 @@ class ConsoleState:
         for view in views:
             for version in view.versions:
                 verdict = version.verdict
-                for look in verdict.seen if verdict is not None else ():
-                    key = (view.route.route_id, version.version_tag, view.stable_tag or "", look)
-                    times = self._seen.setdefault(key, deque())
+                if verdict is None or not verdict.seen:
+                    continue
+                key = (view.route.route_id, version.version_tag, view.stable_tag or "")
+                kept = self._seen.setdefault(key, {})
+                for look in verdict.seen:
+                    times = kept.setdefault(look, deque())
                     if not times or times[-1] != at:
                         times.append(at)
+        # The chain of windows before (health.windows_before) reaches back at most this far.
         poll = self.config.poll
-        horizon = at - AGREEING * (poll.window_s + poll.interval_s)
+        horizon = at - AGREEING * (2 * poll.window_s + poll.interval_s)
         while self._polls_at and self._polls_at[0] < horizon:
             self._polls_at.popleft()
-        for key, times in list(self._seen.items()):
-            while times and times[0] < horizon:
-                times.popleft()
-            if not times:
+        for key, kept in list(self._seen.items()):
+            for look, times in list(kept.items()):
+                while times and times[0] < horizon:
+                    times.popleft()
+                if not times:
+                    del kept[look]
+            if not kept:
                 del self._seen[key]
 
     def relay_failed(self, exc: BaseException) -> None:

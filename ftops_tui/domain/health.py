@@ -34,11 +34,9 @@ class Thresholds:
     quality: tuple[QualityLimit, ...] = ()
 
 
-class Look(StrEnum):
-    """What one window can see that another must bear out (`confirmed`)."""
-
-    WORSE = "worse"  # error rate worse than stable's by more than chance
-    SLOW = "slow"  # a p99 past its limit, not beyond chance
+#: What a window saw that later windows must bear out, beside the metric names of the limits
+#: it saw past (`Verdict.seen`).
+WORSE_LOOK = "worse"
 
 
 class VerdictKind(StrEnum):
@@ -84,12 +82,13 @@ class Verdict:
     breaches: tuple[Breach, ...] = ()
     p_value: float | None = None
     detail: str = ""
-    #: p99 limits crossed in this window but not beyond chance (one slow request among a
-    #: few can do it): a BREACH once the window before crosses them too (`confirmed`).
+    #: p99 limits past in this window with no test to tell it from chance (a burst of slow
+    #: requests moves a p99): a BREACH once the windows before had them past too
+    #: (`confirmed`).
     pending: tuple[Breach, ...] = ()
-    #: What this window alone saw, whatever the verdict shown: kept by the console for the
-    #: windows after it (`confirmed`).
-    seen: frozenset[Look] = frozenset()
+    #: What this window saw, whatever the verdict shown: `WORSE_LOOK` and the metrics of the
+    #: limits past (sure or pending), kept by the console for the windows after it.
+    seen: frozenset[str] = frozenset()
     #: This window alone says worse or slow and nothing has borne it out, or it did within
     #: the last window: shown INCONCLUSIVE, and no pass for a step, a promote or a wait.
     suspect: bool = False
@@ -143,38 +142,32 @@ def judge(
             detail=f"{metrics.request_count} requests, need {thresholds.min_requests} to judge",
         )
     baseline = stable if stable is not None and stable.usable and not is_stable else None
-    breaches: list[Breach] = []
+    alpha = thresholds.significance_alpha
+    past = _Past(alpha)
     # Over the error-rate threshold counts once it is more than chance: one error in 14
     # requests is 7 % of them, and says nothing against a 5 % threshold (p = 0.51).
-    suspect = ""
     if metrics.error_rate > thresholds.error_rate:
         chance = binomial_greater(metrics.error_count, metrics.request_count, thresholds.error_rate)
-        if chance < thresholds.significance_alpha:
-            breaches.append(Breach("error_rate", metrics.error_rate, thresholds.error_rate))
-        else:
-            suspect = (
-                f"error_rate {metrics.error_rate:.1%} over {thresholds.error_rate:.1%} on "
-                f"{metrics.request_count} requests, not yet more than chance (p={chance:.2g})"
-            )
+        past.add(
+            Breach("error_rate", metrics.error_rate, thresholds.error_rate),
+            chance,
+            f"error_rate {metrics.error_rate:.1%} over {thresholds.error_rate:.1%} on "
+            f"{metrics.request_count} requests, not yet more than chance (p={chance:.2g})",
+        )
     p99 = metrics.latency_p99_ms
-    alpha = thresholds.significance_alpha
-    pending: list[Breach] = []
     if p99 is not None and p99 > thresholds.latency_p99_ms:
         breach = Breach("latency_p99_ms", p99, thresholds.latency_p99_ms)
-        over = requests_over(metrics, thresholds.latency_p99_ms)
-        (breaches if _beyond_chance(over, metrics, alpha) else pending).append(breach)
+        past.add_p99(breach, metrics, thresholds.latency_p99_ms)
     judged = baseline is not None and baseline.request_count >= thresholds.min_requests
     if judged and baseline is not None and p99 is not None and baseline.latency_p99_ms:
         ratio = p99 / baseline.latency_p99_ms
         if ratio > thresholds.latency_vs_stable:
             breach = Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable)
-            over = requests_over(metrics, thresholds.latency_vs_stable * baseline.latency_p99_ms)
-            (breaches if _beyond_chance(over, metrics, alpha) else pending).append(breach)
-    quality, unsure = _quality(metrics, thresholds.quality, alpha)
-    breaches.extend(quality)
-    slow = [_pending_text(b, metrics.request_count) for b in pending]
-    suspect = "; ".join(filter(None, [suspect, *slow, *unsure]))
-    seen = frozenset({Look.SLOW}) if pending else frozenset()
+            past.add_p99(breach, metrics, thresholds.latency_vs_stable * baseline.latency_p99_ms)
+    _quality(metrics, thresholds.quality, past)
+    breaches, pending = past.sure, past.pending
+    suspect = "; ".join(past.words())
+    seen = frozenset(b.metric for b in (*breaches, *pending))
 
     def held(kind: VerdictKind, **words: Any) -> Verdict:
         """A verdict that keeps what this window saw, for the windows after it."""
@@ -194,10 +187,8 @@ def judge(
             return held(VerdictKind.INCONCLUSIVE, detail=suspect)
         return Verdict(VerdictKind.HEALTHY)
     if baseline is None:
-        return held(
-            VerdictKind.INCONCLUSIVE,
-            detail=f"the stable version's figures are not usable ({stable.problem})",
-        )
+        unusable = f"the stable version's figures are not usable ({stable.problem})"
+        return held(VerdictKind.INCONCLUSIVE, detail="; ".join(filter(None, [suspect, unusable])))
     test = error_rate_worse(
         metrics.error_count,
         metrics.request_count,
@@ -208,7 +199,7 @@ def judge(
     )
     if test.worse:
         worse = held(VerdictKind.WORSE, p_value=test.p_value, detail=test.reason)
-        return replace(worse, seen=seen | {Look.WORSE})
+        return replace(worse, seen=seen | {WORSE_LOOK})
     if not test.judged:
         return held(
             VerdictKind.INCONCLUSIVE, detail="; ".join(filter(None, [suspect, test.reason]))
@@ -218,16 +209,47 @@ def judge(
     return Verdict(VerdictKind.HEALTHY, p_value=test.p_value, detail=test.reason)
 
 
-def _beyond_chance(over: int, metrics: VersionMetrics, alpha: float) -> bool:
-    """More of the window's requests over a p99 limit than the 1 % a p99 allows, by more
-    than chance: a BREACH in this window alone. A p99 on a handful of requests is the
-    slowest of them, and at any count a burst of slow requests moves it for one window, so a
-    p99 past its limit without this must be past it in the window before as well."""
-    return binomial_greater(over, metrics.request_count, 0.01) < alpha
+class _Past:
+    """The limits a window is past, sorted by how sure: by more than chance at alpha (a
+    BREACH at once), past with no test to tell (pending: a BREACH once the windows before
+    had it past too, `confirmed`), or not yet more than chance (words for an INCONCLUSIVE).
+    An error rate or a share far from its limit is past it by chance rarely; a p99 is moved
+    past its limit by a few slow requests, which no test on three percentiles can tell
+    from a slow version in one window."""
 
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+        self.sure: list[Breach] = []
+        self.pending: list[Breach] = []
+        self.unsure: list[str] = []
+        self._requests: dict[str, int] = {}
 
-def _pending_text(breach: Breach, requests: int) -> str:
-    return f"{breach.text} on {requests} requests, not yet more than chance"
+    def add(self, breach: Breach, chance: float | None, unsure: str) -> None:
+        """`chance`: the p-value of the limit being past by chance; None when no test can
+        say (the relay gives no sample size): judged as it stands."""
+        if chance is None or chance < self.alpha:
+            self.sure.append(breach)
+        else:
+            self.unsure.append(unsure)
+
+    def add_p99(self, breach: Breach, metrics: VersionMetrics, limit_ms: float) -> None:
+        """A p99 past `limit_ms`: sure when more of the window's requests are over the limit
+        than the 1 % a p99 allows, by more than chance (its p50 over it, say); else pending.
+        A p99 on a handful of requests is the slowest of them, and on any count a burst of
+        slow requests moves it for one window."""
+        chance = binomial_greater(requests_over(metrics, limit_ms), metrics.request_count, 0.01)
+        if chance < self.alpha:
+            self.sure.append(breach)
+        else:
+            self.pending.append(breach)
+            self._requests[breach.metric] = metrics.request_count
+
+    def words(self) -> list[str]:
+        said = [
+            f"{b.text} on {self._requests[b.metric]} requests, not yet more than chance"
+            for b in self.pending
+        ]
+        return said + self.unsure
 
 
 def requests_over(metrics: VersionMetrics, limit_ms: float) -> int:
@@ -257,17 +279,16 @@ SAMPLES = "_samples"
 def quality_breaches(
     metrics: VersionMetrics, limits: tuple[QualityLimit, ...], alpha: float
 ) -> list[Breach]:
-    """The quality signals over their limits, by more than chance at `alpha` where the
-    relay says how many samples each share is over. A signal the relay has no figure for (no
-    feedback yet, a relay that does not compute it) is not judged: the column shows -."""
-    return _quality(metrics, limits, alpha)[0]
+    """The quality signals past their limits, by more than chance at `alpha` where the relay
+    says how many samples each share is over. A signal the relay has no
+    figure for (no feedback yet, a relay that does not compute it) is not judged: the column
+    shows -."""
+    past = _Past(alpha)
+    _quality(metrics, limits, past)
+    return past.sure
 
 
-def _quality(
-    metrics: VersionMetrics, limits: tuple[QualityLimit, ...], alpha: float
-) -> tuple[list[Breach], list[str]]:
-    """(breaches, signals past their limit but not yet by more than chance, in words)."""
-    found, suspects = [], []
+def _quality(metrics: VersionMetrics, limits: tuple[QualityLimit, ...], past: _Past) -> None:
     for limit in limits:
         value = metrics.extra.get(limit.name)
         if value is None:
@@ -283,20 +304,18 @@ def _quality(
             continue
         samples = metrics.extra.get(limit.name + SAMPLES)
         if samples is None:  # the relay does not say: judged as it stands
-            found.append(breach)
+            past.add(breach, None, "")
             continue
         n = round(samples)
         if n < 1:
-            suspects.append(f"{breach.text} on no samples")
+            past.unsure.append(f"{breach.text} on no samples")
             continue
         chance = binomial_greater(min(n, round(failures * n)), n, bound)
-        if chance < alpha:
-            found.append(breach)
-        else:
-            suspects.append(
-                f"{breach.text} on {n} samples, not yet more than chance (p={chance:.2g})"
-            )
-    return found, suspects
+        past.add(
+            breach,
+            chance,
+            f"{breach.text} on {n} samples, not yet more than chance (p={chance:.2g})",
+        )
 
 
 @dataclass(frozen=True)
@@ -304,21 +323,16 @@ class Looks:
     """What earlier windows saw, for `confirmed`: `at` is the poll time (monotonic seconds)
     of the figures judged; `before` the polls before it whose windows follow one another back
     in time without overlapping (`windows_before`); `seen[(route_id, version_tag,
-    stable_tag, look)]` the polls at which a version was seen so against that stable one."""
+    stable_tag)][look]` the polls at which a version was seen so against that stable one."""
 
     at: float
     window_s: float
     before: tuple[float, ...] = ()
-    seen: Mapping[tuple[str, str, str, Look], Sequence[float]] = field(default_factory=dict)
-
-    def last(self, key: tuple[str, str, str, Look]) -> float | None:
-        """The last poll before this one at which `key` was seen."""
-        times = [t for t in self.seen.get(key, ()) if t < self.at]
-        return times[-1] if times else None
+    seen: Mapping[tuple[str, str, str], Mapping[str, Sequence[float]]] = field(default_factory=dict)
 
 
-#: How many windows in a row, none overlapping the next, must see a WORSE or a p99 past
-#: its limit (not beyond chance) before it is shown, alerted on and acted on.
+#: How many windows in a row, none overlapping the next, must see a WORSE or a limit past
+#: (not beyond chance) before it is shown, alerted on and acted on.
 AGREEING = 3
 
 
@@ -352,21 +366,33 @@ def confirmed(
     window says must be borne out by the windows just before it, each not overlapping the
     next (`AGREEING` in a row; chance: alpha to that power):
     - a WORSE stands when they were worse too, or when its p alone is below alpha cubed; a
-      p99 past its limit but not beyond chance (`pending`) is a BREACH when they had it past;
+      limit past but not beyond chance (`pending`) is a BREACH when they had it past too;
     - otherwise it is INCONCLUSIVE, saying why (`suspect`);
-    - and a version seen worse or slow within the last window is not yet healthy again."""
+    - and a version seen worse or past a limit within the last window is not yet healthy
+      again."""
     window = f"{looks.window_s:g}s"
     in_a_row = f"once {AGREEING} windows of {window} in a row say so"
 
-    def earlier(look: Look) -> bool:
-        seen = looks.seen.get((route_id, tag, stable, look), ())
-        return len(looks.before) == AGREEING - 1 and all(t in seen for t in looks.before)
+    seen = looks.seen.get((route_id, tag, stable), {})
+
+    def earlier(look: str) -> bool:
+        times = seen.get(look, ())
+        return len(looks.before) == AGREEING - 1 and all(t in times for t in looks.before)
 
     kind, pending = verdict.kind, verdict.pending
-    if kind is not VerdictKind.BREACH and pending and earlier(Look.SLOW):
-        return Verdict(VerdictKind.BREACH, pending, seen=verdict.seen)
+    borne_out = tuple(b for b in pending if earlier(b.metric))
+    if borne_out:
+        return replace(
+            verdict,
+            kind=VerdictKind.BREACH,
+            breaches=(*verdict.breaches, *borne_out) if kind is VerdictKind.BREACH else borne_out,
+            p_value=None,
+            detail="",
+        )
+    if kind is VerdictKind.BREACH:
+        return verdict
     if kind is VerdictKind.WORSE and verdict.p_value is not None:
-        if verdict.p_value < alpha**3 or earlier(Look.WORSE):
+        if verdict.p_value < alpha**3 or earlier(WORSE_LOOK):
             return verdict
         said = [f"worse than stable in this window (p={verdict.p_value:.3g})"]
         said += [b.text for b in pending]
@@ -379,14 +405,14 @@ def confirmed(
     if kind is VerdictKind.INCONCLUSIVE and pending:
         return replace(verdict, detail=f"{verdict.detail}: an alert {in_a_row}", suspect=True)
     if kind is VerdictKind.HEALTHY:
-        times = [looks.last((route_id, tag, stable, look)) for look in Look]
-        last = max((t for t in times if t is not None), default=None)
+        # The last poll before this one that saw anything (this poll's own look aside).
+        last = max((t for times in seen.values() for t in times if t < looks.at), default=None)
         if last is not None and looks.at - last < looks.window_s:
             ago = looks.at - last
             return replace(
                 verdict,
                 kind=VerdictKind.INCONCLUSIVE,
-                detail=f"worse or slower {ago:.0f}s ago: healthy once a whole {window} "
+                detail=f"worse or past a limit {ago:.0f}s ago: healthy once a whole {window} "
                 "window has been",
                 suspect=True,
             )

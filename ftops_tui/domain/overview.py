@@ -182,6 +182,9 @@ def judged(
         if stable is None:
             waiting.append(f"{route_id}: stable version unknown")
             continue
+        if stable.verdict is not None and stable.verdict.suspect:
+            waiting.append(f"{route_id}: the stable version is {stable.verdict.summary}")
+            continue
         if stable.metrics is None or stable.metrics.request_count < min_requests:
             count = 0 if stable.metrics is None else stable.metrics.request_count
             waiting.append(
