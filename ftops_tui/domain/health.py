@@ -37,6 +37,7 @@ class Thresholds:
 #: What a window saw that later windows must bear out, beside the metric names of the limits
 #: it saw past (`Verdict.seen`).
 WORSE_LOOK = "worse"
+_NOTHING: frozenset[str] = frozenset()
 
 
 class VerdictKind(StrEnum):
@@ -165,13 +166,15 @@ def judge(
             breach = Breach("latency_vs_stable", ratio, thresholds.latency_vs_stable)
             past.add_p99(breach, metrics, thresholds.latency_vs_stable * baseline.latency_p99_ms)
     _quality(metrics, thresholds.quality, past)
-    breaches, pending = past.sure, past.pending
-    suspect = "; ".join(past.words())
-    seen = frozenset(b.metric for b in (*breaches, *pending))
+    breaches, pending = past.sure, tuple(past.pending)
+    suspect, seen = "", _NOTHING
+    if breaches or pending or past.unsure:  # most versions, most polls: none
+        suspect = "; ".join(past.words())
+        seen = frozenset(b.metric for b in (*breaches, *pending))
 
     def held(kind: VerdictKind, **words: Any) -> Verdict:
         """A verdict that keeps what this window saw, for the windows after it."""
-        return Verdict(kind, pending=tuple(pending), seen=seen, **words)
+        return Verdict(kind, pending=pending, seen=seen, **words)
 
     if breaches:
         return held(VerdictKind.BREACH, breaches=tuple(breaches))
@@ -370,16 +373,18 @@ def confirmed(
     - otherwise it is INCONCLUSIVE, saying why (`suspect`);
     - and a version seen worse or past a limit within the last window is not yet healthy
       again."""
+    found = looks.seen.get((route_id, tag, stable))
+    kind, pending = verdict.kind, verdict.pending
+    if found is None and not pending and kind is not VerdictKind.WORSE:
+        return verdict  # nothing seen before, nothing to bear out: most versions, most polls
+    seen = found or {}
     window = f"{looks.window_s:g}s"
     in_a_row = f"once {AGREEING} windows of {window} in a row say so"
-
-    seen = looks.seen.get((route_id, tag, stable), {})
 
     def earlier(look: str) -> bool:
         times = seen.get(look, ())
         return len(looks.before) == AGREEING - 1 and all(t in times for t in looks.before)
 
-    kind, pending = verdict.kind, verdict.pending
     borne_out = tuple(b for b in pending if earlier(b.metric))
     if borne_out:
         return replace(
