@@ -30,12 +30,17 @@ versions, instead of the relay's batch /metrics/versions.
    160x45) against the same relay and load for --rss-s s once both sources are ok; its RSS
    (/proc/PID/statm) sampled every second.
 
+With --registry server the console (both 2 and 4) reads the registry through a real `mlflow
+server` over the seeded SQLite file, as a team's bastion does; by default it reads the file
+itself, which loads mlflow's SQLAlchemy store into the console.
+
 Targets: cycle, frame included, p95 <= 250 ms at 100 routes (issue 6) and median <= 250 ms
 at 1000 (issue 20); at most 1 poll_relay in flight at any moment; the console's RSS
 <= 250 MB.
 
     .venv/bin/python benchmarks/poll_cycle.py [--duration 30] [--rps 100] [--polls 20]
         [--routes 100] [--versions 5] [--metrics-source relay|prometheus]
+        [--registry sqlite|server]
 """
 
 from __future__ import annotations

@@ -329,7 +329,10 @@ def prometheus_metrics(state: RelayState) -> Callable[[Request], Awaitable[Respo
     """`GET /metrics`: outside /v1 and without the key, as a scrape target is."""
 
     async def scrape(request: Request) -> Response:
-        return Response(state.exposition.render(), media_type=CONTENT_TYPE_LATEST)
+        # In a thread: at 1000 routes a render takes a second of CPU, and on the event loop
+        # it would hold every control answer (a console's poll) that long, every scrape.
+        body = await asyncio.to_thread(state.exposition.render)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return scrape
 
