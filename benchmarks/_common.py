@@ -83,6 +83,18 @@ def demo_world(load_rps: float | None = None, load_s: float = 900) -> dict[str, 
     return world
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server's process group (its own workers too), SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 class RelayProcess:
     """`ftops-tui reference-relay` in its own process (its own core and GIL, like a real
     relay), restartable on the same port."""
@@ -139,16 +151,8 @@ class RelayProcess:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        if proc is not None and proc.poll() is None:
+            stop_group(proc)
 
     def close(self) -> None:
         self.stop()
@@ -214,14 +218,7 @@ def mlflow_server(workdir: Path, store_uri: str) -> Iterator[str]:
         wait_until(healthy, 120, "mlflow server's /health", 0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc)
 
 
 def write_config(workdir: Path, relay_url: str, registry_uri: str, **extra: Any) -> Path:

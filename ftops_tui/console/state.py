@@ -195,8 +195,8 @@ class ConsoleState:
     _read_back: dict[str, tuple[float, Route]] = field(default_factory=dict, repr=False)
     _polled_at: float | None = field(default=None, repr=False)  # when the shown poll was sent
     # When the figures on screen were polled, the polls before, and at which of them each
-    # (route, version, stable version) was seen worse or slow: what one window alone says
-    # stands once the window before says it too (health.confirmed).
+    # (route, version, stable version) was seen worse or past a limit: what one window says
+    # stands once the windows just before it said so too (health.confirmed).
     _metrics_at: float | None = field(default=None, repr=False)
     _polls_at: deque[float] = field(default_factory=deque, repr=False)
     _before: tuple[float, tuple[float, ...]] | None = field(default=None, repr=False)

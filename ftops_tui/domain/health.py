@@ -90,8 +90,9 @@ class Verdict:
     #: What this window saw, whatever the verdict shown: `WORSE_LOOK` and the metrics of the
     #: limits past (sure or pending), kept by the console for the windows after it.
     seen: frozenset[str] = frozenset()
-    #: This window alone says worse or slow and nothing has borne it out, or it did within
-    #: the last window: shown INCONCLUSIVE, and no pass for a step, a promote or a wait.
+    #: This window says worse or past a limit and the ones before have not borne it out, or
+    #: one did within the last window: shown INCONCLUSIVE, and no pass for a step, a
+    #: promote or a wait.
     suspect: bool = False
 
     @property
