@@ -30,6 +30,7 @@ from rich.table import Table
 # The tests' real-Prometheus runner, shared rather than written twice.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fixtures.ports import free_port
+from fixtures.processes import stop_group
 from fixtures.prometheus import prometheus
 
 __all__ = ["prometheus"]  # for the benchmarks that read figures from a real Prometheus
@@ -81,18 +82,6 @@ def demo_world(load_rps: float | None = None, load_s: float = 900) -> dict[str, 
     if load_rps:
         world["load"] = {"rps": load_rps, "duration_s": load_s}
     return world
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM a server's process group (its own workers too), SIGKILL if it lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 class RelayProcess:
