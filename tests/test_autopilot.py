@@ -14,7 +14,7 @@ from ftops_tui.changes.service import Outcome
 from ftops_tui.domain import autopilot
 from ftops_tui.domain.autopilot import Ending, Move, Pilot, Plan
 from ftops_tui.domain.gates import EvalGate
-from ftops_tui.domain.health import Thresholds
+from ftops_tui.domain.health import Looks, Thresholds
 from ftops_tui.domain.models import Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import RegistryFacts, RouteView, build_route_view
 from ftops_tui.domain.vocabulary import Status
@@ -337,3 +337,32 @@ async def steps_wait_but_a_rollback_goes_while_the_operator_is_busy(
     pilots.look()
     assert spawned == ["autopilot bot"] and pilots.runs["bot"].last.move is Move.ROLLBACK
     poll(0)
+
+
+def test_a_version_one_window_says_is_worse_holds_it_and_is_not_rolled_back_on() -> None:
+    """What one window alone says (health.confirmed) is no alert: the autopilot neither rolls
+    back on it nor steps past it, on the canary or on another version of the route."""
+    route = Route("bot", (Rule("v1", 80), Rule("v2", 10), Rule("v3", 10)), 7)
+    metrics = {
+        "v1": VersionMetrics("v1", 2000, 10, 0.005, 40.0, None, 80.0),
+        "v2": VersionMetrics("v2", 200, 0, 0.0, 40.0, None, 85.0),
+        # 3 % against 0.5 %: worse with p ~ 0.002, in this window alone.
+        "v3": VersionMetrics("v3", 200, 6, 0.03, 40.0, None, 85.0),
+    }
+    facts = {"v1": RegistryFacts("bot", "1", ("champion",)), "v2": RegistryFacts("bot", "2"),
+             "v3": RegistryFacts("bot", "3")}  # fmt: skip
+    first_look = Looks(at=100.0, window_s=15)
+    judged = build_route_view(
+        route, metrics, facts, stable_alias="champion", history=(), thresholds=Thresholds(),
+        looks=first_look,
+    )  # fmt: skip
+    v3 = judged.versions[2].verdict
+    assert v3 is not None and v3.suspect and not v3.alerting
+    started = autopilot.start(judged, "v2", PLAN, 0)
+    assert isinstance(started, Pilot)
+    other = autopilot.decide(healthy(started), judged, 60, stale="", needed=50)
+    assert other.move is Move.WAIT and "canary v3 is INCONCLUSIVE" in other.words
+    on_it = autopilot.start(judged, "v3", PLAN, 0)
+    assert isinstance(on_it, Pilot)
+    itself = autopilot.decide(healthy(on_it), judged, 60, stale="", needed=50)
+    assert itself.move is Move.WAIT and "worse than stable in this window" in itself.words

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ftops_tui.domain.health import Thresholds, VerdictKind
+from ftops_tui.domain.health import Looks, Thresholds, VerdictKind
 from ftops_tui.domain.models import Route, Rule, VersionMetrics
 from ftops_tui.domain.overview import (
     Judged,
@@ -101,3 +101,30 @@ def test_canaries_are_judged_only_against_a_known_stable_version() -> None:
         ("typo: not found on the relay",),
     )
     assert judge() == (Judged.PENDING, ("no route to judge",))
+
+
+def test_status_wait_waits_while_a_window_alone_says_a_version_is_slow() -> None:
+    """A p99 past its limit on a handful of requests is pending (health.confirmed): on the
+    canary or on the stable version, `status --wait` keeps waiting, it does not pass."""
+    route = Route(
+        "r", (Rule("v1", 95), Rule("v2", 5)), revision=4, updated_at="2026-12-01T00:00:00Z"
+    )
+    looks = Looks(at=100.0, window_s=15)
+
+    def standing(stable_p99: float, canary_p99: float) -> tuple[Judged, tuple[str, ...]]:
+        figures = {
+            "v1": VersionMetrics("v1", 20, 0, 0.0, 50.0, 60.0, stable_p99),
+            "v2": VersionMetrics("v2", 200, 0, 0.0, 50.0, 60.0, canary_p99),
+        }
+        view = build_route_view(
+            route, figures, FACTS, stable_alias="champion", history=(),
+            thresholds=Thresholds(), looks=looks,
+        )  # fmt: skip
+        return judged([view], min_requests=10, window_s=15, now=NOW)
+
+    assert standing(80.0, 85.0)[0] is Judged.HEALTHY
+    slow_stable = standing(3500.0, 85.0)
+    assert slow_stable[0] is Judged.PENDING
+    assert "the stable version is INCONCLUSIVE — latency_p99_ms 3500ms" in slow_stable[1][0]
+    slow_canary = standing(80.0, 3500.0)
+    assert slow_canary[0] is Judged.PENDING and "v2: INCONCLUSIVE" in slow_canary[1][0]
