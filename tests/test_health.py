@@ -33,9 +33,9 @@ def test_healthy_canary_is_ok() -> None:
 
 
 def test_error_rate_above_threshold_is_a_breach_naming_it() -> None:
-    verdict = judge(metrics(100, 12), metrics(2000, 10), T)
+    verdict = judge(metrics(100, 25), metrics(2000, 10), T)
     assert verdict.kind is VerdictKind.BREACH
-    assert "error_rate 12.0% > 5.0%" in verdict.summary
+    assert "error_rate 25.0% > 5.0%" in verdict.summary
 
 
 def test_p99_above_absolute_threshold_is_a_breach() -> None:
@@ -108,11 +108,19 @@ def test_over_the_error_threshold_by_chance_is_not_yet_a_breach() -> None:
     # One error in 14 requests is 7 %, but a 5 % version shows that half the time.
     stable = judge(metrics(14, 1), None, T, is_stable=True)
     assert stable.kind is VerdictKind.INCONCLUSIVE and not stable.alerting
-    assert "error_rate 7.1% over 5.0% on 14 requests, not yet more than chance" in stable.summary
+    assert "error_rate 7.1% > 5.0% on 14 requests, not yet more than chance" in stable.summary
     canary = judge(metrics(14, 1), metrics(2000, 100), T)
     assert canary.kind is VerdictKind.INCONCLUSIVE
-    # The same rate on enough requests is more than chance: a BREACH.
-    assert judge(metrics(1400, 100), metrics(20000, 1000), T).kind is VerdictKind.BREACH
+    # The same rate on 1400 requests is more than chance (p=0.0003) but not beyond it: a
+    # window alone could say so of a version running near its threshold, so it is pending,
+    # a BREACH once the windows before say so too (test_a_limit_past_in_three_windows...).
+    pending = judge(metrics(1400, 100), None, T, is_stable=True)
+    assert pending.kind is VerdictKind.INCONCLUSIVE and pending.pending
+    assert "error_rate 7.1% > 5.0% on 1400 requests, more than chance (p=0.0003)" in (
+        pending.summary
+    )
+    # Beyond any chance (p below alpha cubed): a BREACH at once.
+    assert judge(metrics(1400, 130), None, T, is_stable=True).kind is VerdictKind.BREACH
 
 
 def test_traffic_with_no_p99_figure_is_inconclusive_not_a_pass() -> None:
@@ -251,3 +259,10 @@ def test_a_version_seen_worse_within_the_last_window_is_not_healthy_yet() -> Non
     assert recovering.kind is VerdictKind.INCONCLUSIVE and recovering.suspect
     assert "worse or past a limit 10s ago" in recovering.summary
     assert confirm(healthy, {WORSE_LOOK: (84.0,)}) is healthy  # a whole window since
+
+
+def test_an_error_rate_past_its_threshold_in_three_windows_in_a_row_is_a_breach() -> None:
+    raw = judge(metrics(1400, 100), None, T, is_stable=True)
+    assert confirm(raw, {"error_rate": (85.0,)}).kind is VerdictKind.INCONCLUSIVE
+    both = confirm(raw, {"error_rate": (70.0, 85.0)})
+    assert both.kind is VerdictKind.BREACH and "error_rate 7.1% > 5.0%" in both.summary

@@ -39,7 +39,7 @@ def test_without_an_alias_stable_comes_from_the_route_history() -> None:
 
 
 def test_canary_is_judged_against_stable_and_the_route_alerts() -> None:
-    metrics = {"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)}
+    metrics = {"v1": m("v1", 1000, 5), "v2": m("v2", 50, 15)}
     view = build_route_view(
         ROUTE, metrics, FACTS, stable_alias="champion", history=[], thresholds=Thresholds()
     )
@@ -52,7 +52,7 @@ def test_canary_is_judged_against_stable_and_the_route_alerts() -> None:
 
 def test_a_breaching_version_at_zero_weight_does_not_alert_the_route() -> None:
     route = Route("r", (Rule("v1", 100), Rule("v2", 0)), revision=5)
-    metrics = {"v1": m("v1", 1000, 5), "v2": m("v2", 50, 10)}
+    metrics = {"v1": m("v1", 1000, 5), "v2": m("v2", 50, 15)}
     view = build_route_view(
         route, metrics, FACTS, stable_alias="champion", history=[], thresholds=Thresholds()
     )

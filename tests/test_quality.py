@@ -97,10 +97,15 @@ def test_a_share_past_its_limit_on_a_few_samples_is_chance_not_a_breach() -> Non
     real = judge(canary(user_correction_rate=0.4, user_correction_rate_samples=50),
                  stable, thresholds)  # fmt: skip
     assert real.kind is VerdictKind.BREACH
-    # A floor: 30 of 37 replies in format (81 %) against 93 % is more than chance.
+    # A floor: 30 of 37 replies in format (81 %) against 93 % is more than chance (p=0.02),
+    # in this window: pending; 20 of 37 is beyond any chance: a BREACH at once.
     broken = judge(canary(format_compliance=30 / 37, format_compliance_samples=37),
                    stable, thresholds)  # fmt: skip
-    assert broken.summary == "BREACH format_compliance 81.1% < 93.0%"
+    assert broken.kind is VerdictKind.INCONCLUSIVE and broken.pending
+    assert "format_compliance 81.1% < 93.0% on 37 samples, more than chance" in broken.summary
+    gone = judge(canary(format_compliance=20 / 37, format_compliance_samples=37),
+                 stable, thresholds)  # fmt: skip
+    assert gone.summary == "BREACH format_compliance 54.1% < 93.0%"
     # A relay that does not say how many: judged as it stands; one that says none: not.
     unsized = judge(canary(user_correction_rate=1 / 6), stable, thresholds)
     assert unsized.kind is VerdictKind.BREACH

@@ -83,9 +83,9 @@ class Verdict:
     breaches: tuple[Breach, ...] = ()
     p_value: float | None = None
     detail: str = ""
-    #: p99 limits past in this window with no test to tell it from chance (a burst of slow
-    #: requests moves a p99): a BREACH once the windows before had them past too
-    #: (`confirmed`).
+    #: Limits past in this window by more than chance but not beyond it, or with no test to
+    #: tell (a burst of slow requests moves a p99): a BREACH once the windows before had them
+    #: past too (`confirmed`).
     pending: tuple[Breach, ...] = ()
     #: What this window saw, whatever the verdict shown: `WORSE_LOOK` and the metrics of the
     #: limits past (sure or pending), kept by the console for the windows after it.
@@ -150,12 +150,8 @@ def judge(
     # requests is 7 % of them, and says nothing against a 5 % threshold (p = 0.51).
     if metrics.error_rate > thresholds.error_rate:
         chance = binomial_greater(metrics.error_count, metrics.request_count, thresholds.error_rate)
-        past.add(
-            Breach("error_rate", metrics.error_rate, thresholds.error_rate),
-            chance,
-            f"error_rate {metrics.error_rate:.1%} over {thresholds.error_rate:.1%} on "
-            f"{metrics.request_count} requests, not yet more than chance (p={chance:.2g})",
-        )
+        breach = Breach("error_rate", metrics.error_rate, thresholds.error_rate)
+        past.add(breach, chance, f"on {metrics.request_count} requests")
     p99 = metrics.latency_p99_ms
     if p99 is not None and p99 > thresholds.latency_p99_ms:
         breach = Breach("latency_p99_ms", p99, thresholds.latency_p99_ms)
@@ -214,27 +210,31 @@ def judge(
 
 
 class _Past:
-    """The limits a window is past, sorted by how sure: by more than chance at alpha (a
-    BREACH at once), past with no test to tell (pending: a BREACH once the windows before
-    had it past too, `confirmed`), or not yet more than chance (words for an INCONCLUSIVE).
-    An error rate or a share far from its limit is past it by chance rarely; a p99 is moved
-    past its limit by a few slow requests, which no test on three percentiles can tell
-    from a slow version in one window."""
+    """The limits a window is past, sorted by how sure: beyond any chance (p below alpha
+    cubed, or a p99 whose requests over the limit are more than chance: a BREACH at once),
+    past by more than chance or with no test to tell (pending: a BREACH once the windows
+    before had it past too, `confirmed`), or not yet more than chance (words for an
+    INCONCLUSIVE). A limit is judged on every poll's window: at p < alpha alone, a version
+    running near its threshold would be past it by chance many times an hour."""
 
     def __init__(self, alpha: float) -> None:
         self.alpha = alpha
         self.sure: list[Breach] = []
         self.pending: list[Breach] = []
         self.unsure: list[str] = []
-        self._requests: dict[str, int] = {}
+        self._said: list[str] = []
 
-    def add(self, breach: Breach, chance: float | None, unsure: str) -> None:
-        """`chance`: the p-value of the limit being past by chance; None when no test can
-        say (the relay gives no sample size): judged as it stands."""
-        if chance is None or chance < self.alpha:
+    def add(self, breach: Breach, chance: float | None, where: str) -> None:
+        """`chance`: the p-value of the limit being past by chance, on `where` ("on 30
+        requests"); None when no test can say (the relay gives no sample size): judged as it
+        stands."""
+        if chance is None or chance < self.alpha**3:
             self.sure.append(breach)
+        elif chance < self.alpha:
+            self.pending.append(breach)
+            self._said.append(f"{breach.text} {where}, more than chance (p={chance:.2g})")
         else:
-            self.unsure.append(unsure)
+            self.unsure.append(f"{breach.text} {where}, not yet more than chance (p={chance:.2g})")
 
     def add_p99(self, breach: Breach, metrics: VersionMetrics, limit_ms: float) -> None:
         """A p99 past `limit_ms`: sure when more of the window's requests are over the limit
@@ -246,14 +246,12 @@ class _Past:
             self.sure.append(breach)
         else:
             self.pending.append(breach)
-            self._requests[breach.metric] = metrics.request_count
+            self._said.append(
+                f"{breach.text} on {metrics.request_count} requests, not yet more than chance"
+            )
 
     def words(self) -> list[str]:
-        said = [
-            f"{b.text} on {self._requests[b.metric]} requests, not yet more than chance"
-            for b in self.pending
-        ]
-        return said + self.unsure
+        return self._said + self.unsure
 
 
 def requests_over(metrics: VersionMetrics, limit_ms: float) -> int:
@@ -283,13 +281,13 @@ SAMPLES = "_samples"
 def quality_breaches(
     metrics: VersionMetrics, limits: tuple[QualityLimit, ...], alpha: float
 ) -> list[Breach]:
-    """The quality signals past their limits, by more than chance at `alpha` where the relay
-    says how many samples each share is over. A signal the relay has no
-    figure for (no feedback yet, a relay that does not compute it) is not judged: the column
-    shows -."""
+    """The quality signals past their limits by more than chance at `alpha` (a BREACH now or
+    once confirmed) where the relay says how many samples each share is over. A signal the
+    relay has no figure for (no feedback yet, a relay that does not compute it) is not
+    judged: the column shows -."""
     past = _Past(alpha)
     _quality(metrics, limits, past)
-    return past.sure
+    return [*past.sure, *past.pending]
 
 
 def _quality(metrics: VersionMetrics, limits: tuple[QualityLimit, ...], past: _Past) -> None:
@@ -315,11 +313,7 @@ def _quality(metrics: VersionMetrics, limits: tuple[QualityLimit, ...], past: _P
             past.unsure.append(f"{breach.text} on no samples")
             continue
         chance = binomial_greater(min(n, round(failures * n)), n, bound)
-        past.add(
-            breach,
-            chance,
-            f"{breach.text} on {n} samples, not yet more than chance (p={chance:.2g})",
-        )
+        past.add(breach, chance, f"on {n} samples")
 
 
 @dataclass(frozen=True)
