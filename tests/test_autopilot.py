@@ -112,18 +112,27 @@ def test_a_step_waits_a_whole_window_under_its_weights() -> None:
     assert autopilot.decide(p, view(), 160.0, stale="", needed=50).move is Move.STEP
 
 
-def test_another_version_alerting_holds_it_and_a_step_takes_from_the_stable_only() -> None:
-    route = Route("bot", (Rule("v1", 80), Rule("v2", 10), Rule("v3", 10)), 7)
+THREE = Route("bot", (Rule("v1", 80), Rule("v2", 10), Rule("v3", 10)), 7)
+
+
+def three(v1_errors: int, v3_errors: int, looks: Looks | None = None) -> RouteView:
+    """THREE judged: v1 stable on 2000 requests, v2 clean and v3 on 200 each."""
     metrics = {
-        "v1": VersionMetrics("v1", 2000, 0, 0.0, 40.0, None, 80.0),
+        "v1": VersionMetrics("v1", 2000, v1_errors, v1_errors / 2000, 40.0, None, 80.0),
         "v2": VersionMetrics("v2", 200, 0, 0.0, 40.0, None, 85.0),
-        "v3": VersionMetrics("v3", 200, 60, 0.3, 40.0, None, 85.0),
+        "v3": VersionMetrics("v3", 200, v3_errors, v3_errors / 200, 40.0, None, 85.0),
     }
     facts = {"v1": RegistryFacts("bot", "1", ("champion",)), "v2": RegistryFacts("bot", "2"),
              "v3": RegistryFacts("bot", "3")}  # fmt: skip
-    burning = build_route_view(
-        route, metrics, facts, stable_alias="champion", history=(), thresholds=Thresholds()
-    )
+    return build_route_view(
+        THREE, metrics, facts, stable_alias="champion", history=(), thresholds=Thresholds(),
+        looks=looks,
+    )  # fmt: skip
+
+
+def test_another_version_alerting_holds_it_and_a_step_takes_from_the_stable_only() -> None:
+    route = THREE
+    burning = three(0, 60)
     started = autopilot.start(burning, "v2", PLAN, 0)
     assert isinstance(started, Pilot)
     waits = autopilot.decide(healthy(started), burning, 60, stale="", needed=50)
@@ -342,20 +351,8 @@ async def steps_wait_but_a_rollback_goes_while_the_operator_is_busy(
 def test_a_version_one_window_says_is_worse_holds_it_and_is_not_rolled_back_on() -> None:
     """What one window alone says (health.confirmed) is no alert: the autopilot neither rolls
     back on it nor steps past it, on the canary or on another version of the route."""
-    route = Route("bot", (Rule("v1", 80), Rule("v2", 10), Rule("v3", 10)), 7)
-    metrics = {
-        "v1": VersionMetrics("v1", 2000, 10, 0.005, 40.0, None, 80.0),
-        "v2": VersionMetrics("v2", 200, 0, 0.0, 40.0, None, 85.0),
-        # 3 % against 0.5 %: worse with p ~ 0.002, in this window alone.
-        "v3": VersionMetrics("v3", 200, 6, 0.03, 40.0, None, 85.0),
-    }
-    facts = {"v1": RegistryFacts("bot", "1", ("champion",)), "v2": RegistryFacts("bot", "2"),
-             "v3": RegistryFacts("bot", "3")}  # fmt: skip
-    first_look = Looks(at=100.0, window_s=15)
-    judged = build_route_view(
-        route, metrics, facts, stable_alias="champion", history=(), thresholds=Thresholds(),
-        looks=first_look,
-    )  # fmt: skip
+    # v3: 3 % against 0.5 %, worse with p ~ 0.002, at the first look.
+    judged = three(10, 6, Looks(at=100.0, window_s=15))
     v3 = judged.versions[2].verdict
     assert v3 is not None and v3.suspect and not v3.alerting
     started = autopilot.start(judged, "v2", PLAN, 0)
