@@ -127,7 +127,10 @@ async def test_prometheus_figures_and_verdicts_agree_with_the_relays_own(
 
     relay_said, prometheus_said = (verdicts(s) for s in states)
     assert prometheus_said == relay_said
-    assert prometheus_said["support-bot-v2"] is VerdictKind.BREACH
+    # Failing half its requests, v2 alerts: a BREACH when its error rate is past the
+    # threshold beyond any chance, else (a handful of requests in the window, which one
+    # poll cannot confirm: health.confirmed) WORSE than stable, which it is beyond chance.
+    assert prometheus_said["support-bot-v2"] in (VerdictKind.BREACH, VerdictKind.WORSE)
 
 
 async def test_a_prometheus_that_is_down_is_a_stale_source_and_the_routes_stay_fresh(

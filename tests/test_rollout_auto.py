@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -166,7 +167,10 @@ def test_a_canary_breaching_at_25_is_rolled_back(
     assert rollout(config, "--hold", "30") == 1
     assert weights(relay) == {"support-bot-v1": 100, "support-bot-v2": 0}
     out = capsys.readouterr().out
-    assert "AUTOPILOT rolling back to support-bot-v1: support-bot-v2 is BREACH" in out
+    # BREACH, or WORSE first while the failing share of the window is not yet beyond chance.
+    assert re.search(
+        r"AUTOPILOT rolling back to support-bot-v1: support-bot-v2 is (BREACH|WORSE)", out
+    )
     rows = autopilot_rows(tmp_path)
     assert [(r["kind"], r["action"], r["status"]) for r in rows][:2] == [
         ("outcome", "rollback", "applied"), ("intent", "rollback", None),
