@@ -15,6 +15,7 @@ from ftops_tui.domain.health import (
     confirmed,
     judge,
     requests_over,
+    shown_look,
     windows_before,
 )
 from ftops_tui.domain.models import VersionMetrics
@@ -266,3 +267,15 @@ def test_an_error_rate_past_its_threshold_in_three_windows_in_a_row_is_a_breach(
     assert confirm(raw, {"error_rate": (85.0,)}).kind is VerdictKind.INCONCLUSIVE
     both = confirm(raw, {"error_rate": (70.0, 85.0)})
     assert both.kind is VerdictKind.BREACH and "error_rate 7.1% > 5.0%" in both.summary
+
+
+def test_a_breach_stands_while_its_limit_stays_past_by_more_than_chance() -> None:
+    """Shown at the poll before, a BREACH does not flip to WORSE and back as the windows
+    slide: a limit still past by more than chance keeps it."""
+    sure = judge(metrics(1400, 130), None, T, is_stable=True)
+    assert sure.kind is VerdictKind.BREACH and shown_look("error_rate") in sure.seen
+    pending = judge(metrics(1400, 100), None, T, is_stable=True)
+    held = Looks(100.0, 15, (), {KEY: {shown_look("error_rate"): (99.0,)}}, previous=99.0)
+    assert confirmed(pending, held, *KEY, 0.05).kind is VerdictKind.BREACH
+    gone = Looks(100.0, 15, (), {KEY: {shown_look("error_rate"): (98.0,)}}, previous=99.0)
+    assert confirmed(pending, gone, *KEY, 0.05).kind is VerdictKind.INCONCLUSIVE

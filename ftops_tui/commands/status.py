@@ -70,7 +70,7 @@ async def collect_status(
     state: ConsoleState | None = None,
 ) -> Status:
     """Ask both sources at once; a failing source is reported, never raised. `state`: the
-    one fed by the polls before (`--wait`), so a WORSE can be confirmed by an earlier window."""
+    one fed by the polls before (`--wait`), so the windows before can bear a WORSE out."""
     polled, fetched = await asyncio.gather(
         poll_relay(
             client,

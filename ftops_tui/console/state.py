@@ -403,7 +403,8 @@ class ConsoleState:
         if self._before is None or self._before[0] != at:
             chain = windows_before(self._polls_at, at, poll.window_s, poll.interval_s, AGREEING - 1)
             self._before = (at, chain)
-        return Looks(at, poll.window_s, self._before[1], self._seen)
+        previous = next((t for t in reversed(self._polls_at) if t < at), None)
+        return Looks(at, poll.window_s, self._before[1], self._seen, previous)
 
     def _registry_words(self) -> str:
         """How fresh the registry's word is: "registry", or "registry, 12 s old" while it

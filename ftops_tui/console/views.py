@@ -220,7 +220,7 @@ def _verdict_cell(v: VersionView) -> Cell:
     if kind is VerdictKind.WORSE:
         return Cell(f"▲ WORSE p={v.verdict.p_value:.2g}", ALERT_STYLE)
     if kind is VerdictKind.INCONCLUSIVE and v.verdict.suspect:
-        # One window alone says so: not an alert, but not the dim "cannot say" either.
+        # Worse or past a limit, not yet borne out: no alert, but not the dim "cannot say".
         return Cell("INCONCLUSIVE?", "bold")
     if kind is VerdictKind.INCONCLUSIVE:
         return Cell("INCONCLUSIVE", "dim")

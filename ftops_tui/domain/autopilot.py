@@ -194,8 +194,8 @@ def decide(
 
 
 def _alerting(version: VersionView) -> bool:
-    """BREACH or WORSE, or what one window alone says so of (it holds the autopilot too)."""
-    return version.verdict is not None and (version.verdict.alerting or version.verdict.suspect)
+    """BREACH or WORSE, or suspect of it (Verdict.holds)."""
+    return version.verdict is not None and version.verdict.holds
 
 
 def _unjudged(view: RouteView, pilot: Pilot, needed: int) -> tuple[str, str] | None:

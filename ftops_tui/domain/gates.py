@@ -55,7 +55,7 @@ def gate_verdict(view: RouteView, candidate: str, gate: EvalGate) -> GateVerdict
         return GateVerdict(candidate, (f"GATE {safe(candidate)} is not on the route",))
     refusals: list[str] = []
     warnings: list[str] = []
-    if found.verdict is not None and (found.verdict.alerting or found.verdict.suspect):
+    if found.verdict is not None and found.verdict.holds:
         refusals.append(f"GATE {safe(candidate)} is {found.verdict.summary}")
     stable = next((v for v in view.versions if v.stable), None)
     metrics = [*(("higher", k) for k in gate.higher_is_better),

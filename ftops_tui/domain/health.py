@@ -37,6 +37,14 @@ class Thresholds:
 #: What a window saw that later windows must bear out, beside the metric names of the limits
 #: it saw past (`Verdict.seen`).
 WORSE_LOOK = "worse"
+
+
+def shown_look(metric: str) -> str:
+    """The look of a BREACH shown on `metric`: while the limit stays past by more than
+    chance, the BREACH stands (it does not flip to WORSE and back as windows slide)."""
+    return f"BREACH {metric}"
+
+
 _NOTHING: frozenset[str] = frozenset()
 
 
@@ -110,6 +118,12 @@ class Verdict:
         return self.kind in (VerdictKind.BREACH, VerdictKind.WORSE)
 
     @property
+    def holds(self) -> bool:
+        """No step, no promote: alerting, or `suspect` (what the windows before have not yet
+        borne out)."""
+        return self.alerting or self.suspect
+
+    @property
     def summary(self) -> str:
         if self.kind is VerdictKind.BREACH:
             return "BREACH " + "; ".join(b.text for b in self.breaches)
@@ -174,7 +188,8 @@ def judge(
         return Verdict(kind, pending=pending, seen=seen, **words)
 
     if breaches:
-        return held(VerdictKind.BREACH, breaches=tuple(breaches))
+        shown = held(VerdictKind.BREACH, breaches=tuple(breaches))
+        return replace(shown, seen=seen | {shown_look(b.metric) for b in breaches})
     if p99 is None:
         # Traffic with no latency figure (a histogram with no buckets, NaN from Prometheus):
         # the latency thresholds were not checked, so this is not a pass.
@@ -327,6 +342,8 @@ class Looks:
     window_s: float
     before: tuple[float, ...] = ()
     seen: Mapping[tuple[str, str, str], Mapping[str, Sequence[float]]] = field(default_factory=dict)
+    #: The poll just before this one, if any.
+    previous: float | None = None
 
 
 #: How many windows in a row, none overlapping the next, must see a WORSE or a limit past
@@ -364,7 +381,8 @@ def confirmed(
     window says must be borne out by the windows just before it, each not overlapping the
     next (`AGREEING` in a row; chance: alpha to that power):
     - a WORSE stands when they were worse too, or when its p alone is below alpha cubed; a
-      limit past but not beyond chance (`pending`) is a BREACH when they had it past too;
+      limit past but not beyond chance (`pending`) is a BREACH when they had it past too,
+      and stays one while it is (a BREACH shown at the poll before);
     - otherwise it is INCONCLUSIVE, saying why (`suspect`);
     - and a version seen worse or past a limit within the last window is not yet healthy
       again."""
@@ -380,7 +398,10 @@ def confirmed(
         times = seen.get(look, ())
         return len(looks.before) == AGREEING - 1 and all(t in times for t in looks.before)
 
-    borne_out = tuple(b for b in pending if earlier(b.metric))
+    def standing(metric: str) -> bool:  # a BREACH on it was shown at the poll just before
+        return looks.previous is not None and looks.previous in seen.get(shown_look(metric), ())
+
+    borne_out = tuple(b for b in pending if earlier(b.metric) or standing(b.metric))
     if borne_out:
         return replace(
             verdict,
@@ -388,6 +409,7 @@ def confirmed(
             breaches=(*verdict.breaches, *borne_out) if kind is VerdictKind.BREACH else borne_out,
             p_value=None,
             detail="",
+            seen=verdict.seen | {shown_look(b.metric) for b in borne_out},
         )
     if kind is VerdictKind.BREACH:
         return verdict
