@@ -97,13 +97,20 @@ from ftops_tui.sources.relay_client import RelayClient
 
 #: --recording-rules: what a large fleet's Prometheus precomputes (README, "Prometheus as the
 #: metrics source"), and the console's queries reading it. The window is the rules' (15 s).
+#: The quantiles are recorded themselves, not the summed bucket rates: a quantile over
+#: recorded buckets still selects 19 series per version (95,000 at 1000 routes x 5) at
+#: every poll, where a recorded quantile is one.
 RULES = (
     {"record": "version_tag:relay_requests:increase15s",
      "expr": "sum by (version_tag) (increase(relay_requests_total[15s]))"},
     {"record": "version_tag:relay_errors:increase15s",
      "expr": 'sum by (version_tag) (increase(relay_requests_total{outcome="error"}[15s]))'},
-    {"record": "version_tag_le:relay_request_duration_seconds_bucket:rate15s",
-     "expr": "sum by (version_tag, le) (rate(relay_request_duration_seconds_bucket[15s]))"},
+    {"record": "version_tag:relay_request_duration_seconds:p50_rate15s",
+     "expr": "histogram_quantile(0.5, "
+             "sum by (version_tag, le) (rate(relay_request_duration_seconds_bucket[15s])))"},
+    {"record": "version_tag:relay_request_duration_seconds:p99_rate15s",
+     "expr": "histogram_quantile(0.99, "
+             "sum by (version_tag, le) (rate(relay_request_duration_seconds_bucket[15s])))"},
     {"record": "version_tag:relay_cost_usd:increase15s",
      "expr": "sum by (version_tag) (increase(relay_cost_usd_total[15s]))"},
     {"record": "version_tag:relay_tokens:increase15s",
@@ -112,10 +119,8 @@ RULES = (
 RULE_QUERIES = {
     "request_count": "version_tag:relay_requests:increase15s",
     "error_rate": "version_tag:relay_errors:increase15s / version_tag:relay_requests:increase15s",
-    "latency_p50_ms": "histogram_quantile(0.5, "
-    "version_tag_le:relay_request_duration_seconds_bucket:rate15s) * 1000",
-    "latency_p99_ms": "histogram_quantile(0.99, "
-    "version_tag_le:relay_request_duration_seconds_bucket:rate15s) * 1000",
+    "latency_p50_ms": "version_tag:relay_request_duration_seconds:p50_rate15s * 1000",
+    "latency_p99_ms": "version_tag:relay_request_duration_seconds:p99_rate15s * 1000",
     "cost_per_token": "version_tag:relay_cost_usd:increase15s"
     " / version_tag:relay_tokens:increase15s",
 }

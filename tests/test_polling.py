@@ -77,3 +77,63 @@ def test_a_401_or_429_of_either_call_is_what_the_poll_reports() -> None:
     assert telling_failure([error]) is error
     cancelled = asyncio.CancelledError()
     assert telling_failure([unauthorized, cancelled]) is cancelled
+
+
+class EveryVersion:
+    """A metrics source standing in for Prometheus (tested against a real one in
+    test_prometheus.py): it answers every version it knows, whatever is on the routes, and
+    notes whether the relay's route list was still on its way when it was asked."""
+
+    def __init__(self, client: RelayClient, tags: list[str], fail: RelayError | None = None):
+        self.client = client
+        self.tags = tags
+        self.fail = fail
+        self.asked: list[tuple[list[str] | None, bool]] = []
+
+    async def metrics(self, tags: Any, window_s: float) -> dict[str, Any]:
+        self.asked.append((tags, self.client.routes_in_flight))  # type: ignore[attr-defined]
+        if self.fail is not None:
+            raise self.fail
+        return {tag: f"figures of {tag}" for tag in self.tags}
+
+
+class WatchedRoutes(RelayClient):
+    routes_in_flight = False
+
+    async def list_routes(self) -> Any:
+        self.routes_in_flight = True
+        try:
+            return await super().list_routes()
+        finally:
+            self.routes_in_flight = False
+
+
+async def test_a_metrics_source_is_asked_beside_the_route_list_and_kept_to_its_versions(
+    relay: RelayServer,
+) -> None:
+    async with WatchedRoutes(relay.url, api_key=RELAY_KEY) as client:
+        on_routes = [t for r in await client.list_routes() for t in r.version_tags]
+        source = EveryVersion(client, [*on_routes, "retired-v0"])
+        poll = await poll_relay(client, None, window_s=15, after_seq=0, metrics_from=source)
+    # Asked for every version while the routes were still being read (the poll takes the
+    # longer of the two calls, not their sum), and kept to the versions on the routes.
+    assert source.asked == [(None, True)]
+    assert sorted(poll.metrics) == sorted(set(on_routes))
+    assert poll.metrics_error is None and poll.metrics_asked
+
+
+async def test_a_failing_metrics_source_leaves_the_routes_and_a_failing_relay_wins(
+    relay: RelayServer,
+) -> None:
+    down = RelayTimeout("Prometheus at http://127.0.0.1:1 timed out")
+    async with WatchedRoutes(relay.url, api_key=RELAY_KEY) as client:
+        source = EveryVersion(client, [], fail=down)
+        poll = await poll_relay(client, None, window_s=15, after_seq=0, metrics_from=source)
+        assert poll.routes and poll.metrics == {} and poll.metrics_error is down
+        relay.state.faults.update({"mode": "internal"})
+        try:
+            with pytest.raises(ServerError):  # the relay's failure, not the source's
+                await poll_relay(client, None, window_s=15, after_seq=0, metrics_from=source)
+        finally:
+            relay.state.faults.update({"mode": "none"})
+    assert len(source.asked) == 2  # asked, and awaited, on the failing poll too

@@ -22,7 +22,11 @@ MAX_BACKOFF_S = 5.0
 class MetricsSource(Protocol):
     """Where the per-version figures come from when not the relay (sources/prometheus.py)."""
 
-    async def metrics(self, tags: Sequence[str], window_s: float) -> dict[str, VersionMetrics]: ...
+    async def metrics(
+        self, tags: Sequence[str] | None, window_s: float
+    ) -> dict[str, VersionMetrics]:
+        """Figures for `tags`, or for every version the source knows (None)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,15 @@ async def poll_relay(
     """One poll. `after_seq` and `epoch` are where the last poll's events ended: a relay that
     answers a lower `last_seq`, or another epoch, has started its history over (relay-api.md
     v1.1), and its events are read again from the start."""
-    # When one call fails, the other is awaited to its end (the client's timeout bounds
-    # it), not cancelled: it must not run on past this poll, and an httpx request cancelled
-    # in flight can leave its connection in the pool for good (httpcore 1.0.9): an fd and a
+    # When one call fails, the others are awaited to their end (each has its own timeout),
+    # not cancelled: none must run on past this poll, and an httpx request cancelled in
+    # flight can leave its connection in the pool for good (httpcore 1.0.9): an fd and a
     # pool slot per failed poll, until after days the pool is full and every poll times out.
-    listed, paged = await asyncio.gather(
-        client.list_routes(), client.events(after_seq=after_seq), return_exceptions=True
+    listed, paged, figures = await asyncio.gather(
+        client.list_routes(),
+        client.events(after_seq=after_seq),
+        _every_version(metrics_from, window_s),
+        return_exceptions=True,
     )
     if isinstance(listed, BaseException) or isinstance(paged, BaseException):
         raise telling_failure([r for r in (listed, paged) if isinstance(r, BaseException)])
@@ -72,16 +79,30 @@ async def poll_relay(
     if metrics_from is None:
         metrics = await client.metrics(tags, window_s=window_s) if tags else {}
         return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)
-    if not tags:
+    if not tags:  # no version to judge: whatever the source said is not asked for
         return RelayPoll(
             tuple(routes), {}, page.events, page.last_seq, page.epoch, restarted,
             metrics_asked=False,
         )  # fmt: skip
-    try:
-        metrics = await metrics_from.metrics(tags, window_s)
-    except RelayError as exc:
-        return RelayPoll(tuple(routes), {}, page.events, page.last_seq, page.epoch, restarted, exc)
+    if isinstance(figures, RelayError):
+        return RelayPoll(
+            tuple(routes), {}, page.events, page.last_seq, page.epoch, restarted, figures
+        )
+    if isinstance(figures, BaseException):  # not a source's failure: a bug, a cancellation
+        raise figures
+    known = figures or {}
+    metrics = {tag: known[tag] for tag in tags if tag in known}
     return RelayPoll(tuple(routes), metrics, page.events, page.last_seq, page.epoch, restarted)
+
+
+async def _every_version(
+    source: MetricsSource | None, window_s: float
+) -> dict[str, VersionMetrics] | None:
+    """The source's figures for every version it knows. It is asked for all of them, none
+    by name, so it need not wait for the route list: it runs beside it, and the poll takes
+    the longer of the two instead of their sum (at 1000 routes against Prometheus, the
+    route list's ~100 ms)."""
+    return None if source is None else await source.metrics(None, window_s)
 
 
 def telling_failure(failures: Sequence[BaseException]) -> BaseException:

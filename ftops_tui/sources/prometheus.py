@@ -111,8 +111,11 @@ class PrometheusMetrics:
             await self._http.aclose()
             self._http = None
 
-    async def metrics(self, tags: Sequence[str], window_s: float) -> dict[str, VersionMetrics]:
-        """Figures for `tags` over the last `window_s`; raises a RelayError kind."""
+    async def metrics(
+        self, tags: Sequence[str] | None, window_s: float
+    ) -> dict[str, VersionMetrics]:
+        """Figures for `tags` (None: every version with a request count) over the last
+        `window_s`; raises a RelayError kind."""
         window = f"{max(1, round(window_s))}s"
         names = list(self._queries)
         at = f"{time.time():.3f}"  # every figure at the same instant
@@ -127,10 +130,11 @@ class PrometheusMetrics:
             if isinstance(answer, BaseException):
                 raise answer
             figures[name] = answer
+        counted = figures["request_count"]
         return {
             tag: self._version(tag, figures, self._signals)
-            for tag in tags
-            if tag in figures["request_count"]
+            for tag in (counted if tags is None else tags)
+            if tag in counted
         }
 
     @staticmethod
