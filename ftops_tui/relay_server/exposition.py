@@ -52,7 +52,7 @@ class Exposition:
         # the exposition (45,000 series at 1000 routes x 5 versions) that no query reads, a
         # quarter of each scrape's render and of what a fleet's Prometheus stores. The
         # library's switch is for the whole process, as the exposition format is.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "relay_requests", "Requests routed, by outcome", (*LABELS, "outcome"),
